@@ -1,0 +1,187 @@
+"""The pure functions every attention mechanism is built from.
+
+Shape legend used throughout attnzoo:
+
+    B   batch size
+    Tq  number of queries (target length)
+    Tk  number of keys / values (source length)
+    Dq, Dk, Dv  feature sizes of queries, keys and values
+
+Masks are boolean and ``True`` means "may attend", as in
+``torch.nn.functional.scaled_dot_product_attention``. A mask broadcasts to the
+scores' shape ``(B, Tq, Tk)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class AttentionOutput(NamedTuple):
+    """What every mechanism returns.
+
+    context: ``(B, Tq, Dv)``, or ``(B, Dv)`` for a single query.
+    weights: ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query; ``(B, H, Tq, Tk)`` for
+        multi-head attention), or ``None`` when the caller asked for no weights.
+    """
+
+    context: Tensor
+    weights: Tensor | None
+
+
+def check_shape(name: str, tensor: Tensor, expected: tuple[int | None, ...], legend: str) -> None:
+    """Raise ``ValueError`` unless ``tensor`` has ``len(expected)`` dims with the given sizes.
+
+    ``None`` in ``expected`` accepts any size. ``legend`` names the dims, e.g. ``"(B, Tk, Dk)"``,
+    so the message reads ``keys: expected (B, Tk, Dk) = (4, ?, 16), got (3, 7, 16)``.
+    """
+    matches = tensor.dim() == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, tensor.shape, strict=False)
+    )
+    if not matches:
+        shown = ", ".join("?" if want is None else str(want) for want in expected)
+        raise ValueError(f"{name}: expected {legend} = ({shown}), got {tuple(tensor.shape)}")
+
+
+def check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> None:
+    """Raise ``ValueError`` unless ``mask`` is boolean and broadcasts to ``scores_shape``."""
+    if mask.dtype != torch.bool:
+        raise ValueError(f"{name}: expected a bool tensor (True = may attend), got dtype {mask.dtype}")
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores_shape:
+        raise ValueError(f"{name}: expected a shape that broadcasts to {tuple(scores_shape)}, got {tuple(mask.shape)}")
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
+    """Softmax over ``dim`` that gives masked positions exactly zero weight.
+
+    A row whose every position is masked gets all-zero weights (not NaN), with finite
+    gradients: masked scores are replaced by the most negative finite number rather
+    than ``-inf``, so such a row is a harmless uniform softmax that is then zeroed.
+
+    Args:
+        scores: any shape, e.g. ``(B, Tq, Tk)``.
+        mask: bool, broadcastable to ``scores``; True = may attend. ``None``: plain softmax.
+        dim: the dimension to normalise over.
+
+    Returns:
+        weights: same shape as ``scores``; each row sums to 1 over its allowed positions,
+        or to 0 if it has none.
+    """
+    if mask is None:
+        return torch.softmax(scores, dim=dim)
+    check_mask(mask, scores.shape)
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=dim).masked_fill(~mask, 0.0)
+
+
+def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
+    """Key-padding mask from sequence lengths.
+
+    Args:
+        lengths: ``(B,)`` integer lengths.
+        max_len: width of the mask, at least ``lengths.max()``; default ``lengths.max()``.
+
+    Returns:
+        mask: ``(B, max_len)`` bool, True at positions ``< length``. Use ``mask[:, None, :]``
+        to broadcast it over queries.
+    """
+    if lengths.dim() != 1 or lengths.dtype.is_floating_point:
+        raise ValueError(f"lengths: expected a 1-D integer tensor (B,), got {lengths.dtype} {tuple(lengths.shape)}")
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if max_len is None:
+        max_len = longest
+    if max_len < longest:
+        raise ValueError(f"max_len: expected at least the longest length {longest}, got {max_len}")
+    return torch.arange(max_len, device=lengths.device) < lengths[:, None]
+
+
+def causal_mask(tq: int, tk: int | None = None, device: torch.device | str | None = None) -> Tensor:
+    """Causal mask: query ``i`` may attend key ``j`` iff ``j <= i + (tk - tq)``.
+
+    Queries are aligned with the *last* ``tq`` keys, which is what incremental decoding
+    with a KV cache needs (one new query sees every cached key). With ``tq == tk`` it is
+    the usual lower-triangular mask.
+
+    Returns:
+        mask: ``(tq, tk)`` bool.
+    """
+    tk = tq if tk is None else tk
+    if tk < tq:
+        raise ValueError(f"tk: expected at least tq = {tq} keys, got {tk}")
+    return torch.ones(tq, tk, dtype=torch.bool, device=device).tril(diagonal=tk - tq)
+
+
+class AttentionInputs(NamedTuple):
+    """Validated inputs of a mechanism, with a single query turned into ``Tq = 1``."""
+
+    query: Tensor  # (B, Tq, Dq)
+    keys: Tensor  # (B, Tk, Dk)
+    values: Tensor  # (B, Tk, Dv)
+    mask: Tensor | None  # broadcastable to (B, Tq, Tk)
+    single: bool  # the caller gave one query (B, Dq)
+
+
+def standardise_inputs(
+    score, query: Tensor, keys: Tensor, values: Tensor | None, mask: Tensor | None
+) -> AttentionInputs:
+    """Check a mechanism's inputs against ``score`` and the conventions, raising ``ValueError``.
+
+    Args:
+        score: the mechanism's score module (its ``check_inputs`` checks query and keys).
+        query: ``(B, Tq, Dq)`` or ``(B, Dq)``. keys: ``(B, Tk, Dk)``.
+        values: ``(B, Tk, Dv)`` or ``None`` for ``keys``.
+        mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query) or ``None``.
+    """
+    values = keys if values is None else values
+    single = query.dim() == 2
+    if single:
+        query = query.unsqueeze(1)  # (B, 1, Dq)
+        mask = None if mask is None else mask.unsqueeze(-2)
+    score.check_inputs(query, keys)
+    check_shape("values", values, (keys.size(0), keys.size(1), None), "(B, Tk, Dv)")
+    if mask is not None:
+        check_mask(mask, torch.Size((query.size(0), query.size(1), keys.size(1))))
+    return AttentionInputs(query, keys, values, mask, single)
+
+
+def finish_output(context: Tensor, weights: Tensor | None, single: bool) -> AttentionOutput:
+    """``AttentionOutput`` with the query dim removed again for a single query."""
+    if single:
+        return AttentionOutput(context.squeeze(1), None if weights is None else weights.squeeze(1))
+    return AttentionOutput(context, weights)
+
+
+def attend(weights: Tensor, values: Tensor) -> Tensor:
+    """Weighted sum of values: ``context_i = sum_j weights_ij * values_j``.
+
+    Args:
+        weights: ``(..., Tq, Tk)``.
+        values: ``(..., Tk, Dv)``.
+
+    Returns:
+        context: ``(..., Tq, Dv)``.
+    """
+    return weights @ values
+
+
+def query_chunks(tq: int, chunk_size: int | None) -> list[slice]:
+    """Slices that cover ``range(tq)`` in pieces of at most ``chunk_size`` (one piece if ``None``)."""
+    if chunk_size is None or chunk_size >= tq:
+        return [slice(0, tq)]
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size: expected a positive integer or None, got {chunk_size}")
+    return [slice(start, min(start + chunk_size, tq)) for start in range(0, tq, chunk_size)]
+
+
+def rows_of(mask: Tensor | None, rows: slice) -> Tensor | None:
+    """The query rows ``rows`` of a mask broadcastable to ``(B, Tq, Tk)`` (a broadcast row stays)."""
+    if mask is None or mask.dim() < 2 or mask.size(-2) == 1:
+        return mask
+    return mask[..., rows, :]

@@ -1,0 +1,211 @@
+"""Alignment score functions: how well does each key match each query?
+
+Every score is an ``nn.Module`` mapping a query ``(B, Tq, Dq)`` and keys ``(B, Tk, Dk)``
+to scores ``(B, Tq, Tk)``; a mechanism turns them into weights with a (masked) softmax.
+
+Work that depends on the keys only (``W_a h_s`` in Luong's general score, ``U_a h_j`` in
+Bahdanau's additive score) is split out into :meth:`Score.prepare_keys`, so a decoder that
+queries the same source at every step computes it once::
+
+    prepared = score.prepare_keys(keys)           # once per source
+    scores = score.score(query, prepared)         # at every decoding step
+
+``score(query, keys)`` (``forward``) does both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnzoo.attention.functional import check_shape
+
+
+def check_same_features(query: Tensor, keys: Tensor) -> None:
+    """Raise ``ValueError`` unless query ``(B, Tq, D)`` and keys ``(B, Tk, D)`` share B and D."""
+    check_shape("keys", keys, (None, None, None), "(B, Tk, Dk)")
+    check_shape("query", query, (keys.size(0), None, keys.size(-1)), "(B, Tq, Dq = Dk)")
+
+
+class Score(nn.Module):
+    """Base class. Subclasses override :meth:`score` and, if useful, :meth:`prepare_keys`.
+
+    Attributes:
+        query_dim: ``Dq`` the score accepts, or ``None`` for any.
+        key_dim: ``Dk`` the score accepts, or ``None`` for any.
+        is_dot_product: True if ``scores = scale * q @ k^T`` with ``scale`` given by
+            :meth:`dot_product_scale`, so a mechanism may use the fused SDPA kernel.
+    """
+
+    is_dot_product = False
+
+    def __init__(self, query_dim: int | None = None, key_dim: int | None = None) -> None:
+        super().__init__()
+        self.query_dim = query_dim
+        self.key_dim = key_dim
+
+    def check_inputs(self, query: Tensor, keys: Tensor) -> None:
+        """Raise ``ValueError`` on mismatched batch or feature sizes."""
+        check_shape("keys", keys, (None, None, self.key_dim), "(B, Tk, Dk)")
+        check_shape("query", query, (keys.size(0), None, self.query_dim), "(B, Tq, Dq)")
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        """Key-only work, done once per source. ``(B, Tk, Dk) -> (B, Tk, *)``."""
+        return keys
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        """``(B, Tq, Dq)`` query and prepared keys ``-> (B, Tq, Tk)`` scores."""
+        raise NotImplementedError
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        """Scores ``(B, Tq, Tk)`` of query ``(B, Tq, Dq)`` against keys ``(B, Tk, Dk)``."""
+        self.check_inputs(query, keys)
+        return self.score(query, self.prepare_keys(keys))
+
+
+class DotScore(Score):
+    """Luong et al. 2015, eq. (8) "dot": ``score(h_t, h_s) = h_t^T h_s``. Needs ``Dq == Dk``."""
+
+    is_dot_product = True
+
+    def check_inputs(self, query: Tensor, keys: Tensor) -> None:
+        check_same_features(query, keys)
+
+    def dot_product_scale(self, key_dim: int) -> float:
+        return 1.0
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        return query @ prepared_keys.transpose(-2, -1)  # (B, Tq, Tk)
+
+
+class ScaledDotScore(DotScore):
+    """Vaswani et al. 2017, eq. (1): ``score(q, k) = q^T k / sqrt(d_k)``. Needs ``Dq == Dk``."""
+
+    def dot_product_scale(self, key_dim: int) -> float:
+        return 1.0 / math.sqrt(key_dim)
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        return super().score(query, prepared_keys) * self.dot_product_scale(prepared_keys.size(-1))
+
+
+class GeneralScore(Score):
+    """Luong et al. 2015, eq. (8) "general" (bilinear): ``score(h_t, h_s) = h_t^T W_a h_s``.
+
+    ``prepare_keys`` computes ``W_a h_s``; ``score`` is then a dot product.
+
+    Args:
+        query_dim: ``Dq``. key_dim: ``Dk``. ``W_a`` is ``(Dq, Dk)``.
+        bias: add a learned bias to ``W_a h_s`` (``h_t^T (W_a h_s + b)``).
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, bias: bool = False, device=None, dtype=None) -> None:
+        super().__init__(query_dim, key_dim)
+        self.W_a = nn.Linear(key_dim, query_dim, bias=bias, device=device, dtype=dtype)
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        return self.W_a(keys)  # (B, Tk, Dq)
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        return query @ prepared_keys.transpose(-2, -1)  # (B, Tq, Tk)
+
+
+class AdditiveScore(Score):
+    """Bahdanau et al. 2015, eq. (6) and appendix A.1.2: ``e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)``.
+
+    This is also Luong et al. 2015's "concat" score ``v_a^T tanh(W_a [h_t; h_s])``: splitting
+    the columns of ``W_a = [W_q | W_k]`` gives ``W_a [h_t; h_s] = W_q h_t + W_k h_s``, the
+    same form with ``W_q = W_a`` and ``W_k = U_a`` above.
+
+    ``prepare_keys`` computes ``U_a h_j`` (plus the bias) once per source. The score
+    materialises ``(B, Tq, Tk, hidden_dim)``: use ``Attention(chunk_size=...)`` to bound it.
+
+    Args:
+        query_dim: ``Dq``. key_dim: ``Dk``. hidden_dim: size of ``v_a``.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int, device=None, dtype=None) -> None:
+        super().__init__(query_dim, key_dim)
+        self.W_a = nn.Linear(query_dim, hidden_dim, bias=False, device=device, dtype=dtype)
+        self.U_a = nn.Linear(key_dim, hidden_dim, bias=True, device=device, dtype=dtype)
+        self.v_a = nn.Linear(hidden_dim, 1, bias=False, device=device, dtype=dtype)
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        return self.U_a(keys)  # (B, Tk, H)
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        hidden = torch.tanh(self.W_a(query)[:, :, None, :] + prepared_keys[:, None, :, :])  # (B, Tq, Tk, H)
+        return self.v_a(hidden).squeeze(-1)  # (B, Tq, Tk)
+
+
+class CosineScore(Score):
+    """Graves et al. 2014, eqs. (5)-(6): content addressing ``beta * K[k, M_i]`` with cosine ``K``.
+
+    ``K[u, v] = u . v / (||u|| ||v||)``; the product of norms is clamped below by ``eps`` so
+    a zero key or a zero memory row gives score 0, never NaN. Needs ``Dq == Dk``.
+
+    Args:
+        strength: the key strength ``beta`` used when :meth:`forward` gets none.
+        eps: lower bound of ``||u|| ||v||``.
+    """
+
+    def __init__(self, strength: float = 1.0, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.strength = strength
+        self.eps = eps
+
+    def check_inputs(self, query: Tensor, keys: Tensor) -> None:
+        check_same_features(query, keys)
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        return torch.cat([keys, keys.norm(dim=-1, keepdim=True)], dim=-1)  # (B, Tk, Dk + 1)
+
+    def score(self, query: Tensor, prepared_keys: Tensor, strength: Tensor | None = None) -> Tensor:
+        keys, key_norms = prepared_keys[..., :-1], prepared_keys[..., -1]  # (B, Tk, Dk), (B, Tk)
+        dots = query @ keys.transpose(-2, -1)  # (B, Tq, Tk)
+        norms = query.norm(dim=-1, keepdim=True) * key_norms[:, None, :]  # (B, Tq, Tk)
+        cosine = dots / norms.clamp_min(self.eps)
+        if strength is None:
+            return self.strength * cosine
+        return strength.reshape(*strength.shape, *[1] * (cosine.dim() - strength.dim())) * cosine
+
+    def forward(self, query: Tensor, keys: Tensor, strength: Tensor | None = None) -> Tensor:
+        """Scores ``(B, Tq, Tk)``; ``strength`` (beta) is ``(B,)`` or ``(B, Tq)``, default ``self.strength``."""
+        self.check_inputs(query, keys)
+        if strength is not None and strength.shape not in ((query.size(0),), query.shape[:2]):
+            raise ValueError(
+                f"strength: expected (B,) or (B, Tq) = {tuple(query.shape[:2])}, got {tuple(strength.shape)}"
+            )
+        return self.score(query, self.prepare_keys(keys), strength)
+
+
+class LocationScore(Score):
+    """Luong et al. 2015, eq. (9) "location": ``a_t = softmax(W_a h_t)``.
+
+    The scores depend on the query only: ``W_a`` maps ``h_t`` to one score per source
+    position up to ``max_source_len``, cropped to the ``Tk`` keys at hand (so the softmax,
+    with any padding mask, runs over the positions that exist).
+
+    Args:
+        query_dim: ``Dq``. max_source_len: the longest source it can score.
+    """
+
+    def __init__(self, query_dim: int, max_source_len: int, device=None, dtype=None) -> None:
+        super().__init__(query_dim, None)
+        self.max_source_len = max_source_len
+        self.W_a = nn.Linear(query_dim, max_source_len, device=device, dtype=dtype)
+
+    def check_inputs(self, query: Tensor, keys: Tensor) -> None:
+        super().check_inputs(query, keys)
+        if keys.size(1) > self.max_source_len:
+            raise ValueError(
+                f"keys: expected at most max_source_len = {self.max_source_len} positions, got {keys.size(1)}"
+            )
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        return keys[..., :0]  # (B, Tk, 0): only the number of keys matters
+
+    def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        return F.linear(query, self.W_a.weight[: prepared_keys.size(1)], self.W_a.bias[: prepared_keys.size(1)])

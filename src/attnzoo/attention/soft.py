@@ -1,0 +1,127 @@
+"""Soft (global) attention: score, masked softmax, weighted sum.
+
+Bahdanau et al. 2015, eqs. (5)-(6); Luong et al. 2015, eq. (7); Xu et al. 2015, §4.2
+("deterministic soft attention"):
+
+    scores_ij  = score(q_i, k_j)                       (any Score module)
+    weights_ij = exp(scores_ij) / sum_j' exp(scores_ij')   over the allowed keys
+    context_i  = sum_j weights_ij v_j
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attnzoo.attention.functional import (
+    AttentionOutput,
+    attend,
+    finish_output,
+    masked_softmax,
+    query_chunks,
+    rows_of,
+    standardise_inputs,
+)
+from attnzoo.attention.scores import Score
+
+
+class Attention(nn.Module):
+    """Global soft attention over all keys with a pluggable score function.
+
+    Args:
+        score: a :class:`~attnzoo.attention.scores.Score` (``AdditiveScore`` for Bahdanau,
+            ``GeneralScore`` for Luong, ...).
+        chunk_size: process at most this many queries at a time, so the score's
+            intermediate tensors stay ``O(B * chunk_size * Tk * ...)``; results are the same
+            as unchunked. ``None``: all queries at once.
+
+    Dot-product scores with ``need_weights=False`` run through
+    ``F.scaled_dot_product_attention`` and never materialise ``(B, Tq, Tk)``.
+    """
+
+    def __init__(self, score: Score, chunk_size: int | None = None) -> None:
+        super().__init__()
+        self.score = score
+        self.chunk_size = chunk_size
+
+    def prepare_keys(self, keys: Tensor) -> Tensor:
+        """Key-only work of the score, to pass as ``prepared_keys`` at every decoding step."""
+        return self.score.prepare_keys(keys)
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        mask: Tensor | None = None,
+        *,
+        prepared_keys: Tensor | None = None,
+        need_weights: bool = True,
+    ) -> AttentionOutput:
+        """Attend from each query to the keys.
+
+        Args:
+            query: ``(B, Tq, Dq)``, or ``(B, Dq)`` for a single query.
+            keys: ``(B, Tk, Dk)``.
+            values: ``(B, Tk, Dv)``; default ``keys``.
+            mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query);
+                True = may attend. A query with no allowed key gets zero weights and context.
+            prepared_keys: ``self.prepare_keys(keys)``, computed once per source.
+            need_weights: return the weights; False allows the fused kernel.
+
+        Returns:
+            ``AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk) or None)``;
+            for a single query ``(B, Dv)`` and ``(B, Tk)``.
+        """
+        query, keys, values, mask, single = standardise_inputs(self.score, query, keys, values, mask)
+        if self.score.is_dot_product and not need_weights and prepared_keys is None:
+            scale = self.score.dot_product_scale(keys.size(-1))
+            context = fused_dot_product(query, keys, values, mask, scale)
+            return finish_output(context, None, single)
+        prepared = self.score.prepare_keys(keys) if prepared_keys is None else prepared_keys
+        context, weights = self.attend_in_chunks(query, prepared, values, mask)
+        return finish_output(context, weights if need_weights else None, single)
+
+    def attend_in_chunks(
+        self, query: Tensor, prepared_keys: Tensor, values: Tensor, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Score, softmax and weighted sum, ``chunk_size`` queries at a time.
+
+        Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
+        """
+        contexts, all_weights = [], []
+        for rows in query_chunks(query.size(1), self.chunk_size):
+            weights = masked_softmax(self.score.score(query[:, rows], prepared_keys), rows_of(mask, rows))
+            contexts.append(attend(weights, values))  # (B, chunk, Dv)
+            all_weights.append(weights)  # (B, chunk, Tk)
+        return torch.cat(contexts, dim=1), torch.cat(all_weights, dim=1)
+
+
+def fused_dot_product(
+    query: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    mask: Tensor | None,
+    scale: float,
+    *,
+    dropout: float = 0.0,
+    is_causal: bool = False,
+) -> Tensor:
+    """``F.scaled_dot_product_attention`` with attnzoo's masking rule.
+
+    Args:
+        query: ``(..., Tq, D)``; keys: ``(..., Tk, D)``; values: ``(..., Tk, Dv)``.
+        mask: bool broadcastable to ``(..., Tq, Tk)``, True = may attend.
+        scale: the factor of ``q . k``.
+        dropout: dropout probability on the weights. is_causal: SDPA's own causal flag.
+
+    Returns:
+        context ``(..., Tq, Dv)``; zero for a query with no allowed key.
+    """
+    context = F.scaled_dot_product_attention(
+        query, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale
+    )
+    if mask is None:
+        return context
+    return context.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)

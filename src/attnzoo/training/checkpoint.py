@@ -1,0 +1,162 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else as JSON.
+
+Two kinds of files:
+
+- A *run directory* holds the finished model: ``model.safetensors`` (the ``state_dict``) and
+  ``config.json`` (``{"model": registry name, "config": the config dataclass as a dict}``);
+  :func:`save_model` / :func:`load_model`. Models keep their own extra files (vocabularies,
+  results) beside them.
+- A *training checkpoint* is Lightning's checkpoint dictionary (weights, optimiser state,
+  loop counters, callback state) written by :class:`SafeCheckpointIO`: its tensors go into a
+  safetensors file and the nested structure around them into that file's JSON metadata.
+  Lightning's own format is a pickle, which can run code when loaded; this one cannot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from attnzoo.models.registry import config_class, create_model
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+STRUCTURE_KEY = "attnzoo.structure"
+
+
+def _encode(value: Any, tensors: dict[str, Tensor], path: str) -> Any:
+    """JSON-able skeleton of ``value``; tensors are moved into ``tensors`` and referenced by name."""
+    if isinstance(value, Tensor):
+        name = f"t{len(tensors)}"
+        tensors[name] = value.detach().cpu().contiguous().clone()
+        return {"tensor": name}
+    if isinstance(value, dict):
+        return {
+            "dict": [[_encode_key(key, path), _encode(item, tensors, f"{path}.{key}")] for key, item in value.items()]
+        }
+    if isinstance(value, (list, tuple)):
+        kind = "list" if isinstance(value, list) else "tuple"
+        return {kind: [_encode(item, tensors, f"{path}[{i}]") for i, item in enumerate(value)]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    if isinstance(value, Path):
+        return {"value": str(value)}
+    raise TypeError(f"checkpoint entry {path}: cannot store a {type(value).__name__} without pickle")
+
+
+def _encode_key(key: Any, path: str) -> Any:
+    if isinstance(key, (str, int)) and not isinstance(key, bool):
+        return key
+    raise TypeError(f"checkpoint entry {path}: dictionary key {key!r} is not a str or int")
+
+
+def _decode(node: dict, tensors: dict[str, Tensor]) -> Any:
+    ((kind, payload),) = node.items()
+    if kind == "tensor":
+        return tensors[payload]
+    if kind == "dict":
+        return {key: _decode(item, tensors) for key, item in payload}
+    if kind == "list":
+        return [_decode(item, tensors) for item in payload]
+    if kind == "tuple":
+        return tuple(_decode(item, tensors) for item in payload)
+    return payload
+
+
+def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Write a nested dict of tensors and plain values to ``path`` (atomically, via a temp file)."""
+    tensors: dict[str, Tensor] = {}
+    structure = _encode(checkpoint, tensors, "checkpoint")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(temporary), metadata={STRUCTURE_KEY: json.dumps(structure)})
+    os.replace(temporary, path)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; ``ValueError`` for anything else (a pickle, say)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError) as error:
+        raise ValueError(
+            f"{path}: not a safetensors file ({error}); attnzoo never loads pickled checkpoints"
+        ) from error
+
+
+def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
+    """Read a file written by :func:`save_checkpoint_file`. Never unpickles."""
+    path = Path(path)
+    tensors, metadata = _read_safetensors(path)
+    if STRUCTURE_KEY not in metadata:
+        raise ValueError(f"{path}: a safetensors file, but not an attnzoo training checkpoint (no structure)")
+    return _decode(json.loads(metadata[STRUCTURE_KEY]), tensors)
+
+
+class SafeCheckpointIO(CheckpointIO):
+    """Lightning checkpoint I/O through :func:`save_checkpoint_file` (no pickle).
+
+    ``Trainer(plugins=[SafeCheckpointIO()])``; ``trainer.fit(..., ckpt_path="last")`` resumes.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        save_checkpoint_file(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        return load_checkpoint_file(path)
+
+    def remove_checkpoint(self, path) -> None:
+        Path(path).unlink(missing_ok=True)
+
+
+def save_model(directory: str | Path, name: str, model: nn.Module, config: Any) -> None:
+    """Write ``model.safetensors`` and ``config.json`` of registered model ``name`` to ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    document = {"model": name, "config": dataclasses.asdict(config)}
+    (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def read_model_config(directory: str | Path) -> tuple[str, Any]:
+    """The registry name and the config dataclass saved in a run directory."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; is {directory} a run directory written by attnzoo?")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    config_type = config_class(document["model"])
+    fields = {field.name: field for field in dataclasses.fields(config_type)}
+    values = {
+        key: tuple(value) if isinstance(value, list) and isinstance(fields[key].default, tuple) else value
+        for key, value in document["config"].items()
+    }
+    return document["model"], config_type(**values)
+
+
+def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
+    """Rebuild the model of a run directory from its config and load its weights. Never unpickles.
+
+    Returns:
+        ``(model, config)``, the model in eval mode.
+    """
+    name, config = read_model_config(directory)
+    model = create_model(name, config)
+    state, _ = _read_safetensors(Path(directory) / WEIGHTS_FILE)
+    model.load_state_dict({key: value.to(map_location) for key, value in state.items()})
+    return model.to(map_location).eval(), config

@@ -1,0 +1,72 @@
+"""The Lightning ``Trainer`` every attnzoo model trains with.
+
+It checkpoints every ``checkpoint_every`` optimiser steps to ``<out>/checkpoints/last.ckpt``
+through :class:`~attnzoo.training.checkpoint.SafeCheckpointIO` (no pickle), so a run that
+is stopped loses at most the steps since then; ``trainer.fit(module, ..., ckpt_path="last")``
+resumes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from attnzoo.training.checkpoint import SafeCheckpointIO
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (in every worker process too)."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+def make_trainer(
+    out_dir: str | Path,
+    *,
+    max_epochs: int | None = None,
+    max_steps: int = -1,
+    checkpoint_every: int = 100,
+    gradient_clip: float | None = 1.0,
+    progress: bool = True,
+    devices: int | str = 1,
+    strategy: str = "auto",
+    accelerator: str = "cpu",
+    callbacks: list[Any] | None = None,
+    **trainer_options: Any,
+) -> L.Trainer:
+    """A ``lightning.Trainer`` with safe checkpoints, gradient clipping and a progress bar.
+
+    Args:
+        out_dir: the run directory; checkpoints go to ``out_dir/checkpoints``.
+        max_epochs / max_steps: when to stop (Lightning's meaning).
+        checkpoint_every: optimiser steps between checkpoints (``last.ckpt`` is overwritten).
+        gradient_clip: clip the gradient norm to this value (None: no clipping).
+        progress: show Lightning's progress bar.
+        devices, strategy, accelerator: Lightning's; ``devices=2, strategy="ddp"`` runs
+            data-parallel processes (gloo on the CPU).
+        callbacks: more Lightning callbacks.
+        trainer_options: passed on to ``lightning.Trainer``.
+    """
+    checkpoint = ModelCheckpoint(
+        dirpath=Path(out_dir) / "checkpoints",
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=checkpoint_every,
+    )
+    return L.Trainer(
+        default_root_dir=str(out_dir),
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        gradient_clip_val=gradient_clip,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        logger=False,
+        devices=devices,
+        strategy=strategy,
+        accelerator=accelerator,
+        plugins=[SafeCheckpointIO()],
+        callbacks=[checkpoint, *(callbacks or [])],
+        **trainer_options,
+    )
