@@ -54,6 +54,12 @@ def config_class(name: str) -> type:
     return _REGISTRY[name][0]
 
 
+def model_package(name: str) -> str:
+    """The package that defines model ``name``, e.g. ``"attnzoo.models.seq2seq"``."""
+    config_class(name)
+    return _REGISTRY[name][1].__module__.rsplit(".", 1)[0]
+
+
 def create_model(name: str, config: Any | None = None, **overrides: Any) -> nn.Module:
     """Build model ``name`` from ``config`` (default: the config class's defaults) with ``overrides``."""
     config_type = config_class(name)
