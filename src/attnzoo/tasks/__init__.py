@@ -26,7 +26,9 @@ from attnzoo.tasks.dates import (
     date_split,
     date_target,
     dates_data,
+    find_ambiguities,
     generate_dates,
+    sample_dates,
 )
 from attnzoo.tasks.text import (
     PairDataset,
@@ -74,11 +76,13 @@ __all__ = [
     "encode_source",
     "encode_target",
     "filter_by_length",
+    "find_ambiguities",
     "generate_dates",
     "generate_transduction",
     "make_pair_dataset",
     "make_translation_data",
     "read_parallel_tsv",
+    "sample_dates",
     "split_pairs",
     "tokenize",
     "transduce",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+from collections.abc import Iterable
 from functools import cache
 from typing import Literal
 
@@ -109,11 +110,11 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
 
 
-def generate_dates(split: Split, size: int, seed: int = 0) -> list[tuple[str, str]]:
-    """``size`` (source, ISO target) pairs of ``split``, the same for the same (split, size, seed).
+def sample_dates(split: Split, size: int, seed: int = 0) -> list[tuple[dt.date, str, str]]:
+    """The ``(date, locale, format)`` combinations :func:`generate_dates` renders, in its order.
 
-    Each pair is a distinct (date, locale, format) combination drawn uniformly from the split's
-    dates × :data:`DATES_LOCALES` × :data:`DATE_FORMATS`; different splits never share a date.
+    ``size`` distinct combinations drawn uniformly from the split's dates × :data:`DATES_LOCALES`
+    × :data:`DATE_FORMATS`, the same for the same (split, size, seed).
     """
     _check_split(split)
     if size < 0:
@@ -124,13 +125,24 @@ def generate_dates(split: Split, size: int, seed: int = 0) -> list[tuple[str, st
     if size > combinations:
         raise ValueError(f"{split} has only {combinations} distinct (date, locale, format) combinations, asked {size}")
     rng = random.Random(f"attnzoo.dates:{seed}:{split}")
-    pairs = []
+    specs = []
     for index in rng.sample(range(combinations), size):
         date_index, rest = divmod(index, n_locales * n_formats)
         locale_index, format_index = divmod(rest, n_formats)
-        date = dates[date_index]
-        pairs.append((date_source(date, DATES_LOCALES[locale_index], DATE_FORMATS[format_index]), date_target(date)))
-    return pairs
+        specs.append((dates[date_index], DATES_LOCALES[locale_index], DATE_FORMATS[format_index]))
+    return specs
+
+
+def generate_dates(split: Split, size: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``size`` (source, ISO target) pairs of ``split``, the same for the same (split, size, seed).
+
+    Each pair renders a distinct (date, locale, format) combination (:func:`sample_dates`);
+    different splits never share a date, whatever their seeds.
+    """
+    return [
+        (date_source(date, locale, format), date_target(date))
+        for date, locale, format in sample_dates(split, size, seed)
+    ]
 
 
 def dates_data(
@@ -143,3 +155,34 @@ def dates_data(
         generate_dates("test", test_size, seed),
         level="char",
     )
+
+
+def find_ambiguities(dates: Iterable[dt.date] | None = None) -> list[tuple[str, str, str]]:
+    """``(source, one target, another target)`` for every source that two of ``dates`` share.
+
+    Renders each date in every locale and format; ``None`` means the whole range (2.9 million
+    renderings, about a minute). The task is learnable to 100% only if this is empty: it is, and
+    ``python -m attnzoo.tasks.dates`` checks it again.
+    """
+    if dates is None:
+        days = (LAST_DATE - FIRST_DATE).days + 1
+        dates = (FIRST_DATE + dt.timedelta(days=i) for i in range(days))
+    target_of: dict[str, str] = {}
+    clashes = []
+    for date in dates:
+        target = date_target(date)
+        for locale in DATES_LOCALES:
+            for format in DATE_FORMATS:
+                source = date_source(date, locale, format)
+                first = target_of.setdefault(source, target)
+                if first != target:
+                    clashes.append((source, first, target))
+    return clashes
+
+
+if __name__ == "__main__":
+    found = find_ambiguities()
+    for source, first, second in found[:20]:
+        print(f"{source!r}: {first} and {second}")
+    print(f"{len(found)} ambiguous sources over {FIRST_DATE}..{LAST_DATE}, {len(DATES_LOCALES)} locales")
+    raise SystemExit(1 if found else 0)
