@@ -68,8 +68,8 @@ def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_l
             line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(
-                f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} at column {error.start + 1});"
-                " save the file as UTF-8"
+                f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} is byte"
+                f" {error.start + 1} of the line); save the file as UTF-8"
             ) from None
         line = line.rstrip("\r")
         if not line.strip():
