@@ -3,8 +3,9 @@
 (a) training tokens/s (forward + backward + Adam step) of the same configuration;
 (b) greedy generation of 256 tokens with a 6-layer decoder: ours with the KV cache vs
     nn.Transformer recomputing the whole prefix at every step;
-(c) peak resident memory of each of the above, measured in a fresh child process per case
-    (``ru_maxrss`` after the case minus ``ru_maxrss`` before it).
+(c) peak resident memory of each of the above, measured in a fresh child process per case:
+    the kernel's peak-RSS mark is reset just before the case (``/proc/self/clear_refs``), and
+    the peak reached during the case minus the resident size before it is reported.
 
 Run: ``python benchmarks/transformer.py`` (``--quick`` for a smaller, faster configuration).
 """
@@ -12,7 +13,7 @@ Run: ``python benchmarks/transformer.py`` (``--quick`` for a smaller, faster con
 from __future__ import annotations
 
 import argparse
-import resource
+import re
 import statistics
 import subprocess
 import sys
@@ -114,12 +115,20 @@ def generation_case(name: str, size: dict, batch: int, steps: int):
     return recompute
 
 
+def memory_status(key: str) -> float:
+    """``VmRSS`` / ``VmHWM`` (peak) of this process in MiB, from /proc (Linux)."""
+    with open("/proc/self/status") as status:
+        return int(re.search(rf"{key}:\s+(\d+)", status.read()).group(1)) / 1024
+
+
 def run_child(case: str, name: str, quick: bool) -> None:
     """In a child process: build one case, run it once, print the rise of peak RSS in MiB."""
     function = build_case(case, name, quick)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # reset the peak-RSS mark to the current RSS
+    before = memory_status("VmRSS")
     function()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    print(memory_status("VmHWM") - before)
 
 
 def build_case(case: str, name: str, quick: bool):
