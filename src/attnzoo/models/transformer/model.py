@@ -44,6 +44,8 @@ class TransformerConfig:
     max_len: int = 512  # longest sequence the positional encoding covers
     tie_embeddings: bool = False  # share the target embedding and the output projection (paper §3.4)
     pad_id: int = 0  # padding token id of both vocabularies
+    bos_id: int = 1  # first decoder input token
+    eos_id: int = 2  # end-of-sequence token
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
