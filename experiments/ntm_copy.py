@@ -1,6 +1,6 @@
 """Neural Turing Machine (Graves et al. 2014): the copy task against an LSTM, and repeat copy.
 
-Trains, on one CPU thread, with batches of 32 and Adam (lr 1e-3, gradient norm clipped at 10):
+Trains, on one CPU thread, with batches of 32 and Adam (lr 1e-3, gradient norm clipped at 1):
 
 - the NTM (LSTM controller of 100, memory 128 x 20, one read and one write head) on copy with
   lengths 1..20, and the LSTM baseline (3 x 56 units, about the NTM's parameter count) on the
@@ -72,7 +72,7 @@ def run(name: str, out: Path, scale: float, seed: int) -> Path:
         steps=1_000_000,
         batch_size=32,
         lr=1e-3,
-        gradient_clip=10.0,
+        gradient_clip=1.0,
         seed=seed,
         minutes=minutes * scale,
         log_every=max(1, round(100 * min(scale * 10, 1))),
@@ -187,7 +187,7 @@ def report(out: Path, seed: int, scale: float) -> str:
         "Graves et al. 2014, §4.1-4.2. Written by `experiments/ntm_copy.py`"
         + (f" with `--scale {scale}` (a smoke run, not the result)." if scale != 1 else "."),
         "",
-        "Setup: batches of 32, Adam (lr 1e-3), gradient norm clipped at 10, one torch thread, "
+        "Setup: batches of 32, Adam (lr 1e-3), gradient norm clipped at 1, one torch thread, "
         f"torch {torch.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs. "
         "Training time counts the optimisation only (validation passes on 128 sequences every 100 steps "
         "excluded); the CPU time of this process over the same span is given beside it. "

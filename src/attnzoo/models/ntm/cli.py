@@ -26,7 +26,7 @@ def register(train_app: typer.Typer) -> None:
         steps: int = typer.Option(20_000, help="Most optimiser steps."),
         batch_size: int = typer.Option(32, help="Sequences per batch."),
         lr: float = typer.Option(1e-3, help="Adam learning rate."),
-        clip: float = typer.Option(10.0, help="Gradient norm clipping."),
+        clip: float = typer.Option(1.0, help="Clip the gradient norm to this (the loss is a mean over bits)."),
         minutes: float | None = typer.Option(None, help="Stop after this many minutes of training."),
         cpu_minutes: float | None = typer.Option(None, help="Stop after this many CPU minutes of training."),
         target: float | None = typer.Option(None, help="Stop once validation bits wrong per sequence <= this."),
