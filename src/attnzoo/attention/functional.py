@@ -143,11 +143,12 @@ def standardise_inputs(
     single = query.dim() == 2
     if single:
         query = query.unsqueeze(1)  # (B, 1, Dq)
-        mask = None if mask is None else mask.unsqueeze(-2)
     score.check_inputs(query, keys)
     check_shape("values", values, (keys.size(0), keys.size(1), None), "(B, Tk, Dv)")
     if mask is not None:
-        check_mask(mask, torch.Size((query.size(0), query.size(1), keys.size(1))))
+        scores_shape = (query.size(0), keys.size(1)) if single else (query.size(0), query.size(1), keys.size(1))
+        check_mask(mask, torch.Size(scores_shape))  # the shape the caller gave, in the message too
+        mask = mask.unsqueeze(-2) if single else mask  # (B, 1, Tk)
     return AttentionInputs(query, keys, values, mask, single)
 
 

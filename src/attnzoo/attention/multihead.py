@@ -117,11 +117,15 @@ class MultiHeadAttention(nn.Module):
         batch, length, _ = x.shape
         return x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def project_keys_values(self, key: Tensor, value: Tensor, cache: KVCache | None) -> tuple[Tensor, Tensor]:
-        """Projected keys and values ``(B, H, Tk, hd)``, through the cache if there is one."""
-        if cache is not None and cache.static and cache.is_filled:
-            return cache.keys, cache.values
-        check_shape("key", key, (None, None, self.kdim), "(B, Tk, Dk)")
+    def project_keys_values(
+        self, key: Tensor, value: Tensor, cache: KVCache | None, batch: int
+    ) -> tuple[Tensor, Tensor]:
+        """Projected keys and values ``(B, H, Tk, hd)`` for a batch of ``batch`` queries, through the cache."""
+        if cache is not None and cache.is_filled:
+            check_shape("cache", cache.keys, (batch, self.num_heads, None, self.head_dim), "(B, H, T, head_dim)")
+            if cache.static:
+                return cache.keys, cache.values
+        check_shape("key", key, (batch, None, self.kdim), "(B, Tk, Dk)")
         check_shape("value", value, (key.size(0), key.size(1), self.vdim), "(B, Tk, Dv)")
         keys = self.split_heads(self.k_proj(key))  # (B, H, Tk_new, hd)
         values = self.split_heads(self.v_proj(value))  # (B, H, Tk_new, hd)
@@ -159,10 +163,9 @@ class MultiHeadAttention(nn.Module):
         check_shape("query", query, (None, None, self.embed_dim), "(B, Tq, E)")
         key = query if key is None else key
         value = key if value is None else value
-        keys, values = self.project_keys_values(key, value, cache)  # (B, H, Tk, hd)
-        batch, tq, tk = query.size(0), query.size(1), keys.size(2)
-        if keys.size(0) != batch:
-            raise ValueError(f"key: expected batch size B = {batch} like query, got {keys.size(0)}")
+        batch, tq = query.size(0), query.size(1)
+        keys, values = self.project_keys_values(key, value, cache, batch)  # (B, H, Tk, hd)
+        tk = keys.size(2)
         queries = self.split_heads(self.q_proj(query))  # (B, H, Tq, hd)
         sdpa_causal = causal and mask is None and tq == tk and not need_weights  # SDPA's own flag suffices
         mask = self.head_mask(mask, causal and not sdpa_causal, batch, tq, tk, query.device)  # (B|1, H|1, Tq, Tk)
