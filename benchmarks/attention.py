@@ -1,0 +1,349 @@
+"""Speed and memory of attnzoo's attention against PyTorch, in one run.
+
+    python benchmarks/attention.py [--repeats N] [--no-write]
+
+Prints three tables and writes them to ``docs/results/attention_benchmark.md``:
+
+1. ``MultiHeadAttention`` vs ``torch.nn.MultiheadAttention(batch_first=True)``, self-attention,
+   B=8, E=512, H=8, L in (128, 512, 1024): inference (eval, ``no_grad``, ``need_weights=False``
+   for both) and forward+backward (train mode, dropout 0, ``need_weights=False`` for both, the
+   loss ``out.sum()``, gradients of the input and of every parameter).
+   Goal: ratio ours/PyTorch <= 1.0 everywhere.
+2. The attention core (what ``MultiHeadAttention`` runs without weights: ``fused_dot_product``,
+   i.e. ``scaled_dot_product_attention``) in GF/s, counting ``4 * B * H * L^2 * head_dim`` FLOPs
+   (the two matrix products), as a share of a plain fp32 square matmul ``(N, N) @ (N, N)`` with
+   the same FLOP count (``2 N^3``, N rounded to a multiple of 64). Goal: >= 70%.
+3. ``Attention(AdditiveScore)`` at B=8, Tq=Tk=512, D=hidden=128, inference, unchunked vs
+   ``chunk_size`` 64/32/16. Goal: peak memory <= 1/8 of unchunked at <= 1.1x its time.
+
+How it measures:
+
+- ``torch.set_num_threads(2)``; other programs may share the CPU, so the contenders of each
+  comparison run *interleaved*, round-robin with the order rotating every round, after warm-up
+  runs, and the tables give medians over ``--repeats`` rounds, or more rounds where they
+  take less than 20 s (table 3: half as many rounds). A ratio is the ratio of two medians.
+- Peak memory: each variant runs in a fresh Python process (this file with
+  ``--peak-memory CHUNK``), which builds the inputs, resets the kernel's peak-RSS counter
+  (``echo 5 > /proc/self/clear_refs``), runs one forward pass and reports
+  ``VmHWM - VmRSS before`` from ``/proc/self/status``: the most memory the forward pass added
+  at any moment, as the OS saw it (large tensors are mmap-ed and returned to the OS when
+  freed, so RSS follows live tensors). Median over 3 processes. Where ``/proc`` is missing
+  (not Linux) it falls back to ``ru_maxrss`` growth, which can underestimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attnzoo import AdditiveScore, Attention, MultiHeadAttention
+from attnzoo.attention.soft import fused_dot_product
+
+THREADS = 2
+MIN_SECONDS = 20.0  # time each comparison for at least this long (more rounds for quick ones)
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "attention_benchmark.md"
+
+# Table 1 and 2
+BATCH, EMBED, HEADS = 8, 512, 8
+LENGTHS = (128, 512, 1024)
+# Table 3
+ADDITIVE_BATCH, ADDITIVE_LENGTH, ADDITIVE_DIM = 8, 512, 128
+CHUNKS = (None, 64, 32, 16)
+HEADLINE_CHUNK = 32  # the chunked variant the goal is judged on
+
+
+def interleaved_medians(
+    functions: list[Callable[[], object]], repeats: int, warmup: int = 2, min_seconds: float = 0.0
+) -> list[float]:
+    """Median seconds of each function, timed round-robin (the order rotating each round) after warm-up.
+
+    Interleaving spreads the slow and fast moments of a shared CPU over all the contenders alike.
+    It runs ``repeats`` rounds, and more (up to ``20 * repeats``) until ``min_seconds`` have passed,
+    so quick functions get enough rounds for a steady median.
+    """
+    for _ in range(warmup):
+        for function in functions:
+            function()
+    times: list[list[float]] = [[] for _ in functions]
+    started = time.perf_counter()
+    rounds = 0
+    while rounds < repeats or (time.perf_counter() - started < min_seconds and rounds < 20 * repeats):
+        for offset in range(len(functions)):
+            which = (rounds + offset) % len(functions)
+            start = time.perf_counter()
+            functions[which]()
+            times[which].append(time.perf_counter() - start)
+        rounds += 1
+    return [statistics.median(seconds) for seconds in times]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f}"
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ 1. MultiHeadAttention vs PyTorch
+def copy_into_torch(ours: MultiHeadAttention) -> nn.MultiheadAttention:
+    """``nn.MultiheadAttention`` with the same weights, so both compute the same function."""
+    ref = nn.MultiheadAttention(ours.embed_dim, ours.num_heads, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
+        ref.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        ref.out_proj.weight.copy_(ours.out_proj.weight)
+        ref.out_proj.bias.copy_(ours.out_proj.bias)
+    return ref
+
+
+def multihead_times(length: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Median seconds (ours, PyTorch) of inference and of forward+backward at sequence length ``length``."""
+    ours = MultiHeadAttention(EMBED, HEADS)
+    ref = copy_into_torch(ours)
+    x = torch.randn(BATCH, length, EMBED)
+
+    ours.eval(), ref.eval()
+    with torch.no_grad():
+        # the same function, so a fair race
+        torch.testing.assert_close(
+            ours(x, need_weights=False).context, ref(x, x, x, need_weights=False)[0], rtol=1e-4, atol=1e-4
+        )
+        inference = interleaved_medians(
+            [lambda: ours(x, need_weights=False), lambda: ref(x, x, x, need_weights=False)],
+            repeats,
+            min_seconds=MIN_SECONDS,
+        )
+
+    ours.train(), ref.train()
+    x = x.requires_grad_()
+
+    def ours_training():
+        ours.zero_grad(set_to_none=True)
+        x.grad = None
+        ours(x, need_weights=False).context.sum().backward()
+
+    def torch_training():
+        ref.zero_grad(set_to_none=True)
+        x.grad = None
+        ref(x, x, x, need_weights=False)[0].sum().backward()
+
+    return inference, interleaved_medians([ours_training, torch_training], repeats, min_seconds=MIN_SECONDS)
+
+
+def multihead_rows(repeats: int) -> tuple[list[list[str]], bool]:
+    rows, ok = [], True
+    for length in LENGTHS:
+        inference, training = multihead_times(length, repeats)
+        for mode, (mine, theirs) in (("inference", inference), ("forward+backward", training)):
+            ratio = mine / theirs
+            ok &= ratio <= 1.0
+            rows.append([str(length), mode, ms(mine), ms(theirs), f"{ratio:.2f}", "yes" if ratio <= 1.0 else "no"])
+            print(f"  L={length} {mode}: ours/PyTorch {ratio:.2f}", file=sys.stderr)
+    return rows, ok
+
+
+# ------------------------------------------------------------------ 2. attention core vs matmul
+def core_times(length: int, repeats: int) -> tuple[float, float, int, int]:
+    """Median seconds of the attention core and of a square matmul with as many FLOPs; those FLOPs, its side."""
+    head_dim = EMBED // HEADS
+    q, k, v = (torch.randn(BATCH, HEADS, length, head_dim) for _ in range(3))  # (B, H, L, hd)
+    flops = 4 * BATCH * HEADS * length**2 * head_dim  # Q K^T and weights @ V, 2 FLOPs per multiply-add
+    side = max(64, round((flops / 2) ** (1 / 3) / 64) * 64)  # a square matmul with about as many FLOPs
+    a, b = torch.randn(side, side), torch.randn(side, side)
+    scale = 1.0 / math.sqrt(head_dim)
+    with torch.no_grad():
+        core, matmul = interleaved_medians(
+            [lambda: fused_dot_product(q, k, v, None, scale), lambda: a @ b], repeats, min_seconds=MIN_SECONDS
+        )
+    return core, matmul, flops, side
+
+
+def core_rows(repeats: int) -> tuple[list[list[str]], bool]:
+    rows, ok = [], True
+    for length in LENGTHS:
+        core, matmul, flops, side = core_times(length, repeats)
+        core_gflops, matmul_gflops = flops / core / 1e9, 2 * side**3 / matmul / 1e9
+        share = core_gflops / matmul_gflops
+        ok &= share >= 0.70
+        rows.append(
+            [
+                str(length),
+                ms(core),
+                f"{core_gflops:.0f}",
+                f"{side}x{side}",
+                ms(matmul),
+                f"{matmul_gflops:.0f}",
+                f"{share:.0%}",
+                "yes" if share >= 0.70 else "no",
+            ]
+        )
+        print(f"  L={length}: core at {share:.0%} of matmul GF/s", file=sys.stderr)
+    return rows, ok
+
+
+# ------------------------------------------------------------------ 3. chunked additive attention
+def additive_setup(chunk_size: int | None):
+    torch.manual_seed(0)
+    d = ADDITIVE_DIM
+    attention = Attention(AdditiveScore(d, d, d), chunk_size=chunk_size).eval()
+    query = torch.randn(ADDITIVE_BATCH, ADDITIVE_LENGTH, d)
+    keys = torch.randn(ADDITIVE_BATCH, ADDITIVE_LENGTH, d)
+    return attention, query, keys
+
+
+def proc_status_kib(field: str) -> int:
+    return int(re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M).group(1))
+
+
+def peak_memory_child(chunk_size: int | None) -> None:
+    """Run in a fresh process: print the memory one forward pass adds at its peak, in bytes."""
+    torch.set_num_threads(THREADS)
+    attention, query, keys = additive_setup(chunk_size)
+    with torch.no_grad():
+        attention(query[:, :1], keys)  # load the kernels once, on one query
+        if Path("/proc/self/clear_refs").exists():
+            before = proc_status_kib("VmRSS")
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (peak RSS) to the current RSS
+            attention(query, keys)
+            added_kib, method = proc_status_kib("VmHWM") - before, "VmHWM"
+        else:
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            attention(query, keys)
+            added_kib, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, "ru_maxrss"
+    print(json.dumps({"bytes": added_kib * 1024, "method": method}))
+
+
+def peak_memory(chunk_size: int | None, processes: int = 3) -> tuple[float, str]:
+    results = []
+    for _ in range(processes):
+        argument = "none" if chunk_size is None else str(chunk_size)
+        output = subprocess.run(
+            [sys.executable, __file__, "--peak-memory", argument], capture_output=True, text=True, check=True
+        ).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    return statistics.median(r["bytes"] for r in results), results[0]["method"]
+
+
+def additive_rows(repeats: int) -> tuple[list[list[str]], bool, str]:
+    memory = {chunk: peak_memory(chunk) for chunk in CHUNKS}
+    method = memory[None][1]
+    whole, query, keys = additive_setup(None)
+    variants = [Attention(whole.score, chunk_size=chunk) for chunk in CHUNKS]
+    with torch.no_grad():
+        expected = whole(query, keys).context
+        for variant in variants:
+            torch.testing.assert_close(variant(query, keys).context, expected)
+        seconds = interleaved_medians([lambda v=v: v(query, keys) for v in variants], repeats, warmup=1)
+    rows, ok = [], False
+    for chunk, chunk_time in zip(CHUNKS, seconds, strict=True):
+        memory_ratio = memory[chunk][0] / memory[None][0]
+        time_ratio = chunk_time / seconds[0]
+        goal = memory_ratio <= 1 / 8 and time_ratio <= 1.1
+        if chunk == HEADLINE_CHUNK:
+            ok = goal
+        rows.append(
+            [
+                "none" if chunk is None else str(chunk),
+                f"{memory[chunk][0] / 2**20:.0f}",
+                "1" if chunk is None else f"1/{1 / memory_ratio:.1f}",
+                ms(chunk_time),
+                f"{time_ratio:.2f}",
+                "-" if chunk is None else ("yes" if goal else "no"),
+            ]
+        )
+        print(f"  chunk {chunk}: memory 1/{1 / memory_ratio:.1f}, time {time_ratio:.2f}", file=sys.stderr)
+    return rows, ok, method
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed pairs per measurement (median taken)")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    parser.add_argument("--peak-memory", help=argparse.SUPPRESS)  # internal: the child process of table 3
+    args = parser.parse_args()
+    if args.peak_memory is not None:
+        peak_memory_child(None if args.peak_memory == "none" else int(args.peak_memory))
+        return
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    load_before = load_average()
+    print("1/3 MultiHeadAttention vs nn.MultiheadAttention ...", file=sys.stderr)
+    mha, mha_ok = multihead_rows(args.repeats)
+    print("2/3 attention core vs fp32 matmul ...", file=sys.stderr)
+    core, core_ok = core_rows(args.repeats)
+    print("3/3 chunked additive attention ...", file=sys.stderr)
+    additive, additive_ok, method = additive_rows(max(3, (args.repeats + 1) // 2))
+
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = names[0] if names else cpu
+    report = "\n".join(
+        [
+            "# Attention benchmark",
+            "",
+            f"`python benchmarks/attention.py --repeats {args.repeats}`, "
+            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}: torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} CPUs), "
+            f"load average {load_before} before / {load_average()} after (the CPU is shared: medians of interleaved "
+            "runs).",
+            "",
+            f"## MultiHeadAttention vs torch.nn.MultiheadAttention (B={BATCH}, E={EMBED}, H={HEADS}, self-attention, "
+            "need_weights=False) — goal: ratio <= 1.0",
+            "",
+            markdown_table(["L", "mode", "ours ms", "PyTorch ms", "ours/PyTorch", "goal met"], mha),
+            "",
+            f"## Attention core (SDPA through fused_dot_product, B={BATCH}, H={HEADS}, head_dim={EMBED // HEADS}) vs a "
+            "plain fp32 matmul of the same FLOP count — goal: >= 70%",
+            "",
+            markdown_table(
+                ["L", "core ms", "core GF/s", "matmul", "matmul ms", "matmul GF/s", "share", "goal met"], core
+            ),
+            "",
+            f"## Attention(AdditiveScore), B={ADDITIVE_BATCH}, Tq=Tk={ADDITIVE_LENGTH}, D=hidden={ADDITIVE_DIM}, "
+            "inference — goal: peak memory <= 1/8 of unchunked at <= 1.1x the time",
+            "",
+            markdown_table(
+                ["chunk_size", "peak MiB added", "vs unchunked", "ms", "time vs unchunked", "goal met"], additive
+            ),
+            "",
+            f"Peak memory: the growth of the process's peak RSS during one forward pass ({method}), each variant in a "
+            "fresh process, median of 3. Times: the variants interleaved round-robin.",
+            "",
+            f"Goals met: MultiHeadAttention {'yes' if mha_ok else 'NO'}; attention core {'yes' if core_ok else 'NO'}; "
+            f"chunked additive (chunk_size={HEADLINE_CHUNK}) {'yes' if additive_ok else 'NO'}.",
+            "",
+        ]
+    )
+    print(report)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(report, encoding="utf-8")
+        print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
