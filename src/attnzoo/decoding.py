@@ -1,4 +1,4 @@
-"""Greedy and beam-search decoding, written once for every encoder-decoder in attnzoo.
+"""Greedy, sampled and beam-search decoding, written once for every encoder-decoder in attnzoo.
 
 A model exposes one decoding step as a function::
 
@@ -61,6 +61,39 @@ def _stack_alignments(alignments: list[Tensor | None]) -> Tensor | None:
     return None if not alignments or alignments[0] is None else torch.stack(alignments, dim=1)
 
 
+def _left_to_right(
+    step: StepFunction,
+    state: Any,
+    choose: Callable[[Tensor], Tensor],
+    batch_size: int,
+    bos_id: int,
+    max_len: int,
+    eos_id: int | None,
+    pad_id: int,
+    device: torch.device | str | None,
+) -> Decoded:
+    """One hypothesis per example: ``choose(log_probs (B, V)) -> (B,)`` picks every next token."""
+    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+    scores = torch.zeros(batch_size, device=device)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
+    outputs, alignments = [], []
+    for _ in range(max_len):
+        log_probs, state, alignment = step(tokens, state)  # (B, V)
+        tokens = choose(log_probs)
+        chosen = log_probs.gather(-1, tokens[:, None]).squeeze(-1)  # (B,)
+        tokens = tokens.masked_fill(finished, pad_id)
+        scores = scores + chosen.masked_fill(finished, 0.0)
+        lengths += (~finished).long()
+        outputs.append(tokens)
+        alignments.append(alignment)
+        if eos_id is not None:
+            finished |= tokens == eos_id
+            if finished.all():
+                break
+    return Decoded(torch.stack(outputs, dim=1), scores, lengths, _stack_alignments(alignments))
+
+
 @torch.no_grad()
 def greedy_decode(
     step: StepFunction,
@@ -80,24 +113,34 @@ def greedy_decode(
         bos_id: first input token. eos_id: stop token (None: always ``max_len`` steps).
         pad_id: written after EOS.
     """
-    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
-    scores = torch.zeros(batch_size, device=device)
-    lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
-    outputs, alignments = [], []
-    for _ in range(max_len):
-        log_probs, state, alignment = step(tokens, state)  # (B, V)
-        best, tokens = log_probs.max(dim=-1)
-        tokens = tokens.masked_fill(finished, pad_id)
-        scores += best.masked_fill(finished, 0.0)
-        lengths += (~finished).long()
-        outputs.append(tokens)
-        alignments.append(alignment)
-        if eos_id is not None:
-            finished |= tokens == eos_id
-            if finished.all():
-                break
-    return Decoded(torch.stack(outputs, dim=1), scores, lengths, _stack_alignments(alignments))
+    return _left_to_right(
+        step, state, lambda log_probs: log_probs.argmax(dim=-1), batch_size, bos_id, max_len, eos_id, pad_id, device
+    )
+
+
+def sample_decode(
+    step: StepFunction,
+    state: Any,
+    batch_size: int,
+    bos_id: int,
+    max_len: int,
+    eos_id: int | None = None,
+    pad_id: int = 0,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Decoded:
+    """Draw every token from the model's distribution (ancestral sampling), keeping the graph.
+
+    ``Decoded.scores`` is ``sum_t log p(y_t | y_<t)`` of the drawn sequence and stays
+    differentiable, which is what REINFORCE needs (Williams 1992; Bello et al. 2016, eq. (4);
+    see :func:`attnzoo.attention.reinforce_loss`). Arguments as :func:`greedy_decode`;
+    ``generator`` makes the draws reproducible.
+    """
+
+    def draw(log_probs: Tensor) -> Tensor:
+        return torch.multinomial(log_probs.detach().exp(), 1, generator=generator).squeeze(-1)
+
+    return _left_to_right(step, state, draw, batch_size, bos_id, max_len, eos_id, pad_id, device)
 
 
 @torch.no_grad()
