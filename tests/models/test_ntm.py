@@ -271,3 +271,25 @@ def test_cli_trains_evaluates_and_plots(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["plot", str(baseline), "--memory", str(picture)])
     assert result.exit_code != 0 and "no memory" in result.output
+
+
+def test_training_keeps_the_best_weights_and_resumes(tmp_path):
+    import json
+
+    from attnzoo.models.ntm import module
+    from attnzoo.tasks.algorithmic import CopyTask
+
+    task = CopyTask(max_length=3)
+    config = NTMConfig(memory_rows=8, memory_width=4, controller_size=8)
+    options = {"task": task, "config": config, "batch_size": 2, "log_every": 2, "valid_size": 4, "progress": False}
+    module.train(tmp_path, steps=4, **options)
+    assert [line["step"] for line in module.read_history(tmp_path)] == [2, 4]
+    best = min(module.read_history(tmp_path), key=lambda line: line["valid_loss"])
+    settings = json.loads((tmp_path / "task.json").read_text())
+    assert settings["kept_step"] == best["step"]
+    module.train(tmp_path, steps=6, **options)  # resumes from the checkpoint of step 4
+    history = module.read_history(tmp_path)
+    assert [line["step"] for line in history] == [2, 4, 6]
+    assert history[2]["sequences"] == 12 and history[2]["seconds"] >= history[1]["seconds"]
+    best = min(history, key=lambda line: line["valid_loss"])
+    assert json.loads((tmp_path / "task.json").read_text())["kept_step"] == best["step"]

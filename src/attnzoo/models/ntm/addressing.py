@@ -61,8 +61,8 @@ def ntm_address(
         shift: shift weighting ``s_t`` over ``shifts``, ``(B, K)`` or ``(B, H, K)``.
         gamma: sharpening exponent, ``(B,)`` or ``(B, H)``.
         previous_weights: ``w_{t-1}``, ``(B, N)`` or ``(B, H, N)``.
-        shifts: the location offset of each entry of ``shift``; default ``-(K // 2) .. K // 2``
-            (``(-1, 0, 1)`` for ``K = 3``).
+        shifts: the location offset of each entry of ``shift``; default the ``K`` consecutive
+            offsets from ``-(K // 2)``: ``(-1, 0, 1)`` for ``K = 3``, ``(-2, ..., 2)`` for ``K = 5``.
 
     Returns:
         weights ``w_t``: ``(B, N)``, or ``(B, H, N)`` for several heads; each row sums to 1.

@@ -111,6 +111,9 @@ def fixed_batch(task: AlgorithmicTask, size: int, seed: int, split: str = "valid
 class History(L.Callback):
     """Writes ``history.jsonl``; evaluates on a fixed validation batch; stops on a time budget or a target.
 
+    Keeps a copy of the weights with the lowest validation loss so far (:attr:`best`), saved in
+    the training checkpoints too: NTM training has loss spikes, and a run may end inside one.
+
     Args:
         path: the JSON-lines file (appended to, so a resumed run continues it).
         valid: the validation batch. every: optimiser steps between lines.
@@ -132,7 +135,7 @@ class History(L.Callback):
         self.path, self.valid, self.every, self.target = path, valid, every, target
         self.minutes, self.cpu_minutes = minutes, cpu_minutes
         self.seconds, self.cpu_seconds, self.sequences, self.losses, self.costs = 0.0, 0.0, 0, [], []
-        self.reached: dict[str, float] | None = None
+        self.best: dict[str, Any] | None = None  # {"valid_loss", "step", "state"}: the best weights so far
         if path.is_file():  # resuming: continue the clock and the counts
             lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
             if lines:
@@ -168,12 +171,21 @@ class History(L.Callback):
             "load": os.getloadavg()[0],  # the machine's 1-minute load average: is the CPU shared?
         }
         self.losses, self.costs = [], []
+        if self.best is None or valid_loss <= self.best["valid_loss"]:
+            state = {key: value.detach().clone() for key, value in pl_module.model.state_dict().items()}
+            self.best = {"valid_loss": valid_loss, "step": step, "state": state}
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
         if self.target is not None and valid_bits <= self.target:
             trainer.should_stop = True
         if out_of_time:
             trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.best is None else {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best = state_dict.get("best")
 
 
 def train(
@@ -203,8 +215,10 @@ def train(
     Stops after ``steps`` optimiser steps, after ``minutes`` of training time (wall clock) or
     ``cpu_minutes`` of this process's CPU time (a fair budget on a shared CPU), or once the
     validation set (``valid_size`` sequences of the task's longest training length) has at
-    most ``target`` bits wrong per sequence, whichever comes first. Checkpoints every
-    ``log_every`` steps to ``out_dir/checkpoints/last.ckpt`` and resumes from it if present.
+    most ``target`` bits wrong per sequence, whichever comes first. The saved model is the one
+    with the lowest validation loss seen (``kept_step`` in ``task.json``), not necessarily the
+    last. Checkpoints every ``log_every`` steps to ``out_dir/checkpoints/last.ckpt`` and resumes
+    from it if present (drawing the training batches from the start of the seeded stream again).
     """
     from attnzoo.training import make_trainer, save_model, seed_everything
 
@@ -224,7 +238,7 @@ def train(
     )
     trainer = make_trainer(
         out_dir,
-        max_epochs=1,
+        max_epochs=None,  # the stream is the epoch; a run extended to more steps reads it again
         max_steps=steps,
         checkpoint_every=log_every,
         gradient_clip=gradient_clip,
@@ -233,9 +247,12 @@ def train(
     )
     last = out_dir / "checkpoints" / "last.ckpt"
     trainer.fit(module, loader, ckpt_path=last if last.is_file() else None)
+    if history.best is not None:
+        module.model.load_state_dict(history.best["state"])
     save_model(out_dir, model, module.model, config)
     settings = {"task": task_name(task), "task_settings": dataclasses.asdict(task), "seed": seed}
     settings |= {"steps": trainer.global_step, "batch_size": batch_size, "lr": lr, "gradient_clip": gradient_clip}
+    settings["kept_step"] = None if history.best is None else history.best["step"]
     (out_dir / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return module
 
