@@ -45,8 +45,9 @@ def model_cli(run_dir: Path) -> ModuleType:
 @app.command()
 def demo() -> None:
     """Train Bahdanau attention on the dates task, print accuracy and examples, draw the alignment."""
-    typer.echo("attnzoo demo is not there yet: it arrives with the Seq2Seq model.")
-    raise typer.Exit(code=1)
+    from attnzoo.models.seq2seq.cli import demo as seq2seq_demo
+
+    seq2seq_demo()
 
 
 @app.command()
