@@ -7,10 +7,10 @@ A training step is forward, backward and an Adam step; the figure is sequences p
 - **ours**: :class:`attnzoo.models.ntm.NTM` (every head of every sequence addressed at once).
 - **per-sequence loops**: the same NTM (same parameters) with the circular convolution of
   eq. (8) and the memory write of eqs. (3)-(4) done one sequence at a time, as in the
-  implementation people use (loudinthecloud/pytorch-ntm: ``F.conv1d`` per sequence, outer
+  implementation people use (``F.conv1d`` per sequence, outer
   products per sequence). It is written here from the equations, not copied; it differs from
   that implementation in everything else, so it measures the batch loops, not the whole gap.
-- **quoted reference**: loudinthecloud/pytorch-ntm measured on this kind of 2-core machine at
+- **quoted reference**: a widely used reference implementation, measured on this kind of 2-core machine at
   11 sequences/s at batch 1 and 59 at batch 32 (the issue's figures; not rerun here). The goal
   is at least 5x that at batch 32, i.e. 295 sequences/s.
 
@@ -34,7 +34,7 @@ from attnzoo.models.ntm import NTM, NTMConfig
 from attnzoo.models.ntm.addressing import read_memory
 from attnzoo.tasks.algorithmic import CopyTask
 
-QUOTED = {1: 11.0, 32: 59.0}  # loudinthecloud/pytorch-ntm, sequences/s on this machine kind (from the issue)
+QUOTED = {1: 11.0, 32: 59.0}  # reference implementation, sequences/s on this machine kind (from the issue)
 GOAL_FACTOR = 5
 
 
