@@ -6,8 +6,8 @@ tour length of optimal, Ptr-Net greedy and beam, nearest neighbour and random to
 optimum; sorting and convex hull accuracy for n = 10) and ``docs/results/pointer_tsp.png``
 (predicted vs optimal TSP-10 tours).
 
-TSP targets are Held–Karp optimal tours written canonically (start at node 0, the direction
-whose second node has the smaller index), cached as ``.npz`` under ``<out>/cache``. A run whose
+TSP targets are Held–Karp optimal tours written canonically (start at node 0, counter-clockwise),
+cached as ``.npz`` under ``<out>/cache``. A run whose
 directory already holds a model is not trained again (delete it to retrain).
 
     python experiments/pointer_tsp.py                    # ~45 min on a busy 2-core CPU
@@ -21,7 +21,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from attnzoo.models.pointer.module import (
@@ -191,5 +190,4 @@ def write_report(path: Path, trained: dict[str, dict], results: dict[str, list[d
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -10,7 +10,13 @@ from typer.testing import CliRunner
 from attnzoo import create_model
 from attnzoo.decoding import greedy_decode
 from attnzoo.models.pointer import START, PointerConfig
-from attnzoo.models.pointer.module import PointerModule, square_symmetries, task_config, tour_lengths
+from attnzoo.models.pointer.module import (
+    PointerModule,
+    reverse_tours,
+    square_symmetries,
+    task_config,
+    tour_lengths,
+)
 from attnzoo.tasks import geometry
 
 SMALL = {"embed_dim": 16, "hidden_size": 24, "attention_dim": 20}
@@ -123,13 +129,16 @@ def test_sampled_scores_are_differentiable():
     assert model.pointer.v_a.weight.grad.abs().sum() > 0
 
 
-def test_square_symmetries_keep_tour_lengths():
-    points = torch.rand(32, 8, 2)
-    tours = torch.stack([torch.randperm(8) for _ in range(32)])
-    moved = square_symmetries(points, torch.Generator().manual_seed(0))
-    assert not torch.allclose(moved, points)
-    torch.testing.assert_close(tour_lengths(moved, tours), tour_lengths(points, tours))
-    assert ((moved >= 0) & (moved <= 1)).all()
+def test_square_symmetries_keep_tour_lengths_and_canonical_targets():
+    points = geometry.tsp_instances(64, 8, seed=0)
+    _, optimal = geometry.held_karp(points)
+    tours = torch.from_numpy(optimal)
+    moved, mirrored = square_symmetries(torch.from_numpy(points), torch.Generator().manual_seed(0))
+    assert 0 < mirrored.sum() < 64 and ((moved >= 0) & (moved <= 1)).all()
+    assert not torch.allclose(moved, torch.from_numpy(points))
+    torch.testing.assert_close(tour_lengths(moved, tours), tour_lengths(torch.from_numpy(points), tours))
+    targets = reverse_tours(tours, mirrored)  # what training uses: still canonical (counter-clockwise)
+    assert torch.equal(targets, torch.from_numpy(geometry.canonical_tours(moved.numpy(), optimal)))
 
 
 @pytest.mark.parametrize("rl,baseline", [(False, "greedy"), (True, "greedy"), (True, "ema")])

@@ -30,18 +30,18 @@ def test_held_karp_equals_brute_force(n):
 def test_held_karp_tours_are_canonical_and_rejects_large_n():
     points = geometry.tsp_instances(64, 9, seed=3)
     _, tours = geometry.held_karp(points)
-    assert (tours[:, 0] == 0).all() and (tours[:, 1] < tours[:, -1]).all()
+    assert (tours[:, 0] == 0).all() and (geometry.signed_area(points, tours) > 0).all()  # counter-clockwise
     with pytest.raises(ValueError, match="n = 13"):
         geometry.held_karp(geometry.tsp_instances(1, 13, seed=0))
 
 
 def test_canonical_tours_identifies_rotations_and_reversals():
-    rng = np.random.default_rng(0)
-    tour = rng.permutation(8)
+    points = geometry.tsp_instances(1, 8, seed=0)
+    tour = np.random.default_rng(0).permutation(8)
     variants = np.stack([np.roll(tour, shift) for shift in range(8)] + [np.roll(tour[::-1], s) for s in range(8)])
-    canonical = geometry.canonical_tours(variants)
-    assert (canonical == canonical[0]).all()
-    assert canonical[0, 0] == 0 and canonical[0, 1] < canonical[0, -1]
+    canonical = geometry.canonical_tours(np.repeat(points, 16, axis=0), variants)
+    assert (canonical == canonical[0]).all() and canonical[0, 0] == 0
+    assert geometry.signed_area(points, canonical[:1])[0] > 0
 
 
 def test_baseline_tours_are_permutations_and_no_shorter_than_optimal():
@@ -94,12 +94,12 @@ def test_convex_hull_targets_independently_checked():
         assert set(hull) == extreme
 
 
-def test_polygon_area():
+def test_signed_area():
     square = np.array([[[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5]]], dtype=float)
-    np.testing.assert_allclose(geometry.polygon_area(square, np.array([[0, 1, 2, 3, 4]]), np.array([4])), [1.0])
-    np.testing.assert_allclose(geometry.polygon_area(square, np.array([[3, 2, 1, 0]])), [1.0])  # clockwise too
-    np.testing.assert_allclose(geometry.polygon_area(square, np.array([[0, 1, 2, 4]]), np.array([3])), [0.5])
-    np.testing.assert_allclose(geometry.polygon_area(square, np.array([[0, 1, 2]]), np.array([2])), [0.0])
+    np.testing.assert_allclose(geometry.signed_area(square, np.array([[0, 1, 2, 3, 4]]), np.array([4])), [1.0])
+    np.testing.assert_allclose(geometry.signed_area(square, np.array([[3, 2, 1, 0]])), [-1.0])  # clockwise
+    np.testing.assert_allclose(geometry.signed_area(square, np.array([[0, 1, 2, 4]]), np.array([3])), [0.5])
+    np.testing.assert_allclose(geometry.signed_area(square, np.array([[0, 1, 2]]), np.array([2])), [0.0])
 
 
 def test_tsp_dataset_cache(tmp_path):

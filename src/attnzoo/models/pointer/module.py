@@ -16,7 +16,6 @@ Two ways to train, chosen per run:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -90,17 +89,27 @@ def task_config(task: str, **overrides: Any) -> PointerConfig:
     return PointerConfig(**{**needs, **overrides})
 
 
-def square_symmetries(points: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def square_symmetries(points: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """Each instance ``(B, n, 2)`` under a random one of the 8 symmetries of the unit square.
 
     Distances, and therefore optimal tours, are unchanged: free data augmentation for TSP.
+
+    Returns:
+        the moved points ``(B, n, 2)`` and ``mirrored`` ``(B,)`` bool: the symmetry is a
+        reflection, which turns a counter-clockwise tour clockwise.
     """
     flips = torch.randint(0, 2, (points.size(0), 3), generator=generator, device=points.device).bool()
     x, y = points.unbind(-1)  # (B, n) each
     x, y = torch.where(flips[:, :1], y, x), torch.where(flips[:, :1], x, y)  # reflect in the diagonal
-    x = torch.where(flips[:, 1:2], 1 - x, x)
-    y = torch.where(flips[:, 2:3], 1 - y, y)
-    return torch.stack([x, y], dim=-1)
+    x = torch.where(flips[:, 1:2], 1 - x, x)  # reflect in x = 1/2
+    y = torch.where(flips[:, 2:3], 1 - y, y)  # reflect in y = 1/2
+    return torch.stack([x, y], dim=-1), flips.sum(dim=1) % 2 == 1
+
+
+def reverse_tours(tours: Tensor, rows: Tensor) -> Tensor:
+    """``tours`` ``(B, n)`` with the direction of rows ``rows`` ``(B,)`` reversed, keeping the first node."""
+    reversed_tours = torch.cat([tours[:, :1], tours[:, 1:].flip(1)], dim=1)
+    return torch.where(rows[:, None], reversed_tours, tours)
 
 
 def tour_lengths(points: Tensor, tours: Tensor) -> Tensor:
@@ -122,7 +131,7 @@ class PointerModule(L.LightningModule):
         rl: train by REINFORCE on tour length (TSP only) instead of supervised targets.
         baseline: ``"greedy"`` (greedy tour of the current model) or ``"ema"`` (moving average).
         ema_decay: ``b <- decay * b + (1 - decay) * mean L`` for the ``"ema"`` baseline.
-        augment: train TSP on random symmetries of the unit square.
+        augment: train TSP on random symmetries of the unit square (targets turned to stay canonical).
     """
 
     def __init__(
@@ -181,12 +190,13 @@ class PointerModule(L.LightningModule):
         return reinforce_loss(sampled.scores, -cost, -baseline), cost.mean()
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
-        inputs = square_symmetries(batch[0]) if self.augment else batch[0]
+        inputs, mirrored = square_symmetries(batch[0]) if self.augment else (batch[0], None)
         if self.rl:
             loss, cost = self.reinforce(inputs)
             self.log("length", cost, prog_bar=True)
-        else:
-            loss = self.supervised_loss(inputs, batch[1], batch[2])
+        else:  # canonical tours run counter-clockwise: a reflected instance's target runs the other way
+            targets = batch[1] if mirrored is None else reverse_tours(batch[1], mirrored)
+            loss = self.supervised_loss(inputs, targets, batch[2])
         self.log("loss", loss, prog_bar=True)
         return loss
 
@@ -332,8 +342,8 @@ def evaluate_model(
         row = {"method": name, "accuracy": float((padded == target).all(dim=1).float().mean() * 100)}
         if task == "hull":
             points = data.inputs.numpy()
-            predicted = geometry.polygon_area(points, padded.numpy(), (steps - 1).numpy())  # without the end index
-            true = geometry.polygon_area(points, target.numpy(), (data.lengths - 1).numpy())
+            predicted = np.abs(geometry.signed_area(points, padded.numpy(), (steps - 1).numpy()))  # without the end
+            true = geometry.signed_area(points, target.numpy(), (data.lengths - 1).numpy())
             row["area"] = float((predicted / true).mean() * 100)
         rows.append(row)
     return rows
@@ -353,8 +363,3 @@ def format_rows(task: str, n: int, rows: list[dict[str, Any]]) -> list[str]:
         cells += ["–" if row[key] is None else f"{row[key]:.{digits}f}" for key, (_, digits) in columns.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
-
-
-def config_summary(config: PointerConfig) -> str:
-    """``key=value`` of the config fields, for reports."""
-    return ", ".join(f"{field.name}={getattr(config, field.name)}" for field in dataclasses.fields(config))
