@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -182,9 +183,8 @@ def write_report(
     lines = [
         "# Recurrent Attention Model (Mnih et al. 2014) on scikit-learn's digits",
         "",
-        "Produced by `python experiments/ram.py` "
-        + (f"(`--scale {args.scale}`) " if args.scale != 1 else "")
-        + "on a shared 2-core CPU, one torch thread per process.",
+        f"Produced by `{' '.join(['python experiments/ram.py', *sys.argv[1:]])}`"
+        + " on a shared 2-core CPU, one torch thread per process (runs trained by earlier calls are reused).",
         "",
         "## Table 1 layout: test error (%)",
         "",
