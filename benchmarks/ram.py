@@ -1,6 +1,6 @@
 """RAM's glimpse sensor: vectorised extraction against a per-image loop, in one process, ratios printed.
 
-The loop is the common PyTorch way (as in kevinzakka/recurrent-visual-attention): for each scale,
+The loop is the common PyTorch way (as in the widely used reimplementation): for each scale,
 zero-pad the whole batch by half the patch side, slice each image's patch in a Python loop over
 the batch, stack, and average-pool the larger patches down to ``g × g``. Ours
 (:class:`attnzoo.models.ram.GlimpseSensor`) takes one ``grid_sample`` per scale for the whole

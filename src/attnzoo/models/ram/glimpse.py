@@ -10,7 +10,7 @@ Coordinates: ``l = (x, y)`` in ``[-1, 1]²``, ``(-1, -1)`` the top-left corner o
 ``(0, 0)`` its centre. On an ``H × W`` image the centre pixel is
 ``(row, col) = (⌊(y + 1) H / 2⌋, ⌊(x + 1) W / 2⌋)`` and patch ``i`` (side ``s = g 2^i``) covers rows
 ``row - s//2 ... row - s//2 + s - 1`` and the same columns around ``col``; this is the convention
-of the common PyTorch reimplementation (kevinzakka/recurrent-visual-attention), so both extract
+of the common PyTorch reimplementation, so both extract
 the same pixels.
 
 Vectorised over the batch with one ``grid_sample`` per scale and no per-image loop: patch 0 is
