@@ -61,7 +61,7 @@ TASKS = {
     "dates": {"task": "dates", "level": "char", "train_size": 20_000, "valid_size": 500, "test_size": 2_000, "seed": 0},
 }
 TRAINING = {  # per task: optimiser steps (scaled by --scale), batch size, Adam's rate (cosine decay to 5%)
-    "transduction": {"steps": 1500, "batch_size": 64, "lr": 3e-3},
+    "transduction": {"steps": 800, "batch_size": 64, "lr": 3e-3},
     "dates": {"steps": 400, "batch_size": 128, "lr": 3e-3},
 }
 BUCKETS = [(5, 10), (11, 20), (21, 30), (31, 40), (41, 50), (51, 60)]  # source words; training stops at 40

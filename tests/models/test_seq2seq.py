@@ -292,7 +292,7 @@ def test_ddp_two_cpu_processes_hold_identical_weights(tmp_path):
     script.write_text(textwrap.dedent(DDP_SCRIPT))
     try:
         result = subprocess.run(
-            [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+            [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=tmp_path
         )
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"DDP training did not finish in {error.timeout} s")

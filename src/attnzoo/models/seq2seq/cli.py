@@ -23,7 +23,7 @@ TASKS = ("dates", "corpus")
 # test dates in under 2 minutes on 2 CPU cores (measurements: the model's README).
 DEMO_DATA = {"train_size": 20_000, "valid_size": 500, "test_size": 2_000, "seed": 0}
 DEMO_MODEL = {"embedding_dim": 32, "hidden_size": 64, "attention_dim": 64, "output_dim": 64}
-DEMO_TRAINING = {"batch_size": 256, "max_steps": 800, "lr": 3e-3}
+DEMO_TRAINING = {"batch_size": 128, "max_steps": 400, "lr": 4e-3}
 DEMO_RUN = Path("runs/demo")
 DEMO_PICTURE = Path("alignment.png")
 
