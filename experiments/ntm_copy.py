@@ -36,6 +36,7 @@ import torch
 
 from attnzoo.models.ntm.module import (
     count_parameters,
+    draw_memory_access,
     evaluate_model,
     fixed_batch,
     read_history,
@@ -44,7 +45,6 @@ from attnzoo.models.ntm.module import (
 )
 from attnzoo.tasks.algorithmic import CopyTask, RepeatCopyTask
 from attnzoo.training import load_model
-from attnzoo.viz.memory import plot_memory_access
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: (task, model, wall-clock minutes of training (scaled by --scale), steps between validations)
@@ -139,22 +139,10 @@ def plot_repeat_copy(history: list[dict], path: Path) -> None:
 
 def picture(directory: Path, seed: int, path: Path) -> int:
     """Draw the NTM's weightings on one test copy sequence of :data:`PICTURE_LENGTH`; its bits wrong."""
-    from attnzoo.tasks.algorithmic import bits_wrong
-
     model, _ = load_model(directory)
     batch = fixed_batch(CopyTask(), 1, seed, "test", length=PICTURE_LENGTH)
-    with torch.no_grad():
-        output = model(batch.inputs, return_weights=True)
-    wrong = int(bits_wrong(output.logits, batch)[0])
-    plot_memory_access(
-        batch.inputs[0].numpy(),
-        torch.sigmoid(output.logits[0]).numpy(),
-        output.write_weights[0, :, 0].numpy(),
-        output.read_weights[0, :, 0].numpy(),
-        path,
-        title=f"NTM copying a sequence of length {PICTURE_LENGTH} (trained on 1-20): {wrong} bits wrong",
-    )
-    return wrong
+    title = f"NTM copying a sequence of length {PICTURE_LENGTH} (trained on 1-20)"
+    return draw_memory_access(model, batch, path, title)
 
 
 def summary(history: list[dict]) -> dict[str, float]:

@@ -106,12 +106,8 @@ def evaluate(run_dir: Path, *, split: str, length: int | None) -> None:
 
 def plot(run_dir: Path, *, picture: str, path: Path) -> None:
     """Draw the read and write weightings of one test sequence of the longest training length."""
-    import torch
-
     from attnzoo.models.ntm import NTM, module
-    from attnzoo.tasks.algorithmic import bits_wrong
     from attnzoo.training import load_model
-    from attnzoo.viz.memory import plot_memory_access
 
     if picture != "memory":
         raise typer.BadParameter(f"an NTM run draws the memory picture (--memory), not {picture!r}")
@@ -122,14 +118,4 @@ def plot(run_dir: Path, *, picture: str, path: Path) -> None:
         )
     task, settings = module.read_task(run_dir)
     batch = module.fixed_batch(task, 1, settings["seed"], "test", **module.longest(task))
-    with torch.no_grad():
-        output = model(batch.inputs, return_weights=True)
-    bits = int(bits_wrong(output.logits, batch)[0])
-    plot_memory_access(
-        batch.inputs[0].numpy(),
-        torch.sigmoid(output.logits[0]).numpy(),
-        output.write_weights[0, :, 0].numpy(),
-        output.read_weights[0, :, 0].numpy(),
-        path,
-        title=f"{settings['task']}: {bits} bits wrong",
-    )
+    module.draw_memory_access(model, batch, path, settings["task"])

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from attnzoo.models.ntm.model import LSTMBaselineConfig, NTMConfig
+from attnzoo.models.ntm.model import NTM, LSTMBaselineConfig, NTMConfig
 from attnzoo.models.registry import create_model
 from attnzoo.tasks.algorithmic import (
     AlgorithmicBatch,
@@ -278,6 +278,27 @@ def read_history(run_dir: str | Path) -> list[dict[str, float]]:
     """The lines of a run's ``history.jsonl``."""
     path = Path(run_dir) / HISTORY_FILE
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@torch.no_grad()
+def draw_memory_access(model: NTM, batch: AlgorithmicBatch, path: str | Path, title: str) -> int:
+    """Draw the first read and write weightings of ``model`` on the first sequence of ``batch``.
+
+    Returns the sequence's bits wrong, which ``title`` may show: ``"{title}: N bits wrong"``.
+    """
+    from attnzoo.viz.memory import plot_memory_access
+
+    output = model(batch.inputs[:1], return_weights=True)
+    wrong = int(bits_wrong(output.logits, AlgorithmicBatch(*(tensor[:1] for tensor in batch)))[0])
+    plot_memory_access(
+        batch.inputs[0].numpy(),
+        torch.sigmoid(output.logits[0]).numpy(),
+        output.write_weights[0, :, 0].numpy(),
+        output.read_weights[0, :, 0].numpy(),
+        path,
+        title=f"{title}: {wrong} bits wrong",
+    )
+    return wrong
 
 
 def count_parameters(model: nn.Module) -> int:
