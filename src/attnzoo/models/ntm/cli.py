@@ -75,7 +75,8 @@ def register(train_app: typer.Typer) -> None:
             progress=progress,
         )
         typer.echo(f"wrote {out}")
-        bits, loss = module.evaluate_model(trained.model, module.fixed_batch(chosen, EVAL_SEQUENCES, seed))
+        valid = module.fixed_batch(chosen, EVAL_SEQUENCES, seed, **module.longest(chosen))
+        bits, loss = module.evaluate_model(trained.model, valid)
         typer.echo(f"valid, longest training length: {bits:.3f} bits wrong per sequence, loss {loss:.4f}")
 
 
