@@ -233,7 +233,7 @@ def write_report(args, length_runs, length_results, dates_runs, grid_runs, dates
     counts = ", ".join(f"{row['bucket']}: {row['count']}" for row in next(iter(length_results.values())))
     lines += [f"Test sentences per bucket: {counts}.", "", "![length](seq2seq_length.png)", ""]
     lines += [
-        "## Dates: exact match on 2,000 held-out test dates",
+        f"## Dates: exact match on {len(dates.test):,} held-out test dates",
         "",
         "| model | hidden | parameters | exact match | training (wall / CPU, load) |",
         "| --- | --- | --- | --- | --- |",

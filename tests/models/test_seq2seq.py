@@ -216,7 +216,7 @@ def test_cli_rejects_bad_options(runner, tmp_path):
     assert result.exit_code != 0 and "--data" in result.output
     result = runner.invoke(
         app, ["train", "seq2seq", "--out", str(tmp_path), "--attention", "luong", "--score", "dot", "--bidirectional"]
-    )
+    )  # refused before any data are generated
     assert result.exit_code != 0 and "score: 'dot' needs" in result.output
 
 

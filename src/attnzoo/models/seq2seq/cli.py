@@ -7,6 +7,7 @@ stays quick.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -80,18 +81,8 @@ def register(train_app: typer.Typer) -> None:
             raise typer.BadParameter("give --steps or --epochs", param_hint="--steps")
         if threads is not None:
             torch.set_num_threads(threads)
-        description: dict[str, Any]
-        if task == "dates":
-            description = {"task": "dates", "level": "char", "train_size": train_size, "valid_size": valid_size}
-            description |= {"test_size": test_size, "seed": seed}
-        else:
-            description = {"task": "corpus", "data": str(data.resolve()), "level": level, "max_len": max_len}
-            description |= {"seed": seed}
-        translation = load_task(description)
-        try:
+        try:  # checked before the data are generated; the vocabulary sizes come after
             config = Seq2SeqConfig(
-                source_vocab_size=len(translation.source_vocab),
-                target_vocab_size=len(translation.target_vocab),
                 embedding_dim=embedding,
                 hidden_size=hidden,
                 num_layers=layers,
@@ -104,11 +95,24 @@ def register(train_app: typer.Typer) -> None:
                 attention_dim=attention_dim,
                 output_dim=hidden,
                 input_feeding=input_feeding,
-                max_source_len=max(len(ids) for ids in translation.train.source_ids) + 64,
                 dropout=dropout,
             )
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
+        description: dict[str, Any]
+        if task == "dates":
+            description = {"task": "dates", "level": "char", "train_size": train_size, "valid_size": valid_size}
+            description |= {"test_size": test_size, "seed": seed}
+        else:
+            description = {"task": "corpus", "data": str(data.resolve()), "level": level, "max_len": max_len}
+            description |= {"seed": seed}
+        translation = load_task(description)
+        config = dataclasses.replace(
+            config,
+            source_vocab_size=len(translation.source_vocab),
+            target_vocab_size=len(translation.target_vocab),
+            max_source_len=max(len(ids) for ids in translation.train.source_ids) + 64,
+        )
         optimizer = {"lr": lr, "decay_steps": steps if decay and steps > 0 else 0}
         metrics = fit(
             translation,
@@ -223,7 +227,8 @@ class Run:
         import torch
 
         from attnzoo.models.seq2seq.module import generation_limit
-        from attnzoo.tasks.text import collate_pairs, encode_source, tokenize
+        from attnzoo.tasks.text import collate_pairs, decode_target, encode_source, tokenize
+        from attnzoo.tasks.vocab import EOS
 
         source_ids = [encode_source(text, self.source_vocab, self.level) for text in texts]
         batch = collate_pairs([(ids, []) for ids in source_ids])
@@ -235,11 +240,10 @@ class Run:
         for row, text in enumerate(texts):
             length = int(decoded.lengths[row])
             output_tokens = self.target_vocab.decode(decoded.tokens[row, :length], strip_special=False)
-            source_tokens = [*tokenize(text, self.level), "<eos>"]
+            source_tokens = [*tokenize(text, self.level), EOS]
             alignment = None if decoded.alignments is None else decoded.alignments[row, :length, : len(source_tokens)]
-            text_out = " ".join if self.level == "word" else "".join
-            words = [token for token in output_tokens if token != "<eos>"]
-            results.append((text_out(words), source_tokens, output_tokens, alignment))
+            output = decode_target(decoded.tokens[row], self.target_vocab, self.level)
+            results.append((output, source_tokens, output_tokens, alignment))
         return results
 
 
