@@ -39,7 +39,7 @@ import torch
 from attnzoo import create_model
 from attnzoo.models.seq2seq.cli import Run, fit, load_task
 from attnzoo.models.seq2seq.model import Seq2SeqConfig
-from attnzoo.models.seq2seq.module import bleu_chrf, evaluate_dataset
+from attnzoo.training.translation import bleu_chrf, evaluate_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 100_000  # parameters of each model on the transduction task (hidden size chosen to match)
@@ -112,6 +112,7 @@ def train_run(name: str, task: str, variant: dict, hidden: int, out: Path, scale
         config,
         run_dir,
         TASKS[task],
+        model="seq2seq",
         optimizer={"lr": training["lr"], "decay_steps": steps},
         batch_size=training["batch_size"],
         max_steps=steps,

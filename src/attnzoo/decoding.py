@@ -203,3 +203,33 @@ def beam_search(
         lengths[best],
         None if alignments is None else alignments[best],
     )
+
+
+@torch.no_grad()
+def generate(
+    model: Any,
+    state: Any,
+    batch_size: int,
+    max_len: int,
+    *,
+    beam_size: int = 1,
+    length_penalty: float = 1.0,
+    device: torch.device | str | None = None,
+) -> Decoded:
+    """Greedy (``beam_size = 1``) or beam-search decoding of an encoder-decoder model.
+
+    Args:
+        model: has ``step(tokens, state)`` and a config with ``bos_id``, ``eos_id``, ``pad_id``
+            (the Seq2Seq and Transformer models).
+        state: ``model.start_decoding(...)`` for ``batch_size`` sources.
+
+    Returns:
+        :class:`Decoded`: tokens ``(B, T)`` (EOS included, then padding), scores ``(B,)``,
+        lengths ``(B,)``, alignments ``(B, T, S)`` or None.
+    """
+    config = model.config
+    common = {"batch_size": batch_size, "bos_id": config.bos_id, "max_len": max_len, "eos_id": config.eos_id}
+    common |= {"pad_id": config.pad_id, "device": device}
+    if beam_size == 1:
+        return greedy_decode(model.step, state, **common)
+    return beam_search(model.step, state, beam_size=beam_size, length_penalty=length_penalty, **common)

@@ -1,22 +1,18 @@
-"""Seq2Seq: decoder shapes and masking, padding, learning, checkpoints, the CLI, resume and DDP."""
+"""Seq2Seq: decoder shapes and masking, padding, learning, checkpoints, the CLI and resume."""
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from attnzoo import create_model
 from attnzoo.models.seq2seq import Seq2SeqConfig
-from attnzoo.models.seq2seq.module import sequence_counts
 from attnzoo.tasks.text import collate_pairs, make_translation_data
 from attnzoo.tasks.vocab import Vocabulary
 from attnzoo.training import load_checkpoint_file, load_model, save_model
+from attnzoo.training.translation import sequence_counts
 
 
 @pytest.fixture(autouse=True)
@@ -251,67 +247,3 @@ def test_demo_with_tiny_settings(runner, tmp_path, monkeypatch):
     assert (tmp_path / "alignment.png").stat().st_size > 0
     assert (tmp_path / "runs" / "demo" / "model.safetensors").is_file()
     assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples
-
-
-# ---------------------------------------------------------------------------- DDP
-
-DDP_SCRIPT = """
-import sys
-from pathlib import Path
-
-import lightning as L
-from safetensors.torch import save_file
-
-from attnzoo.models.seq2seq.module import Seq2SeqModule, train
-from attnzoo.tasks.text import make_translation_data
-from attnzoo.training import seed_everything
-
-out = Path(sys.argv[1])
-pairs = [(f"{day} March 20{year:02d}", f"20{year:02d}-03-{day:02d}") for day in range(1, 29) for year in range(4)]
-data = make_translation_data(pairs, pairs[:8], pairs[:8], level="char")
-
-
-class DumpWeights(L.Callback):
-    def on_train_end(self, trainer, module):
-        state = {key: value.contiguous() for key, value in module.model.state_dict().items()}
-        save_file(state, str(out / f"rank{trainer.global_rank}.safetensors"))
-
-
-seed_everything(0)
-model = {"source_vocab_size": len(data.source_vocab), "target_vocab_size": len(data.target_vocab),
-         "embedding_dim": 8, "hidden_size": 16, "attention_dim": 16, "output_dim": 16}
-module = Seq2SeqModule(model)
-save_file({k: v.contiguous() for k, v in module.model.state_dict().items()}, str(out / "initial.safetensors"))
-train(module, data.train, data.valid, out, batch_size=8, max_steps=2, devices=2, progress=False,
-      callbacks=[DumpWeights()])
-"""
-
-
-def test_ddp_two_cpu_processes_hold_identical_weights(tmp_path):
-    script = tmp_path / "ddp_train.py"
-    script.write_text(textwrap.dedent(DDP_SCRIPT))
-    try:
-        result = subprocess.run(
-            [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=tmp_path
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"DDP training did not finish in {error.timeout} s")
-    assert result.returncode == 0, result.stderr[-3000:]
-    initial, first, second = (
-        load_file(str(tmp_path / f"{name}.safetensors")) for name in ("initial", "rank0", "rank1")
-    )
-    assert first.keys() == second.keys()
-    for key in first:
-        assert torch.equal(first[key], second[key]), f"replicas differ in {key}"
-    assert any(not torch.equal(first[key], initial[key]) for key in first), "no training step changed the weights"
-
-
-def test_module_hyperparameters_are_plain_dicts():
-    from attnzoo.models.seq2seq.module import Seq2SeqModule
-
-    module = Seq2SeqModule({"source_vocab_size": 10, "target_vocab_size": 10}, {"lr": 1e-3})
-    assert json.loads(json.dumps(dict(module.hparams))) == {
-        "model": {"source_vocab_size": 10, "target_vocab_size": 10},
-        "optimizer": {"lr": 1e-3},
-    }
-    assert module.config.hidden_size == Seq2SeqConfig().hidden_size

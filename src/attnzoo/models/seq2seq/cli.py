@@ -119,6 +119,7 @@ def register(train_app: typer.Typer) -> None:
             config,
             out,
             description,
+            model="seq2seq",
             optimizer=optimizer,
             batch_size=batch_size,
             max_steps=steps,
@@ -170,22 +171,31 @@ def fit(
     out: Path,
     description: dict[str, Any],
     *,
+    model: str,
     optimizer: dict[str, Any],
+    label_smoothing: float = 0.0,
     checkpoint_dir: Path | None = None,
     **training: Any,
 ) -> dict[str, float] | None:
-    """Train, then save the run (model, vocabularies, task, validation metrics) to ``out``.
+    """Train registered ``model`` ("seq2seq" or "transformer") with ``config`` on ``translation``,
+    then save the run (model, vocabularies, task, validation metrics) to ``out``.
 
     Returns the validation metrics (None in the non-zero DDP processes, which save nothing).
     ``checkpoint_dir`` puts Lightning's checkpoints elsewhere than ``out`` (the demo: a temporary folder).
     """
-    from attnzoo.models.seq2seq.module import Seq2SeqModule, config_dict, evaluate_dataset, save_run, train
     from attnzoo.training import seed_everything
+    from attnzoo.training.translation import TranslationModule, evaluate_dataset, save_run, train
 
     quiet_lightning()
     seed_everything(training.get("seed", 0))
     text_of = translation.decode_target
-    module = Seq2SeqModule(config_dict(config), optimizer, text_of=text_of if translation.level == "word" else None)
+    module = TranslationModule(
+        model,
+        dataclasses.asdict(config),
+        optimizer,
+        label_smoothing,
+        text_of=text_of if translation.level == "word" else None,
+    )
     trainer = train(module, translation.train, translation.valid, checkpoint_dir or out, **training)
     if not trainer.is_global_zero:
         return None
@@ -226,9 +236,9 @@ class Run:
         """``(output text, source tokens, output tokens, alignment (T_out, T_in) or None)`` per text."""
         import torch
 
-        from attnzoo.models.seq2seq.module import generation_limit
         from attnzoo.tasks.text import collate_pairs, decode_target, encode_source, tokenize
         from attnzoo.tasks.vocab import EOS
+        from attnzoo.training.translation import generation_limit
 
         source_ids = [encode_source(text, self.source_vocab, self.level) for text in texts]
         batch = collate_pairs([(ids, []) for ids in source_ids])
@@ -249,7 +259,7 @@ class Run:
 
 def evaluate(run_dir: Path, *, split: str, length: int | None) -> None:
     """Print exact match and token accuracy (BLEU, chrF on corpora) of greedy decoding on ``split``."""
-    from attnzoo.models.seq2seq.module import evaluate_dataset
+    from attnzoo.training.translation import evaluate_dataset
 
     if split not in ("train", "valid", "test"):
         raise typer.BadParameter(f"expected train, valid or test, got {split!r}", param_hint="--split")
@@ -306,8 +316,8 @@ def demo() -> None:
     import torch
 
     from attnzoo.models.seq2seq.model import Seq2SeqConfig
-    from attnzoo.models.seq2seq.module import evaluate_dataset
     from attnzoo.tasks.dates import dates_data
+    from attnzoo.training.translation import evaluate_dataset
     from attnzoo.viz.alignment import plot_alignment
 
     start = time.perf_counter()
@@ -336,6 +346,7 @@ def demo() -> None:
             config,
             DEMO_RUN,
             description,
+            model="seq2seq",
             optimizer=optimizer,
             checkpoint_dir=Path(checkpoints),
             batch_size=batch_size,

@@ -43,7 +43,7 @@ from attnzoo.attention import (
     lengths_to_mask,
 )
 from attnzoo.attention.functional import check_shape
-from attnzoo.decoding import Decoded, beam_search, greedy_decode
+from attnzoo.decoding import Decoded, generate
 from attnzoo.models.registry import register_model
 
 ATTENTIONS = ("none", "bahdanau", "luong")
@@ -388,17 +388,15 @@ class Seq2Seq(nn.Module):
             scores, lengths, alignments ``(B, T, S)`` or None.
         """
         state = self.start_decoding(source, source_lengths)
-        common = {
-            "batch_size": source.size(0),
-            "bos_id": self.config.bos_id,
-            "max_len": max_len,
-            "eos_id": self.config.eos_id,
-            "pad_id": self.config.pad_id,
-            "device": source.device,
-        }
-        if beam_size == 1:
-            return greedy_decode(self.step, state, **common)
-        return beam_search(self.step, state, beam_size=beam_size, length_penalty=length_penalty, **common)
+        return generate(
+            self,
+            state,
+            source.size(0),
+            max_len,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            device=source.device,
+        )
 
 
 @register_model("seq2seq", config=Seq2SeqConfig)

@@ -1,8 +1,11 @@
-"""Training the Seq2Seq model with Lightning, and evaluating it.
+"""Training any encoder-decoder of attnzoo on translation tasks with Lightning, and evaluating it.
 
-:class:`Seq2SeqModule` holds the model; its hyperparameters are plain dicts (the model config
-as a dict, the optimiser settings), so a training checkpoint stays pickle-free JSON +
-safetensors. :func:`train` runs a whole training job into a run directory:
+The Seq2Seq and Transformer models share this: both take ``forward(source, source_lengths,
+target_in).logits`` for teacher forcing and ``generate(source, source_lengths, max_len, beam_size)``
+for decoding. :class:`TranslationModule` holds the model by its registry name; its
+hyperparameters are plain dicts (the model config as a dict, the optimiser settings), so a
+training checkpoint stays pickle-free JSON + safetensors. :func:`train` runs a whole training
+job into a run directory:
 
     <out>/config.json, model.safetensors    the final model (attnzoo.training.save_model)
     <out>/source_vocab.json, target_vocab.json
@@ -13,7 +16,7 @@ safetensors. :func:`train` runs a whole training job into a run directory:
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -26,14 +29,32 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from attnzoo.models.seq2seq.model import Seq2Seq, Seq2SeqConfig
+from attnzoo.models.registry import config_class, create_model
 from attnzoo.tasks.text import PairDataset, collate_pairs
 
 DEFAULT_OPTIMIZER = {
-    "lr": 3e-3,  # Adam's learning rate
-    "decay_steps": 0,  # cosine decay of the rate over this many steps (0: constant rate)
-    "final_lr_fraction": 0.05,  # the rate at the end of the decay, as a fraction of lr
+    "lr": 3e-3,  # Adam's learning rate (schedule "warmup": the peak factor, e.g. d_model ** -0.5)
+    "schedule": "cosine",  # "cosine" decay over decay_steps, or the Transformer's "warmup" (Vaswani §5.3)
+    "decay_steps": 0,  # cosine: decay of the rate over this many steps (0: constant rate)
+    "final_lr_fraction": 0.05,  # cosine: the rate at the end of the decay, as a fraction of lr
+    "warmup_steps": 4000,  # warmup: steps of linear increase before the inverse square-root decay
+    "betas": (0.9, 0.999),  # Adam's betas (the Transformer paper: 0.9, 0.98)
 }
+
+
+def cosine_factor(step: int, decay_steps: int, final_fraction: float) -> float:
+    """Cosine decay from 1 to ``final_fraction`` over ``decay_steps``, then flat."""
+    progress = min(step / decay_steps, 1.0)
+    return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Vaswani et al. 2017, eq. (3) without d_model^-0.5: min(step^-0.5, step * warmup_steps^-1.5).
+
+    ``step`` counts from 0 here (Lightning's scheduler), the paper's from 1.
+    """
+    step += 1
+    return min(step**-0.5, step * warmup_steps**-1.5)
 
 
 def generation_limit(source_lengths: Tensor, target_out: Tensor | None = None) -> int:
@@ -79,39 +100,51 @@ def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str,
     }
 
 
-class Seq2SeqModule(L.LightningModule):
-    """Teacher-forced cross-entropy training; validation: token accuracy, exact match (greedy),
-    and BLEU / chrF when ``text_of`` is given.
+class TranslationModule(L.LightningModule):
+    """Teacher-forced cross-entropy training (optionally label-smoothed, Szegedy et al. 2016, as in
+    Vaswani et al. 2017 §5.4); validation: token accuracy, exact match (greedy), and BLEU / chrF
+    when ``text_of`` is given.
 
     Args:
-        model: the :class:`Seq2SeqConfig` fields, as a dict.
+        name: the registered model, ``"seq2seq"`` or ``"transformer"``.
+        model: the fields of its config dataclass, as a dict.
         optimizer: overrides of :data:`DEFAULT_OPTIMIZER`.
+        label_smoothing: ε_ls of the training loss (0: plain cross-entropy; the paper: 0.1).
         text_of: ids -> text (cut at EOS); with it, validation also logs BLEU and chrF. Not a
             hyperparameter (not saved).
     """
 
     def __init__(
         self,
+        name: str,
         model: dict[str, Any],
         optimizer: dict[str, Any] | None = None,
+        label_smoothing: float = 0.0,
         text_of: Callable[[Tensor], str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["text_of"])
-        self.config = Seq2SeqConfig(**model)
-        self.model = Seq2Seq(self.config)
+        self.name = name
+        self.config = config_class(name)(**model)
+        self.model = create_model(name, self.config)
         self.optimizer_options = {**DEFAULT_OPTIMIZER, **(optimizer or {})}
+        self.label_smoothing = label_smoothing
         self.text_of = text_of
         self._counts = torch.zeros(4, dtype=torch.long)  # correct tokens, tokens, exact, sequences
         self._texts: tuple[list[str], list[str]] = ([], [])
 
-    def loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def loss(self, batch: dict[str, Tensor], label_smoothing: float = 0.0) -> tuple[Tensor, Tensor]:
         logits = self.model(batch["source"], batch["source_lengths"], batch["target_in"]).logits  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["target_out"].flatten(), ignore_index=self.config.pad_id)
+        loss = F.cross_entropy(
+            logits.flatten(0, 1),
+            batch["target_out"].flatten(),
+            ignore_index=self.config.pad_id,
+            label_smoothing=label_smoothing,
+        )
         return loss, logits
 
     def training_step(self, batch: dict[str, Tensor], batch_index: int) -> Tensor:
-        loss, _ = self.loss(batch)
+        loss, _ = self.loss(batch, self.label_smoothing)
         self.log("loss", loss, prog_bar=True, batch_size=batch["source"].size(0))
         return loss
 
@@ -144,15 +177,17 @@ class Seq2SeqModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         options = self.optimizer_options
-        optimizer = torch.optim.Adam(self.parameters(), lr=options["lr"])
-        if not options["decay_steps"]:
+        optimizer = torch.optim.Adam(self.parameters(), lr=options["lr"], betas=tuple(options["betas"]))
+        if options["schedule"] == "warmup":
+            factor = functools.partial(warmup_factor, warmup_steps=options["warmup_steps"])
+        elif options["schedule"] != "cosine":
+            raise ValueError(f"schedule: expected 'cosine' or 'warmup', got {options['schedule']!r}")
+        elif options["decay_steps"]:
+            factor = functools.partial(
+                cosine_factor, decay_steps=options["decay_steps"], final_fraction=options["final_lr_fraction"]
+            )
+        else:
             return optimizer
-        steps, floor = options["decay_steps"], options["final_lr_fraction"]
-
-        def factor(step: int) -> float:
-            progress = min(step / steps, 1.0)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -165,7 +200,7 @@ def loader(dataset: PairDataset, batch_size: int, shuffle: bool = False, seed: i
 
 @torch.no_grad()
 def evaluate_dataset(
-    model: Seq2Seq,
+    model: torch.nn.Module,
     dataset: PairDataset,
     text_of: Callable[[Tensor], str],
     *,
@@ -199,7 +234,7 @@ def evaluate_dataset(
 
 
 def train(
-    module: Seq2SeqModule,
+    module: TranslationModule,
     train_set: PairDataset,
     valid_set: PairDataset,
     out_dir: str | Path,
@@ -250,7 +285,7 @@ def train(
 
 def save_run(
     out_dir: str | Path,
-    module: Seq2SeqModule,
+    module: TranslationModule,
     source_vocab: Any,
     target_vocab: Any,
     task: dict[str, Any],
@@ -260,14 +295,9 @@ def save_run(
     from attnzoo.training import save_model
 
     out_dir = Path(out_dir)
-    save_model(out_dir, "seq2seq", module.model, module.config)
+    save_model(out_dir, module.name, module.model, module.config)
     source_vocab.save(out_dir / "source_vocab.json")
     target_vocab.save(out_dir / "target_vocab.json")
     (out_dir / "task.json").write_text(json.dumps(task, indent=2) + "\n", encoding="utf-8")
     if metrics is not None:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-
-
-def config_dict(config: Seq2SeqConfig) -> dict[str, Any]:
-    """The config as the plain dict :class:`Seq2SeqModule` takes."""
-    return dataclasses.asdict(config)
