@@ -6,7 +6,7 @@ provides:
 - ``register(train_app)``: adds ``attnzoo train <name> ...``;
 - ``evaluate(run_dir, *, split, length)``: prints the model's evaluation of a run;
 - ``plot(run_dir, *, picture, path)``: draws ``picture`` (``"alignment"``, ``"memory"``,
-  ``"glimpses"`` or ``"tours"``) of a run to ``path``, raising ``typer.BadParameter`` if the
+  ``"glimpses"``, ``"tours"`` or ``"heads"``) of a run to ``path``, raising ``typer.BadParameter`` if the
   model has no such picture;
 - ``translate(run_dir, text, *, beam, plot)`` (sequence-to-sequence models only).
 
@@ -81,13 +81,11 @@ def plot(
     memory: Path | None = typer.Option(None, help="Memory read/write weightings (NTM)."),
     glimpses: Path | None = typer.Option(None, help="Glimpse paths on test images (RAM)."),
     tours: Path | None = typer.Option(None, help="Predicted vs optimal tours (Pointer Network)."),
+    heads: Path | None = typer.Option(None, help="Every layer's and head's attention (Transformer)."),
 ) -> None:
     """Draw one picture of a trained run."""
-    chosen = {
-        name: path
-        for name, path in [("alignment", alignment), ("memory", memory), ("glimpses", glimpses), ("tours", tours)]
-        if path is not None
-    }
+    pictures = {"alignment": alignment, "memory": memory, "glimpses": glimpses, "tours": tours, "heads": heads}
+    chosen = {name: path for name, path in pictures.items() if path is not None}
     if len(chosen) != 1:
         raise typer.BadParameter(f"expected exactly one picture option, got {len(chosen)}")
     ((picture, path),) = chosen.items()

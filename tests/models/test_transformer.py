@@ -1,8 +1,11 @@
-"""The Transformer against torch.nn.Transformer with copied weights, and KV-cached generation."""
+"""The Transformer against torch.nn.Transformer with copied weights, KV-cached generation, the CLI."""
+
+import json
 
 import pytest
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
 from attnzoo import create_model, lengths_to_mask
 from attnzoo.decoding import greedy_decode
@@ -120,3 +123,80 @@ def test_bad_source_shape_is_reported():
     model = small_model()
     with pytest.raises(ValueError, match=r"source_lengths: expected \(B,\)"):
         model(torch.randint(4, 11, (2, 6)), torch.tensor([6, 2, 3]), torch.randint(4, 13, (2, 4)))
+
+
+def test_bad_configs_name_the_field():
+    with pytest.raises(ValueError, match="d_model: expected a multiple of num_heads"):
+        TransformerConfig(d_model=30, num_heads=4)
+    with pytest.raises(ValueError, match="positions: expected 'sinusoidal' or 'learned', got 'rotary'"):
+        TransformerConfig(positions="rotary")
+    with pytest.raises(ValueError, match="dropout: expected a probability"):
+        TransformerConfig(dropout=1.5)
+
+
+def test_scaled_token_embeddings_have_the_size_of_the_positional_encoding():
+    """§3.4 multiplies embeddings by sqrt(d_model): initialised N(0, 1/d_model), a scaled token vector
+    has unit components like the sinusoids, and the first layer's attention is not one-hot at start."""
+    torch.manual_seed(0)
+    model = create_model("transformer", TransformerConfig(d_model=128, num_heads=4, dropout=0.0)).eval()
+    scaled = model.source_embedding.tokens.weight[1:] * 128**0.5
+    assert 0.9 < scaled.std().item() < 1.1
+    assert torch.all(model.source_embedding.tokens.weight[0] == 0)  # padding
+    source = torch.randint(4, 64, (4, 20))
+    weights = model(source, torch.full((4,), 20), source[:, :5], need_weights=True).encoder_weights[0]
+    assert weights.max(dim=-1).values.mean() < 0.5
+
+
+# ---------------------------------------------------------------------------- command line
+
+TINY = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32", "--d-model", "16"]
+TINY += ["--heads", "2", "--d-ff", "32", "--encoder-layers", "1", "--decoder-layers", "2", "--warmup", "2"]
+TINY += ["--no-progress", "--threads", "1"]
+
+
+def invoke(*args):
+    from attnzoo.cli import app
+
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+def test_cli_train_evaluate_translate_plot(tmp_path):
+    out = tmp_path / "run"
+    assert "valid: exact match" in invoke("train", "transformer", "--out", out, "--steps", "3", *TINY)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "transformer" and config["config"]["num_decoder_layers"] == 2
+    assert "test (40 pairs): exact match" in invoke("evaluate", out)
+    picture = tmp_path / "heads.png"
+    output = invoke("translate", out, "3 марта 2015 г.", "--beam", "2", "--plot", picture)
+    assert picture.stat().st_size > 0 and f"wrote {picture}" in output
+    for option in ("--heads", "--alignment"):
+        invoke("plot", out, option, tmp_path / "picture.png")
+
+
+def test_cli_refuses_a_bad_config_before_generating_data(tmp_path):
+    from attnzoo.cli import app
+
+    result = CliRunner().invoke(app, ["train", "transformer", "--out", str(tmp_path), "--d-model", "30"])
+    assert result.exit_code != 0 and "d_model: expected a multiple of num_heads (4), got 30" in result.output
+
+
+def test_attention_maps_are_the_weights_generation_used(tmp_path):
+    """The teacher-forced pass over the generated output reproduces each cached step's cross-attention."""
+    from attnzoo.models.seq2seq.cli import Run
+    from attnzoo.models.transformer.cli import attention_maps
+    from attnzoo.tasks.text import encode_source
+
+    out = tmp_path / "run"
+    invoke("train", "transformer", "--out", out, "--steps", "3", *TINY)
+    run = Run(out)
+    text = "3 March 2015"
+    maps = attention_maps(run, text)
+    heads, layers = run.config.num_heads, run.config.num_decoder_layers
+    length, source_length = len(maps["output_tokens"]), len(maps["source_tokens"])
+    assert [tuple(w.shape) for w in maps["cross"]] == [(heads, length, source_length)] * layers
+    assert [tuple(w.shape) for w in maps["decoder_self"]] == [(heads, length, length)] * layers
+    source = torch.tensor([encode_source(text, run.source_vocab, run.level)])
+    decoded = run.model.generate(source, torch.tensor([source.size(1)]), length, need_weights=True)
+    torch.testing.assert_close(decoded.alignments[0, :length], maps["cross"][-1].mean(dim=0))

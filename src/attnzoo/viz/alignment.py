@@ -40,15 +40,12 @@ def plot_alignment(
         )
     matrix = matrix[: len(output_tokens), : len(source_tokens)]
 
-    def label(token: str) -> str:
-        return "␣" if token == " " else token
-
     height, width = matrix.shape
     figure = Figure(figsize=(max(3.0, 0.32 * width + 1.6), max(2.5, 0.32 * height + 1.2)), layout="constrained")
     axis = figure.subplots()
     image = axis.imshow(matrix, cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal")
-    axis.set_xticks(range(width), [label(t) for t in source_tokens], fontfamily=_font_families())
-    axis.set_yticks(range(height), [label(t) for t in output_tokens], fontfamily=_font_families())
+    axis.set_xticks(range(width), token_labels(source_tokens), fontfamily=font_families())
+    axis.set_yticks(range(height), token_labels(output_tokens), fontfamily=font_families())
     axis.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False)
     axis.set_xlabel("source")
     axis.set_ylabel("output")
@@ -58,7 +55,12 @@ def plot_alignment(
     figure.savefig(path, dpi=120)
 
 
-def _font_families() -> list[str]:
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """Tick labels of tokens: a space is shown as ``␣``."""
+    return ["␣" if token == " " else token for token in tokens]
+
+
+def font_families() -> list[str]:
     """Fonts to try in order, so CJK and Cyrillic source characters draw where such a font exists."""
     from matplotlib import font_manager
 

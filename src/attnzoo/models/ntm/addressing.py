@@ -19,13 +19,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from attnzoo.attention import CosineScore, masked_softmax
 from attnzoo.attention.functional import check_shape
 
 DEFAULT_SHIFTS = (-1, 0, 1)  # the paper's example: shifts of one location either way, or none
 SHARPEN_FLOOR = 1e-30  # w~ is clamped below by this before the log in eq. (9): w~ = 0 gives no NaN
 
-_COSINE = CosineScore(eps=1e-8)  # eq. (6) with ||u|| ||v|| clamped below: a zero key or row scores 0
+COSINE_EPS = 1e-8  # eq. (6) with ||k|| ||M(i)|| clamped below by this: a zero key or row scores 0
 
 
 def ntm_address(
@@ -91,16 +90,97 @@ def ntm_address(
     if len(shifts) != shift.size(-1):
         raise ValueError(f"shifts: expected K = {shift.size(-1)} offsets (one per shift weight), got {shifts}")
 
-    content = masked_softmax(_COSINE(key, memory, beta))  # (5)-(6): (B, H, N)
-    interpolated = torch.lerp(previous_weights, content, gate[..., None])  # (7): w + g (w^c - w), (B, H, N)
-    # (8) as sum_o s(o) w^g(i - o) over the allowed offsets o; torch.roll(w, o)[i] = w[i - o]. One roll per
-    # offset (K of them), each over the whole batch: cheaper forwards and backwards than a gather.
-    shifted = sum(
-        weight[..., None] * (interpolated if offset == 0 else interpolated.roll(offset, dims=-1))
-        for offset, weight in zip(shifts, shift.unbind(-1), strict=True)
-    )  # (B, H, N)
-    sharpened = masked_softmax(gamma[..., None] * shifted.clamp_min(SHARPEN_FLOOR).log())  # (9): (B, H, N)
-    return sharpened[:, 0] if single else sharpened
+    weights = _Address.apply(memory, key, beta, gate, shift, gamma, previous_weights, shifts)  # (B, H, N)
+    return weights[:, 0] if single else weights
+
+
+def _softmax_backward(grad: Tensor, output: Tensor) -> Tensor:
+    """Gradient of ``softmax(x)`` over the last dimension with respect to ``x``, given ``output``."""
+    return output * (grad - (grad * output).sum(-1, keepdim=True))
+
+
+def _rotate_and_mix(doubled: Tensor, starts: list[int], mix: Tensor) -> Tensor:
+    """``sum_k mix[..., k] * doubled[..., starts[k] : starts[k] + N]``: ``(B, H, 2N)``, ``(B, H, K)`` -> ``(B, H, N)``.
+
+    ``doubled`` is a weighting ``w`` written twice, ``[w, w]``, so each slice is ``w`` rotated:
+    ``doubled[..., s + i] = w((s + i) mod N)``. Eq. (8) and its gradient are both this sum.
+    """
+    rows = doubled.size(-1) // 2
+    mixed = None
+    for start, weight in zip(starts, mix.unbind(-1), strict=True):
+        rotated = doubled[..., start : start + rows]  # (B, H, N), a view
+        mixed = rotated * weight[..., None] if mixed is None else torch.addcmul(mixed, rotated, weight[..., None])
+    return mixed
+
+
+class _Address(torch.autograd.Function):
+    """Eqs. (5)-(9) for ``(B, H, ...)`` heads, with their gradient written out by hand.
+
+    One autograd node per call instead of some forty: at the NTM's sizes the time of a step
+    goes to the number of tensor operations more than to arithmetic. The forward pass is the
+    transcription of :func:`ntm_address`; the backward pass is the chain rule through it, equal
+    to autograd's (``gradcheck`` in the tests), including its conventions at the corners: a
+    zero norm passes no gradient, nor does a clamped product of norms or a floored ``w~``.
+    """
+
+    @staticmethod
+    def forward(ctx, memory, key, beta, gate, shift, gamma, previous, shifts):
+        rows = memory.size(1)
+        row_norms = torch.linalg.vector_norm(memory, dim=-1)  # ||M(i)||: (B, N), once for every head
+        key_norms = torch.linalg.vector_norm(key, dim=-1)  # ||k||: (B, H)
+        norms = key_norms[..., None] * row_norms[:, None, :]  # (B, H, N)
+        cosine = torch.bmm(key, memory.transpose(1, 2)) / norms.clamp_min(COSINE_EPS)  # (6): (B, H, N)
+        content = torch.softmax(beta[..., None] * cosine, dim=-1)  # (5): w^c, (B, H, N)
+        interpolated = torch.lerp(previous, content, gate[..., None])  # (7): w^g, (B, H, N)
+        # (8): w~(i) = sum_o s(o) w^g(i - o), and w^g((i - o) mod N) = [w^g, w^g][N - (o mod N) + i]
+        doubled = torch.cat([interpolated, interpolated], dim=-1)  # (B, H, 2N)
+        starts = [rows - offset % rows for offset in shifts]
+        shifted = _rotate_and_mix(doubled, starts, shift)  # (B, H, N)
+        logs = shifted.clamp_min(SHARPEN_FLOOR).log()
+        weights = torch.softmax(gamma[..., None] * logs, dim=-1)  # (9): (B, H, N)
+        ctx.shifts = shifts
+        ctx.save_for_backward(
+            memory, key, beta, gate, shift, gamma, previous, row_norms, key_norms, norms, cosine, content,
+            doubled, shifted, logs, weights,
+        )  # fmt: skip
+        return weights
+
+    @staticmethod
+    def backward(ctx, grad_weights):
+        (
+            memory, key, beta, gate, shift, gamma, previous, row_norms, key_norms, norms, cosine, content,
+            doubled, shifted, logs, weights,
+        ) = ctx.saved_tensors  # fmt: skip
+        rows = memory.size(1)
+        # (9): w = softmax(gamma log max(w~, floor))
+        grad_sharpen = _softmax_backward(grad_weights, weights)  # (B, H, N)
+        grad_gamma = torch.linalg.vecdot(grad_sharpen, logs)  # (B, H)
+        grad_shifted = (grad_sharpen * gamma[..., None] / shifted).masked_fill_(shifted < SHARPEN_FLOOR, 0.0)
+        # (8): dw~(i)/ds(o) = w^g(i - o); dw~(i)/dw^g(j) = sum_o s(o) [i = j + o], so the gradient of
+        # w^g(j) is sum_o s(o) grad(j + o), the same rotate-and-mix the other way round.
+        starts = [rows - offset % rows for offset in ctx.shifts]
+        grad_shift = torch.stack(
+            [torch.linalg.vecdot(doubled[..., start : start + rows], grad_shifted) for start in starts], dim=-1
+        )  # (B, H, K)
+        grad_doubled = torch.cat([grad_shifted, grad_shifted], dim=-1)  # (B, H, 2N)
+        grad_interpolated = _rotate_and_mix(grad_doubled, [rows - start for start in starts], shift)  # (B, H, N)
+        # (7): w^g = w_{t-1} + g (w^c - w_{t-1})
+        grad_gate = torch.linalg.vecdot(grad_interpolated, content - previous)  # (B, H)
+        grad_previous = grad_interpolated * (1 - gate[..., None])
+        # (5): w^c = softmax(beta K)
+        grad_scores = _softmax_backward(grad_interpolated * gate[..., None], content)  # (B, H, N)
+        grad_beta = torch.linalg.vecdot(grad_scores, cosine)  # (B, H)
+        # (6): K = k.M(i) / max(||k|| ||M(i)||, eps)
+        clamped = norms.clamp_min(COSINE_EPS)
+        grad_dots = grad_scores * beta[..., None] / clamped  # (B, H, N)
+        grad_norms = (grad_dots * cosine).masked_fill_(norms < COSINE_EPS, 0.0).neg_()  # (B, H, N)
+        grad_key_norms = torch.linalg.vecdot(grad_norms, row_norms[:, None, :])  # (B, H)
+        grad_row_norms = torch.linalg.vecdot(grad_norms, key_norms[..., None], dim=1)  # (B, N)
+        key_scale = (grad_key_norms / key_norms).masked_fill_(key_norms == 0, 0.0)  # d||k||/dk = k / ||k||
+        row_scale = (grad_row_norms / row_norms).masked_fill_(row_norms == 0, 0.0)
+        grad_key = torch.bmm(grad_dots, memory).addcmul_(key, key_scale[..., None])  # (B, H, M)
+        grad_memory = torch.bmm(grad_dots.transpose(1, 2), key).addcmul_(memory, row_scale[..., None])  # (B, N, M)
+        return grad_memory, grad_key, grad_beta, grad_gate, grad_shift, grad_gamma, grad_previous, None
 
 
 def read_memory(memory: Tensor, weights: Tensor) -> Tensor:
@@ -132,3 +212,51 @@ def write_memory(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) ->
         return torch.addcmul(memory, weights.transpose(1, 2), add - memory * erase)  # (3)-(4): (B, N, M)
     kept = (1 - weights[..., None] * erase[:, :, None, :]).prod(dim=1)  # (B, W, N, M) -> (B, N, M)
     return memory * kept + weights.transpose(1, 2) @ add  # (3)-(4): (B, N, M)
+
+
+def access_memory(
+    memory: Tensor, read_weights: Tensor, write_weights: Tensor, erase: Tensor, add: Tensor
+) -> tuple[Tensor, Tensor]:
+    """One step's memory access: read ``M_{t-1}`` (eq. 2), then erase and add (eqs. 3-4).
+
+    Equal to ``(read_memory(memory, read_weights), write_memory(memory, write_weights, erase, add))``;
+    with one write head, both are done by one autograd node with its gradient written out by hand
+    (four passes over the memory backwards, not a dozen).
+
+    Args:
+        memory: ``M_{t-1}``, ``(B, N, M)``. read_weights: ``(B, R, N)``. write_weights: ``(B, W, N)``.
+        erase: ``(B, W, M)`` in ``[0, 1]``. add: ``(B, W, M)``.
+
+    Returns:
+        read vectors ``(B, R, M)`` and ``M_t`` ``(B, N, M)``.
+    """
+    if write_weights.size(1) == 1:
+        return _ReadWrite.apply(memory, read_weights, write_weights, erase, add)
+    return read_memory(memory, read_weights), write_memory(memory, write_weights, erase, add)
+
+
+class _ReadWrite(torch.autograd.Function):
+    """Eq. (2) for ``R`` read heads and eqs. (3)-(4) for one write head, with their gradient by hand.
+
+        r = w^r M,    M_t = M + w^T (a - M e)     (w: the write weighting, as a column)
+    """
+
+    @staticmethod
+    def forward(ctx, memory, read_weights, write_weights, erase, add):
+        reads = torch.bmm(read_weights, memory)  # (2): (B, R, M)
+        change = torch.addcmul(add, memory, erase, value=-1)  # a - M(i) e: (B, N, M)
+        written = torch.addcmul(memory, write_weights.transpose(1, 2), change)  # (3)-(4): (B, N, M)
+        ctx.save_for_backward(memory, read_weights, write_weights, erase, change)
+        return reads, written
+
+    @staticmethod
+    def backward(ctx, grad_reads, grad_written):
+        memory, read_weights, write_weights, erase, change = ctx.saved_tensors
+        grad_change = grad_written * write_weights.transpose(1, 2)  # (B, N, M)
+        grad_add = grad_change.sum(dim=1, keepdim=True)  # (B, 1, M)
+        grad_erase = torch.linalg.vecdot(grad_change, memory, dim=1).neg_()[:, None]  # (B, 1, M)
+        grad_write = torch.linalg.vecdot(grad_written, change)[:, None]  # (B, 1, N)
+        grad_read = torch.bmm(grad_reads, memory.transpose(1, 2))  # (B, R, N)
+        grad_memory = torch.addcmul(grad_written, grad_change, erase, value=-1)  # dM_t/dM = 1 - w^T e
+        grad_memory += torch.bmm(read_weights.transpose(1, 2), grad_reads)  # dr/dM = (w^r)^T
+        return grad_memory, grad_read, grad_write, grad_erase, grad_add

@@ -26,8 +26,41 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnzoo.attention.functional import check_shape
-from attnzoo.models.ntm.addressing import DEFAULT_SHIFTS, ntm_address, read_memory, write_memory
+from attnzoo.models.ntm.addressing import DEFAULT_SHIFTS, access_memory, ntm_address
 from attnzoo.models.registry import register_model
+
+
+class _LSTMCell(torch.autograd.Function):
+    """One LSTM step from its pre-activations ``z = W [x; r; h_{t-1}] + b``, with its gradient by hand.
+
+        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);   u = tanh(z_u)
+        c_t = f c_{t-1} + i u;                                  h_t = o tanh(c_t)
+
+    ``z`` is ``(B, 4C)``, the gates in the order ``i, f, o, u``; ``c_{t-1}`` is ``(B, C)``. One
+    autograd node instead of a dozen (the step's time goes to the number of operations).
+    """
+
+    @staticmethod
+    def forward(ctx, gates, cell):
+        C = cell.size(-1)
+        sigmoids = torch.sigmoid(gates[:, : 3 * C])  # i, f, o: (B, 3C)
+        candidate = torch.tanh(gates[:, 3 * C :])  # u: (B, C)
+        input_gate, forget_gate, output_gate = sigmoids.split(C, dim=-1)
+        new_cell = torch.addcmul(forget_gate * cell, input_gate, candidate)  # c_t: (B, C)
+        squashed = torch.tanh(new_cell)
+        ctx.save_for_backward(sigmoids, candidate, cell, squashed)
+        return output_gate * squashed, new_cell
+
+    @staticmethod
+    def backward(ctx, grad_hidden, grad_cell):
+        sigmoids, candidate, cell, squashed = ctx.saved_tensors
+        input_gate, forget_gate, output_gate = sigmoids.split(cell.size(-1), dim=-1)
+        grad_cell = grad_cell + grad_hidden * output_gate * (1 - squashed * squashed)  # total dL/dc_t
+        grad_sigmoids = torch.cat([grad_cell * candidate, grad_cell * cell, grad_hidden * squashed], dim=-1)
+        grad_gates = torch.cat(
+            [grad_sigmoids * sigmoids * (1 - sigmoids), grad_cell * input_gate * (1 - candidate * candidate)], dim=-1
+        )  # (B, 4C)
+        return grad_gates, grad_cell * forget_gate
 
 
 @dataclass(frozen=True)
@@ -121,14 +154,12 @@ class NTM(nn.Module):
         heads, clip = R + W, config.clip
         h, c, memory, weights, reads = self.initial_state(batch)
         input_gates = self.input_gates(inputs).unbind(dim=1)  # T x (B, 4C)
+        recurrent_weight = self.recurrent_gates.weight.t()  # (R * M + C, 4C)
         hidden_states, read_vectors, all_weights = [], [], []
         for t in range(steps):
             # Controller: one LSTM step on [x_t; r_{t-1}].
-            gates = input_gates[t] + self.recurrent_gates(torch.cat([reads, h], dim=-1))  # (B, 4C)
-            sigmoid_gates, cell_input = gates.split([3 * C, C], dim=-1)
-            input_gate, forget_gate, output_gate = torch.sigmoid(sigmoid_gates).chunk(3, dim=-1)  # (B, C) each
-            c = forget_gate * c + input_gate * torch.tanh(cell_input)
-            h = output_gate * torch.tanh(c)  # (B, C)
+            gates = torch.addmm(input_gates[t], torch.cat([reads, h], dim=-1), recurrent_weight)  # (B, 4C)
+            h, c = _LSTMCell.apply(gates, c)  # (B, C) each
             # Heads: clipped raw parameters, then the paper's constraints.
             addressing, writing = self.head_parameters(h).clamp(-clip, clip).split(self.head_split, dim=-1)
             key, beta, gate, gamma, shift = addressing.view(batch, heads, self.head_size).split(
@@ -146,8 +177,8 @@ class NTM(nn.Module):
             )  # (B, H, N)
             read_weights, write_weights = weights.split([R, W], dim=1)
             erase, add = writing.view(batch, W, 2 * M).split(M, dim=-1)  # (B, W, M) each
-            reads = read_memory(memory, read_weights).view(batch, R * M)  # (B, R * M)
-            memory = write_memory(memory, write_weights, torch.sigmoid(erase), add)  # (B, N, M)
+            reads, memory = access_memory(memory, read_weights, write_weights, torch.sigmoid(erase), add)
+            reads = reads.view(batch, R * M)  # (B, R * M); memory: M_t, (B, N, M)
             hidden_states.append(h)
             read_vectors.append(reads)
             if return_weights:

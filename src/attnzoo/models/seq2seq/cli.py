@@ -29,19 +29,38 @@ DEMO_RUN = Path("runs/demo")
 DEMO_PICTURE = Path("alignment.png")
 
 
+# Options of every `attnzoo train` command on translation tasks (Seq2Seq, Transformer).
+OUT = typer.Option(..., help="Run directory to write (model, vocabularies, checkpoints).")
+TASK = typer.Option("dates", help="dates (generated) or corpus (a TSV file, --data).")
+DATA = typer.Option(None, help="corpus: the source<TAB>target file.")
+LEVEL = typer.Option("word", help="corpus: char or word tokens.")
+MAX_LEN = typer.Option(None, help="corpus: drop pairs longer than this many tokens.")
+TRAIN_SIZE = typer.Option(20_000, help="dates: training pairs generated.")
+VALID_SIZE = typer.Option(1_000, help="dates: validation pairs generated.")
+TEST_SIZE = typer.Option(2_000, help="dates: test pairs generated.")
+EPOCHS = typer.Option(None, help="Training epochs (default: until --steps).")
+BATCH_SIZE = typer.Option(128, help="Pairs per step.")
+CHECKPOINT_EVERY = typer.Option(200, help="Steps between checkpoints (checkpoints/last.ckpt).")
+RESUME = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt.")
+SEED = typer.Option(0, help="Seed of the data and the model.")
+DEVICES = typer.Option(1, help="CPU processes; > 1 trains data-parallel (DDP, gloo).")
+THREADS = typer.Option(None, help="torch CPU threads per process (default: torch's).")
+PROGRESS = typer.Option(True, help="Show the progress bar.")
+
+
 def register(train_app: typer.Typer) -> None:
     """Add ``attnzoo train seq2seq``."""
 
     @train_app.command("seq2seq")
     def train_seq2seq(
-        out: Path = typer.Option(..., help="Run directory to write (model, vocabularies, checkpoints)."),
-        task: str = typer.Option("dates", help="dates (generated) or corpus (a TSV file, --data)."),
-        data: Path | None = typer.Option(None, help="corpus: the source<TAB>target file."),
-        level: str = typer.Option("word", help="corpus: char or word tokens."),
-        max_len: int | None = typer.Option(None, help="corpus: drop pairs longer than this many tokens."),
-        train_size: int = typer.Option(20_000, help="dates: training pairs generated."),
-        valid_size: int = typer.Option(1_000, help="dates: validation pairs generated."),
-        test_size: int = typer.Option(2_000, help="dates: test pairs generated."),
+        out: Path = OUT,
+        task: str = TASK,
+        data: Path | None = DATA,
+        level: str = LEVEL,
+        max_len: int | None = MAX_LEN,
+        train_size: int = TRAIN_SIZE,
+        valid_size: int = VALID_SIZE,
+        test_size: int = TEST_SIZE,
         attention: str = typer.Option("bahdanau", help="none (fixed context), bahdanau or luong."),
         score: str = typer.Option("general", help="luong: dot, general, concat or location."),
         local: str = typer.Option("none", help="luong: none (global), monotonic (local-m) or predictive (local-p)."),
@@ -56,56 +75,39 @@ def register(train_app: typer.Typer) -> None:
             None, help="Bidirectional encoder (default: yes for none and bahdanau, no for luong)."
         ),
         dropout: float = typer.Option(0.0, help="Dropout on embeddings and before the output layer."),
-        epochs: int | None = typer.Option(None, help="Training epochs (default: until --steps)."),
+        epochs: int | None = EPOCHS,
         steps: int = typer.Option(2_000, help="Optimiser steps (-1: until --epochs)."),
-        batch_size: int = typer.Option(128, help="Pairs per step."),
+        batch_size: int = BATCH_SIZE,
         lr: float = typer.Option(3e-3, help="Adam learning rate."),
         decay: bool = typer.Option(True, help="Cosine decay of the rate to 5% over --steps."),
-        checkpoint_every: int = typer.Option(200, help="Steps between checkpoints (checkpoints/last.ckpt)."),
-        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
-        seed: int = typer.Option(0, help="Seed of the data and the model."),
-        devices: int = typer.Option(1, help="CPU processes; > 1 trains data-parallel (DDP, gloo)."),
-        threads: int | None = typer.Option(None, help="torch CPU threads per process (default: torch's)."),
-        progress: bool = typer.Option(True, help="Show the progress bar."),
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        resume: bool = RESUME,
+        seed: int = SEED,
+        devices: int = DEVICES,
+        threads: int | None = THREADS,
+        progress: bool = PROGRESS,
     ) -> None:
         """Train an RNN encoder-decoder (Cho 2014) with Bahdanau (2015) or Luong (2015) attention."""
-        import torch
-
         from attnzoo.models.seq2seq.model import Seq2SeqConfig
 
-        if task not in TASKS:
-            raise typer.BadParameter(f"expected one of {TASKS}, got {task!r}", param_hint="--task")
-        if task == "corpus" and data is None:
-            raise typer.BadParameter("--task corpus needs --data FILE (source<TAB>target lines)", param_hint="--data")
-        if epochs is None and steps < 0:
-            raise typer.BadParameter("give --steps or --epochs", param_hint="--steps")
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:  # checked before the data are generated; the vocabulary sizes come after
-            config = Seq2SeqConfig(
-                embedding_dim=embedding,
-                hidden_size=hidden,
-                num_layers=layers,
-                rnn=rnn,
-                bidirectional=attention != "luong" if bidirectional is None else bidirectional,
-                attention=attention,
-                score=score,
-                local=local,
-                window=window,
-                attention_dim=attention_dim,
-                output_dim=hidden,
-                input_feeding=input_feeding,
-                dropout=dropout,
-            )
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
-        description: dict[str, Any]
-        if task == "dates":
-            description = {"task": "dates", "level": "char", "train_size": train_size, "valid_size": valid_size}
-            description |= {"test_size": test_size, "seed": seed}
-        else:
-            description = {"task": "corpus", "data": str(data.resolve()), "level": level, "max_len": max_len}
-            description |= {"seed": seed}
+        check_training_options(task, data, epochs, steps, threads)
+        config = make_config(
+            Seq2SeqConfig,
+            embedding_dim=embedding,
+            hidden_size=hidden,
+            num_layers=layers,
+            rnn=rnn,
+            bidirectional=attention != "luong" if bidirectional is None else bidirectional,
+            attention=attention,
+            score=score,
+            local=local,
+            window=window,
+            attention_dim=attention_dim,
+            output_dim=hidden,
+            input_feeding=input_feeding,
+            dropout=dropout,
+        )
+        description = task_description(task, data, level, max_len, train_size, valid_size, test_size, seed)
         translation = load_task(description)
         config = dataclasses.replace(
             config,
@@ -113,14 +115,13 @@ def register(train_app: typer.Typer) -> None:
             target_vocab_size=len(translation.target_vocab),
             max_source_len=max(len(ids) for ids in translation.train.source_ids) + 64,
         )
-        optimizer = {"lr": lr, "decay_steps": steps if decay and steps > 0 else 0}
         metrics = fit(
             translation,
             config,
             out,
             description,
             model="seq2seq",
-            optimizer=optimizer,
+            optimizer={"lr": lr, "decay_steps": steps if decay and steps > 0 else 0},
             batch_size=batch_size,
             max_steps=steps,
             max_epochs=epochs,
@@ -130,9 +131,53 @@ def register(train_app: typer.Typer) -> None:
             devices=devices,
             progress=progress,
         )
-        if metrics is not None:
-            typer.echo(format_metrics("valid", metrics))
-            typer.echo(f"wrote {out}; evaluate with: attnzoo evaluate {out}")
+        report_training(out, metrics)
+
+
+def check_training_options(task: str, data: Path | None, epochs: int | None, steps: int, threads: int | None) -> None:
+    """Refuse inconsistent options of a translation training command; set the torch threads."""
+    import torch
+
+    if task not in TASKS:
+        raise typer.BadParameter(f"expected one of {TASKS}, got {task!r}", param_hint="--task")
+    if task == "corpus" and data is None:
+        raise typer.BadParameter("--task corpus needs --data FILE (source<TAB>target lines)", param_hint="--data")
+    if epochs is None and steps < 0:
+        raise typer.BadParameter("give --steps or --epochs", param_hint="--steps")
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def make_config(config_class: type, **fields: Any) -> Any:
+    """The model config, checked before any data are generated (vocabulary sizes come later)."""
+    try:
+        return config_class(**fields)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def task_description(
+    task: str,
+    data: Path | None,
+    level: str,
+    max_len: int | None,
+    train_size: int,
+    valid_size: int,
+    test_size: int,
+    seed: int,
+) -> dict[str, Any]:
+    """What ``task.json`` records: enough to rebuild the same data (see :func:`load_task`)."""
+    if task == "dates":
+        sizes = {"train_size": train_size, "valid_size": valid_size, "test_size": test_size}
+        return {"task": "dates", "level": "char", **sizes, "seed": seed}
+    return {"task": "corpus", "data": str(data.resolve()), "level": level, "max_len": max_len, "seed": seed}
+
+
+def report_training(out: Path, metrics: dict[str, float] | None) -> None:
+    """Print the validation metrics of a finished training command (the DDP process of rank 0)."""
+    if metrics is not None:
+        typer.echo(format_metrics("valid", metrics))
+        typer.echo(f"wrote {out}; evaluate with: attnzoo evaluate {out}")
 
 
 def load_task(description: dict[str, Any]):
@@ -278,6 +323,12 @@ def drawable(text: str) -> bool:
     return all(ord(character) < 0x0530 for character in text)
 
 
+def example_source(run: Run) -> str:
+    """The source of the run's first test pair that the default font can draw."""
+    pairs = run.translation().test.pairs
+    return next((source for source, _ in pairs if drawable(source)), pairs[0][0])
+
+
 def plot(run_dir: Path, *, picture: str, path: Path) -> None:
     """``picture="alignment"``: the alignment heatmap of a test example (its first drawable one)."""
     from attnzoo.viz.alignment import plot_alignment
@@ -287,8 +338,7 @@ def plot(run_dir: Path, *, picture: str, path: Path) -> None:
     run = Run(run_dir)
     if run.config.attention == "none":
         raise typer.BadParameter(f"{run_dir} has no attention (--attention none): there is no alignment to draw")
-    pairs = run.translation().test.pairs
-    source = next((source for source, _ in pairs if drawable(source)), pairs[0][0])
+    source = example_source(run)
     output, source_tokens, output_tokens, alignment = run.translate([source])[0]
     plot_alignment(alignment, source_tokens, output_tokens, path, title=f"{source} → {output}")
 

@@ -48,6 +48,18 @@ class TransformerConfig:
     bos_id: int = 1  # first decoder input token
     eos_id: int = 2  # end-of-sequence token
 
+    def __post_init__(self) -> None:
+        sizes = ("source_vocab_size", "target_vocab_size", "d_model", "num_heads", "d_ff", "max_len")
+        for name in (*sizes, "num_encoder_layers", "num_decoder_layers"):
+            if getattr(self, name) < (0 if name.endswith("layers") else 1):
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model: expected a multiple of num_heads ({self.num_heads}), got {self.d_model}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout}")
+        if self.positions not in ("sinusoidal", "learned"):
+            raise ValueError(f"positions: expected 'sinusoidal' or 'learned', got {self.positions!r}")
+
 
 def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
     """Vaswani et al. 2017 §3.5: PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(...).
@@ -71,13 +83,21 @@ class Embedding(nn.Module):
         self.scale = math.sqrt(config.d_model)
         self.tokens = nn.Embedding(vocab_size, config.d_model, padding_idx=config.pad_id, device=device, dtype=dtype)
         if config.positions == "learned":
-            self.positions = nn.Parameter(torch.zeros(config.max_len, config.d_model, device=device, dtype=dtype))
-            nn.init.normal_(self.positions, std=0.02)
-        elif config.positions == "sinusoidal":
+            self.positions = nn.Parameter(torch.empty(config.max_len, config.d_model, device=device, dtype=dtype))
+        else:  # "sinusoidal", checked by the config
             self.register_buffer("positions", sinusoidal_positions(config.max_len, config.d_model), persistent=False)
-        else:
-            raise ValueError(f"positions: expected 'sinusoidal' or 'learned', got {config.positions!r}")
         self.dropout = nn.Dropout(config.dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Token vectors ~ N(0, 1/d_model): after the sqrt(d_model) scale they have unit size, like the
+        positional encoding. (``nn.Embedding``'s N(0, 1) would make them sqrt(d_model) times larger,
+        drown the positions and saturate the first layer's softmax.) The padding row stays zero."""
+        nn.init.normal_(self.tokens.weight, std=self.scale**-1)
+        with torch.no_grad():
+            self.tokens.weight[self.tokens.padding_idx].zero_()
+        if isinstance(self.positions, nn.Parameter):
+            nn.init.normal_(self.positions, std=0.02)
 
     def forward(self, tokens: Tensor, offset: int = 0) -> Tensor:
         """``(B, T)`` token ids starting at position ``offset`` -> ``(B, T, d_model)``."""
