@@ -3,6 +3,11 @@
 One call addresses every head of every sequence at once: the batch and the heads are tensor
 dimensions, never Python loops (the circular convolution included).
 
+At the NTM's sizes a training step's time goes to the number of tensor operations (and of
+autograd nodes) more than to arithmetic, so the addressing of eqs. (5)-(9) and the memory
+access of eqs. (2)-(4) are each one ``torch.autograd.Function`` with the chain rule written out
+by hand; the tests hold them to the transcribed equations and to ``gradcheck``.
+
 Shape legend:
 
     B   batch size
@@ -23,7 +28,6 @@ from attnzoo.attention.functional import check_shape
 
 DEFAULT_SHIFTS = (-1, 0, 1)  # the paper's example: shifts of one location either way, or none
 SHARPEN_FLOOR = 1e-30  # w~ is clamped below by this before the log in eq. (9): w~ = 0 gives no NaN
-
 COSINE_EPS = 1e-8  # eq. (6) with ||k|| ||M(i)|| clamped below by this: a zero key or row scores 0
 
 
@@ -116,10 +120,10 @@ def _rotate_and_mix(doubled: Tensor, starts: list[int], mix: Tensor) -> Tensor:
 class _Address(torch.autograd.Function):
     """Eqs. (5)-(9) for ``(B, H, ...)`` heads, with their gradient written out by hand.
 
-    One autograd node per call instead of some forty: at the NTM's sizes the time of a step
-    goes to the number of tensor operations more than to arithmetic. The forward pass is the
-    transcription of :func:`ntm_address`; the backward pass is the chain rule through it, equal
-    to autograd's (``gradcheck`` in the tests), including its conventions at the corners: a
+    One autograd node per call instead of some forty. The forward pass is the transcription of
+    :func:`ntm_address` (the cosine of eq. (6) is attnzoo's ``CosineScore``, computed with the
+    memory's row norms taken once for all heads); the backward pass is the chain rule through it,
+    equal to autograd's (``gradcheck`` in the tests), including its conventions at the corners: a
     zero norm passes no gradient, nor does a clamped product of norms or a floored ``w~``.
     """
 
@@ -208,8 +212,6 @@ def write_memory(memory: Tensor, weights: Tensor, erase: Tensor, add: Tensor) ->
     Returns:
         ``M_t``, ``(B, N, M)``.
     """
-    if weights.size(1) == 1:  # one write head: M (1 - w e) + w a = M + w (a - M e), 3 passes over M, not 5
-        return torch.addcmul(memory, weights.transpose(1, 2), add - memory * erase)  # (3)-(4): (B, N, M)
     kept = (1 - weights[..., None] * erase[:, :, None, :]).prod(dim=1)  # (B, W, N, M) -> (B, N, M)
     return memory * kept + weights.transpose(1, 2) @ add  # (3)-(4): (B, N, M)
 
@@ -220,8 +222,8 @@ def access_memory(
     """One step's memory access: read ``M_{t-1}`` (eq. 2), then erase and add (eqs. 3-4).
 
     Equal to ``(read_memory(memory, read_weights), write_memory(memory, write_weights, erase, add))``;
-    with one write head, both are done by one autograd node with its gradient written out by hand
-    (four passes over the memory backwards, not a dozen).
+    with one write head (the NTM's usual case), both are one autograd node with its gradient
+    written out by hand, and the write is ``M + w (a - M e)``: two passes over the memory.
 
     Args:
         memory: ``M_{t-1}``, ``(B, N, M)``. read_weights: ``(B, R, N)``. write_weights: ``(B, W, N)``.
@@ -238,7 +240,7 @@ def access_memory(
 class _ReadWrite(torch.autograd.Function):
     """Eq. (2) for ``R`` read heads and eqs. (3)-(4) for one write head, with their gradient by hand.
 
-        r = w^r M,    M_t = M + w^T (a - M e)     (w: the write weighting, as a column)
+    r = w^r M,    M_t = M + w^T (a - M e)     (w: the write weighting, as a column)
     """
 
     @staticmethod
