@@ -1,23 +1,31 @@
-"""NTM training speed: attnzoo's batched NTM against a per-sequence-loop NTM, in one process, ratios printed.
+"""NTM training speed: attnzoo's NTM against the same NTM differentiated by autograd, batched and with
+per-sequence loops, in one process, ratios printed.
 
 The task is the paper's copy task at length 20 (41 steps: 20 vectors, the delimiter, 20 answers),
 with the usual sizes: LSTM controller of 100, memory 128 x 20, one read and one write head.
 A training step is forward, backward and an Adam step; the figure is sequences per second.
 
-- **ours**: :class:`attnzoo.models.ntm.NTM` (every head of every sequence addressed at once).
-- **per-sequence loops**: the same NTM (same parameters) with the circular convolution of
-  eq. (8) and the memory write of eqs. (3)-(4) done one sequence at a time, as in the
-  implementation people use (``F.conv1d`` per sequence, outer
-  products per sequence). It is written here from the equations, not copied; it differs from
-  that implementation in everything else, so it measures the batch loops, not the whole gap.
+- **ours**: :class:`attnzoo.models.ntm.NTM` (every head of every sequence addressed at once; the
+  controller step, the head parameters, the addressing and the memory access are each one
+  autograd node with a hand-written backward pass).
+- **autograd**: the same NTM (same parameters) written in plain batched tensor operations and
+  differentiated by autograd: attnzoo's NTM before its hand-written backward passes.
+- **per-sequence loops**: as **autograd**, but with the circular convolution of eq. (8) and the
+  memory write of eqs. (3)-(4) done one sequence at a time, as in the implementation people use
+  (``F.conv1d`` per sequence, outer products per sequence). It is written here from the equations,
+  not copied; it differs from that implementation in everything else, so it measures the batch
+  loops, not the whole gap.
 - **quoted reference**: a widely used reference implementation, measured on this kind of 2-core machine at
   11 sequences/s at batch 1 and 59 at batch 32 (the issue's figures; not rerun here). The goal
   is at least 5x that at batch 32, i.e. 295 sequences/s.
 
-The CPU is shared with other jobs: the script prints the load average and both wall-clock and
-CPU-time rates (CPU time of this process, all threads), so a busy machine shows as such.
+The three are timed in turns (one step each, round after round), so a change of the machine's
+load touches them alike. The CPU is shared with other jobs: the script prints the load average
+(1-minute, at the start and after each row) and both wall-clock and CPU-time rates (CPU time of
+this process, all threads), so a busy machine shows as such. It writes the same table to
+``docs/results/ntm_benchmark.md`` (``--markdown``).
 
-Run: ``python benchmarks/ntm.py`` (``--threads 2``, ``--repeats 10``).
+Run: ``python benchmarks/ntm.py`` (``--threads 1 2``, ``--repeats 10``).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +45,23 @@ from attnzoo.tasks.algorithmic import CopyTask
 
 QUOTED = {1: 11.0, 32: 59.0}  # reference implementation, sequences/s on this machine kind (from the issue)
 GOAL_FACTOR = 5
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "ntm_benchmark.md"
+
+
+def batched_address(memory, key, beta, gate, shift, gamma, previous):
+    """Eqs. (5)-(9) in batched tensor operations, the shift as one ``roll`` per offset (-1, 0, 1)."""
+    dots = key @ memory.transpose(1, 2)  # (B, H, N)
+    norms = key.norm(dim=-1, keepdim=True) * memory.norm(dim=-1)[:, None, :]
+    content = torch.softmax(beta[..., None] * dots / norms.clamp_min(1e-8), dim=-1)
+    gated = torch.lerp(previous, content, gate[..., None])  # (B, H, N)
+    rolled = [gated.roll(offset, dims=-1) for offset in (-1, 0, 1)]  # w^g(i - o) for each offset o
+    shifted = sum(weight[..., None] * w for weight, w in zip(shift.unbind(-1), rolled, strict=True))  # (B, H, N)
+    return torch.softmax(gamma[..., None] * shifted.clamp_min(1e-30).log(), dim=-1)
+
+
+def batched_write(memory, weights, erase, add):
+    """Eqs. (3)-(4) for one write head: ``M + w^T (a - M e)``."""
+    return torch.addcmul(memory, weights.transpose(1, 2), add - memory * erase)
 
 
 def loop_address(memory, key, beta, gate, shift, gamma, previous):
@@ -62,8 +88,8 @@ def loop_write(memory, weights, erase, add):
     return torch.stack(rows)
 
 
-def loop_forward(model: NTM, inputs: torch.Tensor) -> torch.Tensor:
-    """``model``'s forward pass with :func:`loop_address` and :func:`loop_write`; logits ``(B, T, O)``."""
+def autograd_forward(model: NTM, inputs: torch.Tensor, address=batched_address, write=batched_write) -> torch.Tensor:
+    """``model``'s forward pass in plain tensor operations, ``address`` and ``write`` given; logits ``(B, T, O)``."""
     config = model.config
     batch = inputs.size(0)
     C, M, heads = config.controller_size, config.memory_width, config.read_heads + config.write_heads
@@ -78,7 +104,7 @@ def loop_forward(model: NTM, inputs: torch.Tensor) -> torch.Tensor:
         h = output_gate * torch.tanh(c)
         addressing, writing = model.head_parameters(h).clamp(-config.clip, config.clip).split(model.head_split, -1)
         key, beta, gate, gamma, shift = addressing.view(batch, heads, model.head_size).split([M, 1, 1, 1, 3], -1)
-        weights = loop_address(
+        weights = address(
             memory,
             key,
             F.softplus(beta.squeeze(-1)),
@@ -89,64 +115,100 @@ def loop_forward(model: NTM, inputs: torch.Tensor) -> torch.Tensor:
         )
         erase, add = writing.view(batch, 1, 2 * M).split(M, -1)
         reads = read_memory(memory, weights[:, :1]).view(batch, M)
-        memory = loop_write(memory, weights[:, 1:], torch.sigmoid(erase), add)
+        memory = write(memory, weights[:, 1:], torch.sigmoid(erase), add)
         features.append(torch.cat([h, reads], dim=-1))
     return model.output(torch.stack(features, dim=1))
 
 
-def rate(forward, model: NTM, batch_size: int, repeats: int) -> tuple[float, float]:
-    """Median training sequences per wall-clock second and per CPU second."""
+def loop_forward(model: NTM, inputs: torch.Tensor) -> torch.Tensor:
+    """:func:`autograd_forward` with :func:`loop_address` and :func:`loop_write`."""
+    return autograd_forward(model, inputs, loop_address, loop_write)
+
+
+CASES = {  # name: (forward, timed in one round of every how many)
+    "ours": (lambda model, inputs: model(inputs).logits, 1),
+    "autograd": (autograd_forward, 1),
+    "loops": (loop_forward, 3),
+}
+
+
+def rates(model: NTM, batch_size: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median training sequences per wall-clock second and per CPU second of every case, timed in turns."""
     batch = CopyTask().sample(batch_size, torch.Generator().manual_seed(0), length=20)
     mask = batch.mask[..., None].expand_as(batch.targets)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def step() -> None:
+    def step(forward) -> tuple[float, float]:
+        started, cpu_started = time.perf_counter(), time.process_time()
         logits = forward(model, batch.inputs)
         loss = F.binary_cross_entropy_with_logits(logits[mask], batch.targets[mask])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        return time.perf_counter() - started, time.process_time() - cpu_started
 
-    step()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        step()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - cpu_started)
-    return batch_size / statistics.median(wall), batch_size / statistics.median(cpu)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
+    for forward, _ in CASES.values():
+        step(forward)  # warm-up
+    for repeat in range(repeats):
+        for name, (forward, every) in CASES.items():
+            if repeat % every == 0:
+                times[name].append(step(forward))
+    return {
+        name: (batch_size / statistics.median(w for w, _ in timed), batch_size / statistics.median(c for _, c in timed))
+        for name, timed in times.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for these sizes)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed training steps per case")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads, one table row each")
+    parser.add_argument("--repeats", type=int, default=10, help="timed training steps per case (loops: a third)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--markdown", type=Path, default=RESULTS, help="also write the table here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
     torch.manual_seed(0)
     model = NTM(NTMConfig())
-    load = os.getloadavg()
-    print(
+    say(
         f"copy, length 20; controller 100, memory 128x20, 1 read + 1 write head; torch {torch.__version__}, "
-        f"{args.threads} thread(s) on {os.cpu_count()} CPUs; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        f"{os.cpu_count()} CPUs; load average at the start {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
-    header = (
-        f"{'batch':>5}  {'ours seq/s':>10}  {'(per CPU s)':>11}  {'loops seq/s':>11}  {'(per CPU s)':>11}  "
-        f"{'ours/loops':>10}  {'quoted ref':>10}  {'ours/quoted':>11}"
+    inputs = CopyTask().sample(4, torch.Generator().manual_seed(1), length=20).inputs
+    difference = (model(inputs).logits - autograd_forward(model, inputs)).abs().max().item()
+    say(f"same model, same inputs: max |logits of ours - logits of autograd| = {difference:.1e}")
+    say("training sequences/s, median over the steps (in brackets: per CPU second); load: 1-min load average after")
+    say(
+        f"{'threads':>7} {'batch':>5}  {'ours':>15}  {'autograd':>15}  {'loops':>15}  "
+        f"{'ours/autograd':>13} {'ours/loops':>10} {'ours/quoted':>11}  {'load':>4}"
     )
-    print(header)
-    for batch_size in args.batches:
-        ours, ours_cpu = rate(lambda model, inputs: model(inputs).logits, model, batch_size, args.repeats)
-        loops, loops_cpu = rate(loop_forward, model, batch_size, max(3, args.repeats // 3))
-        quoted = QUOTED.get(batch_size)
-        shown = f"{quoted:10.0f}  {ours / quoted:10.1f}x" if quoted else f"{'-':>10}  {'-':>11}"
-        print(
-            f"{batch_size:5d}  {ours:10.1f}  {ours_cpu:11.1f}  {loops:11.1f}  {loops_cpu:11.1f}  "
-            f"{ours / loops:9.1f}x  {shown}"
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for batch_size in args.batches:
+            measured = rates(model, batch_size, args.repeats)
+            ours, autograd, loops = (measured[name][0] for name in CASES)
+            cells = "  ".join(f"{wall:6.1f} ({cpu:6.1f})" for wall, cpu in measured.values())
+            quoted = QUOTED.get(batch_size)
+            versus_quoted = f"{ours / quoted:10.1f}x" if quoted else f"{'-':>11}"
+            say(
+                f"{threads:>7} {batch_size:>5}  {cells}  {ours / autograd:12.2f}x {ours / loops:9.1f}x "
+                f"{versus_quoted}  {os.getloadavg()[0]:4.1f}"
+            )
+    say(f"quoted reference: {QUOTED[1]:.0f} sequences/s at batch 1, {QUOTED[32]:.0f} at batch 32")
+    say(f"goal at batch 32: >= {GOAL_FACTOR * QUOTED[32]:.0f} sequences/s (wall clock)")
+    if args.markdown is not None:
+        command = f"python benchmarks/ntm.py --threads {' '.join(map(str, args.threads))} --repeats {args.repeats}"
+        body = "\n".join(lines)
+        args.markdown.write_text(
+            f"# NTM training speed benchmark\n\n`{command}` on a shared 2-core CPU (other jobs running):\n\n"
+            f"```\n{body}\n```\n",
+            encoding="utf-8",
         )
-    load = os.getloadavg()
-    print(f"goal at batch 32: >= {GOAL_FACTOR * QUOTED[32]:.0f} sequences/s; load average after: {load[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -95,25 +95,41 @@ def hidden_for_budget(translation, variant: dict, budget: int) -> int:
 
 
 def train_run(name: str, task: str, variant: dict, hidden: int, out: Path, scale: float, data_cache: dict) -> Path:
-    """Train one model (unless ``out/name`` already holds one); returns its run directory."""
-    run_dir = out / name
-    if (run_dir / "model.safetensors").is_file():
-        return run_dir
+    """Train one Seq2Seq model (unless ``out/name`` already holds one); returns its run directory."""
     if task not in data_cache:
         data_cache[task] = load_task(TASKS[task])
-    translation = data_cache[task]
-    config = base_config(translation, variant, hidden)
+    training = TRAINING[task]
+    optimizer = {"lr": training["lr"], "decay_steps": max(2, round(training["steps"] * scale))}
+    config = base_config(data_cache[task], variant, hidden)
+    return timed_fit(out / name, data_cache[task], config, "seq2seq", task, optimizer, scale)
+
+
+def timed_fit(
+    run_dir: Path,
+    translation,
+    config,
+    model: str,
+    task: str,
+    optimizer: dict,
+    scale: float,
+    label_smoothing: float = 0.0,
+) -> Path:
+    """Train registered ``model`` for ``TRAINING[task]`` steps (times ``scale``) on one thread into
+    ``run_dir``, unless it already holds a model; record wall and CPU time in ``timing.json``."""
+    if (run_dir / "model.safetensors").is_file():
+        return run_dir
     training = TRAINING[task]
     steps = max(2, round(training["steps"] * scale))
-    print(f"[{time.strftime('%H:%M:%S')}] {name}: hidden {hidden}, {steps} steps", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {run_dir.name}: {model}, {steps} steps", flush=True)
     started, cpu = time.perf_counter(), time.process_time()
     fit(
         translation,
         config,
         run_dir,
         TASKS[task],
-        model="seq2seq",
-        optimizer={"lr": training["lr"], "decay_steps": steps},
+        model=model,
+        optimizer=optimizer,
+        label_smoothing=label_smoothing,
         batch_size=training["batch_size"],
         max_steps=steps,
         seed=0,
@@ -152,7 +168,7 @@ def describe(run_dir: Path) -> dict:
     timing = json.loads((run_dir / "timing.json").read_text()) if (run_dir / "timing.json").is_file() else {}
     config = json.loads((run_dir / "config.json").read_text())["config"]
     parameters = count_parameters(Run(run_dir).model)
-    return {"hidden": config["hidden_size"], "parameters": parameters, **timing}
+    return {"hidden": config.get("hidden_size"), "parameters": parameters, **timing}
 
 
 def plot(results: dict, path: Path) -> None:

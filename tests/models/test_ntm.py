@@ -227,8 +227,8 @@ def test_access_memory_is_read_then_write_with_exact_gradients(read_heads, write
 
 
 def test_model_gradients_are_exact():
-    """The hand-written backward passes (controller, heads, addressing, memory access) against
-    finite differences, through a whole sequence, with some head parameters clipped."""
+    """The hand-written backward passes (addressing, memory access) in the whole model against
+    finite differences, through a sequence, with some head parameters clipped."""
     torch.manual_seed(0)
     config = NTMConfig(input_size=3, output_size=2, controller_size=4, memory_rows=5, memory_width=3, clip=0.5)
     model = NTM(config).double()

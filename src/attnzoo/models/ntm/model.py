@@ -30,86 +30,6 @@ from attnzoo.models.ntm.addressing import DEFAULT_SHIFTS, access_memory, ntm_add
 from attnzoo.models.registry import register_model
 
 
-class _LSTMCell(torch.autograd.Function):
-    """One LSTM step from its pre-activations ``z = W [x; r; h_{t-1}] + b``, with its gradient by hand.
-
-        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);   u = tanh(z_u)
-        c_t = f c_{t-1} + i u;                                  h_t = o tanh(c_t)
-
-    ``z`` is ``(B, 4C)``, the gates in the order ``i, f, o, u``; ``c_{t-1}`` is ``(B, C)``. One
-    autograd node instead of a dozen (the step's time goes to the number of operations).
-    """
-
-    @staticmethod
-    def forward(ctx, gates, cell):
-        C = cell.size(-1)
-        sigmoids = torch.sigmoid(gates[:, : 3 * C])  # i, f, o: (B, 3C)
-        candidate = torch.tanh(gates[:, 3 * C :])  # u: (B, C)
-        input_gate, forget_gate, output_gate = sigmoids.split(C, dim=-1)
-        new_cell = torch.addcmul(forget_gate * cell, input_gate, candidate)  # c_t: (B, C)
-        squashed = torch.tanh(new_cell)
-        ctx.save_for_backward(sigmoids, candidate, cell, squashed)
-        return output_gate * squashed, new_cell
-
-    @staticmethod
-    def backward(ctx, grad_hidden, grad_cell):
-        sigmoids, candidate, cell, squashed = ctx.saved_tensors
-        input_gate, forget_gate, output_gate = sigmoids.split(cell.size(-1), dim=-1)
-        grad_cell = grad_cell + grad_hidden * output_gate * (1 - squashed * squashed)  # total dL/dc_t
-        grad_sigmoids = torch.cat([grad_cell * candidate, grad_cell * cell, grad_hidden * squashed], dim=-1)
-        grad_gates = torch.cat(
-            [grad_sigmoids * sigmoids * (1 - sigmoids), grad_cell * input_gate * (1 - candidate * candidate)], dim=-1
-        )  # (B, 4C)
-        return grad_gates, grad_cell * forget_gate
-
-
-class _HeadParameters(torch.autograd.Function):
-    """The controller's head outputs, clipped, then constrained as the paper asks; gradient by hand.
-
-    For every head (``H`` of them) ``[k (M), beta, g, gamma, s (K)]``, then for every write head
-    ``[e (M), a (M)]``, all clipped to ``[-clip, clip]``; returns
-    ``k, softplus(beta), sigmoid(g), softmax(s), 1 + softplus(gamma), sigmoid(e), a``:
-    ``(B, H, M)``, ``(B, H)`` x 2, ``(B, H, K)``, ``(B, H)``, ``(B, W, M)`` x 2.
-    One autograd node instead of some fifteen.
-    """
-
-    @staticmethod
-    def forward(ctx, raw, clip, sizes):
-        heads, M, K, W = sizes
-        batch = raw.size(0)
-        clipped = raw.clamp(-clip, clip)  # (B, P)
-        addressing, writing = clipped.split([heads * (M + 3 + K), W * 2 * M], dim=-1)
-        key, scalars, shift = addressing.view(batch, heads, -1).split([M, 3, K], dim=-1)  # scalars: beta, g, gamma
-        strengths = scalars[..., ::2]  # beta and gamma: (B, H, 2)
-        erase, add = writing.view(batch, W, 2 * M).split(M, dim=-1)  # (B, W, M) each
-        softplus = F.softplus(strengths)  # beta >= 0, gamma - 1 >= 0
-        gate = torch.sigmoid(scalars[..., 1])  # g in (0, 1): (B, H)
-        shift = torch.softmax(shift, dim=-1)  # s: a distribution over the allowed shifts, (B, H, K)
-        erase = torch.sigmoid(erase)  # e in (0, 1)
-        ctx.sizes = sizes
-        ctx.save_for_backward(raw.abs() > clip, strengths, gate, shift, erase)
-        return key, softplus[..., 0], gate, shift, 1 + softplus[..., 1], erase, add
-
-    @staticmethod
-    def backward(ctx, grad_key, grad_beta, grad_gate, grad_shift, grad_gamma, grad_erase, grad_add):
-        clipped_away, strengths, gate, shift, erase = ctx.saved_tensors
-        batch, heads = gate.shape
-        grad_strengths = torch.stack([grad_beta, grad_gamma], dim=-1) * torch.sigmoid(strengths)  # softplus' = sigmoid
-        grad_addressing = torch.cat(
-            [
-                grad_key,
-                grad_strengths[..., :1],
-                (grad_gate * gate * (1 - gate))[..., None],
-                grad_strengths[..., 1:],
-                shift * (grad_shift - (grad_shift * shift).sum(-1, keepdim=True)),  # softmax'
-            ],
-            dim=-1,
-        )  # (B, H, M + 3 + K)
-        grad_writing = torch.cat([grad_erase * erase * (1 - erase), grad_add], dim=-1)  # (B, W, 2M)
-        grad_raw = torch.cat([grad_addressing.view(batch, -1), grad_writing.view(batch, -1)], dim=-1)
-        return grad_raw.masked_fill_(clipped_away, 0.0), None, None
-
-
 @dataclass(frozen=True)
 class NTMConfig:
     input_size: int = 9  # input channels (copy task: 8 bits + 1 delimiter)
@@ -197,8 +117,8 @@ class NTM(nn.Module):
         config = self.config
         check_shape("inputs", inputs, (None, None, config.input_size), "(B, T, I)")
         batch, steps, _ = inputs.shape
-        M, R, W = config.memory_width, config.read_heads, config.write_heads
-        clip, sizes = config.clip, (R + W, M, len(config.shifts), W)
+        C, M, R, W = config.controller_size, config.memory_width, config.read_heads, config.write_heads
+        heads, clip = R + W, config.clip
         h, c, memory, weights, reads = self.initial_state(batch)
         input_gates = self.input_gates(inputs).unbind(dim=1)  # T x (B, 4C)
         recurrent_weight = self.recurrent_gates.weight.t()  # (R * M + C, 4C)
@@ -206,12 +126,28 @@ class NTM(nn.Module):
         for t in range(steps):
             # Controller: one LSTM step on [x_t; r_{t-1}].
             gates = torch.addmm(input_gates[t], torch.cat([reads, h], dim=-1), recurrent_weight)  # (B, 4C)
-            h, c = _LSTMCell.apply(gates, c)  # (B, C) each
+            sigmoid_gates, cell_input = gates.split([3 * C, C], dim=-1)
+            input_gate, forget_gate, output_gate = torch.sigmoid(sigmoid_gates).chunk(3, dim=-1)  # (B, C) each
+            c = torch.addcmul(forget_gate * c, input_gate, torch.tanh(cell_input))
+            h = output_gate * torch.tanh(c)  # (B, C)
             # Heads: clipped raw parameters, then the paper's constraints.
-            key, beta, gate, shift, gamma, erase, add = _HeadParameters.apply(self.head_parameters(h), clip, sizes)
-            weights = ntm_address(memory, key, beta, gate, shift, gamma, weights, shifts=config.shifts)  # (B, H, N)
+            addressing, writing = self.head_parameters(h).clamp(-clip, clip).split(self.head_split, dim=-1)
+            key, beta, gate, gamma, shift = addressing.view(batch, heads, self.head_size).split(
+                [M, 1, 1, 1, len(config.shifts)], dim=-1
+            )  # (B, H, M), (B, H, 1) x 3, (B, H, K)
+            weights = ntm_address(
+                memory,
+                key,
+                F.softplus(beta.squeeze(-1)),  # beta >= 0
+                torch.sigmoid(gate.squeeze(-1)),  # g in (0, 1)
+                torch.softmax(shift, dim=-1),  # s: a distribution over the allowed shifts
+                1 + F.softplus(gamma.squeeze(-1)),  # gamma >= 1
+                weights,
+                shifts=config.shifts,
+            )  # (B, H, N)
             read_weights, write_weights = weights.split([R, W], dim=1)
-            reads, memory = access_memory(memory, read_weights, write_weights, erase, add)
+            erase, add = writing.view(batch, W, 2 * M).split(M, dim=-1)  # (B, W, M) each
+            reads, memory = access_memory(memory, read_weights, write_weights, torch.sigmoid(erase), add)
             reads = reads.view(batch, R * M)  # (B, R * M); memory: M_t, (B, N, M)
             hidden_states.append(h)
             read_vectors.append(reads)
