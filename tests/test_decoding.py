@@ -11,15 +11,6 @@ from attnzoo.decoding import beam_search, greedy_decode
 BOS, EOS, PAD = 1, 2, 0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and it keeps the tests quick on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def markov_step(table: torch.Tensor):
     """A step function whose next-token distribution depends on the previous token only.
 

@@ -14,16 +14,6 @@ from attnzoo.tasks.vocab import Vocabulary
 from attnzoo.training import load_checkpoint_file, load_model, save_model
 from attnzoo.training.translation import sequence_counts
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest, and it keeps the tests quick on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 VARIANTS = [
     {"attention": "none"},
     {"attention": "bahdanau"},

@@ -1,4 +1,4 @@
-"""Shared set-up of the attention tests."""
+"""Shared set-up of every test."""
 
 import pytest
 import torch
