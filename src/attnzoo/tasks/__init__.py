@@ -2,6 +2,11 @@
 
 Only torch and Babel are imported here (no Lightning). See :mod:`attnzoo.tasks.text` for the
 dataset item and batch conventions shared by every sequence-to-sequence model.
+
+The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays light:
+:mod:`attnzoo.tasks.algorithmic` (copy, repeat copy, associative recall: the NTM),
+:mod:`attnzoo.tasks.geometry` (sorting, convex hull, TSP with Held-Karp: Pointer Networks) and
+:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM).
 """
 
 from attnzoo.tasks.corpus import (
