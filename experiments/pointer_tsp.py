@@ -38,7 +38,7 @@ from attnzoo.viz.tours import plot_tours
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: training settings (steps, minutes and train_size are scaled by --scale)
-    "tsp10": {"task": "tsp", "n": 10, "steps": 2500, "batch_size": 256, "train_size": 400_000, "minutes": 40},
+    "tsp10": {"task": "tsp", "n": 10, "steps": 8000, "batch_size": 256, "train_size": 400_000, "minutes": 40},
     "tsp5": {"task": "tsp", "n": 5, "steps": 1500, "batch_size": 256, "train_size": 200_000, "minutes": 5},
     "sort10": {"task": "sort", "n": 10, "steps": 1500, "batch_size": 128, "train_size": 200_000, "minutes": 5},
     "hull10": {"task": "hull", "n": 10, "steps": 1500, "batch_size": 128, "train_size": 200_000, "minutes": 5},
@@ -199,7 +199,7 @@ def write_report(path: Path, trained: dict[str, dict], results: dict[str, list[d
         "command line, e.g.",
         "",
         "```bash",
-        "attnzoo train pointer --task tsp --n 10 --steps 2500 --batch-size 256 --train-size 400000 "
+        "attnzoo train pointer --task tsp --n 10 --steps 8000 --batch-size 256 --train-size 400000 "
         "--minutes 40 --out runs/tsp10",
         "attnzoo evaluate runs/tsp10",
         "attnzoo plot runs/tsp10 --tours tours.png",
