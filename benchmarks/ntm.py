@@ -8,8 +8,10 @@ A training step is forward, backward and an Adam step; the figure is sequences p
 - **ours**: :class:`attnzoo.models.ntm.NTM` (every head of every sequence addressed at once; the
   controller step, the head parameters, the addressing and the memory access are each one
   autograd node with a hand-written backward pass).
-- **autograd**: the same NTM (same parameters) written in plain batched tensor operations and
-  differentiated by autograd: attnzoo's NTM before its hand-written backward passes.
+- **autograd**: the same NTM (same parameters) written in plain batched tensor operations (the
+  shift as one ``roll`` per offset) and differentiated by autograd, as attnzoo's NTM was before its
+  hand-written backward passes (that code, with ``CosineScore``'s concatenated norms, was a little
+  slower still).
 - **per-sequence loops**: as **autograd**, but with the circular convolution of eq. (8) and the
   memory write of eqs. (3)-(4) done one sequence at a time, as in the implementation people use
   (``F.conv1d`` per sequence, outer products per sequence). It is written here from the equations,
