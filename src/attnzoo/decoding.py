@@ -205,31 +205,35 @@ def beam_search(
     )
 
 
-@torch.no_grad()
-def generate(
-    model: Any,
-    state: Any,
-    batch_size: int,
-    max_len: int,
-    *,
-    beam_size: int = 1,
-    length_penalty: float = 1.0,
-    device: torch.device | str | None = None,
-) -> Decoded:
-    """Greedy (``beam_size = 1``) or beam-search decoding of an encoder-decoder model.
+class EncoderDecoderGeneration:
+    """``generate`` for an encoder-decoder ``nn.Module`` (Seq2Seq, Transformer) that has
+    ``start_decoding(source, source_lengths, **options)``, ``step(tokens, state)`` and a config with
+    ``bos_id``, ``eos_id`` and ``pad_id``."""
 
-    Args:
-        model: has ``step(tokens, state)`` and a config with ``bos_id``, ``eos_id``, ``pad_id``
-            (the Seq2Seq and Transformer models).
-        state: ``model.start_decoding(...)`` for ``batch_size`` sources.
+    @torch.no_grad()
+    def generate(
+        self,
+        source: Tensor,
+        source_lengths: Tensor,
+        max_len: int,
+        beam_size: int = 1,
+        length_penalty: float = 1.0,
+        **start_options: Any,
+    ) -> Decoded:
+        """Greedy (``beam_size = 1``) or beam-search decoding.
 
-    Returns:
-        :class:`Decoded`: tokens ``(B, T)`` (EOS included, then padding), scores ``(B,)``,
-        lengths ``(B,)``, alignments ``(B, T, S)`` or None.
-    """
-    config = model.config
-    common = {"batch_size": batch_size, "bos_id": config.bos_id, "max_len": max_len, "eos_id": config.eos_id}
-    common |= {"pad_id": config.pad_id, "device": device}
-    if beam_size == 1:
-        return greedy_decode(model.step, state, **common)
-    return beam_search(model.step, state, beam_size=beam_size, length_penalty=length_penalty, **common)
+        Args:
+            source: ``(B, S)`` ids. source_lengths: ``(B,)``. max_len: most tokens to generate.
+            start_options: passed to ``start_decoding`` (the Transformer's ``need_weights``).
+
+        Returns:
+            :class:`Decoded`: tokens ``(B, T)`` (EOS included, then padding), scores ``(B,)``,
+            lengths ``(B,)``, alignments ``(B, T, S)`` or None.
+        """
+        state = self.start_decoding(source, source_lengths, **start_options)
+        config = self.config
+        common = {"batch_size": source.size(0), "bos_id": config.bos_id, "max_len": max_len, "eos_id": config.eos_id}
+        common |= {"pad_id": config.pad_id, "device": source.device}
+        if beam_size == 1:
+            return greedy_decode(self.step, state, **common)
+        return beam_search(self.step, state, beam_size=beam_size, length_penalty=length_penalty, **common)

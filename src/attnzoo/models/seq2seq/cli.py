@@ -122,14 +122,7 @@ def register(train_app: typer.Typer) -> None:
             description,
             model="seq2seq",
             optimizer={"lr": lr, "decay_steps": steps if decay and steps > 0 else 0},
-            batch_size=batch_size,
-            max_steps=steps,
-            max_epochs=epochs,
-            seed=seed,
-            resume=resume,
-            checkpoint_every=checkpoint_every,
-            devices=devices,
-            progress=progress,
+            **loop_options(epochs, steps, batch_size, checkpoint_every, resume, seed, devices, progress),
         )
         report_training(out, metrics)
 
@@ -146,6 +139,29 @@ def check_training_options(task: str, data: Path | None, epochs: int | None, ste
         raise typer.BadParameter("give --steps or --epochs", param_hint="--steps")
     if threads is not None:
         torch.set_num_threads(threads)
+
+
+def loop_options(
+    epochs: int | None,
+    steps: int,
+    batch_size: int,
+    checkpoint_every: int,
+    resume: bool,
+    seed: int,
+    devices: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """The training-loop keywords of :func:`fit` (those of :func:`attnzoo.training.translation.train`)."""
+    return {
+        "batch_size": batch_size,
+        "max_steps": steps,
+        "max_epochs": epochs,
+        "seed": seed,
+        "resume": resume,
+        "checkpoint_every": checkpoint_every,
+        "devices": devices,
+        "progress": progress,
+    }
 
 
 def make_config(config_class: type, **fields: Any) -> Any:

@@ -43,7 +43,7 @@ from attnzoo.attention import (
     lengths_to_mask,
 )
 from attnzoo.attention.functional import check_shape
-from attnzoo.decoding import Decoded, generate
+from attnzoo.decoding import EncoderDecoderGeneration
 from attnzoo.models.registry import register_model
 
 ATTENTIONS = ("none", "bahdanau", "luong")
@@ -337,7 +337,7 @@ class Seq2SeqOutput(NamedTuple):
     alignments: Tensor | None
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(nn.Module, EncoderDecoderGeneration):
     """Encoder-decoder with a fixed context, Bahdanau or Luong attention (see the module docstring)."""
 
     def __init__(self, config: Seq2SeqConfig) -> None:
@@ -376,27 +376,6 @@ class Seq2Seq(nn.Module):
             all_weights.append(weights)
         alignments = None if all_weights[0] is None else torch.stack(all_weights, dim=1)  # (B, T, S)
         return Seq2SeqOutput(torch.stack(all_logits, dim=1), alignments)  # (B, T, V)
-
-    @torch.no_grad()
-    def generate(
-        self, source: Tensor, source_lengths: Tensor, max_len: int, beam_size: int = 1, length_penalty: float = 1.0
-    ) -> Decoded:
-        """Greedy (``beam_size = 1``) or beam-search decoding through :mod:`attnzoo.decoding`.
-
-        Returns:
-            :class:`~attnzoo.decoding.Decoded`: tokens ``(B, T)`` (EOS included, then padding),
-            scores, lengths, alignments ``(B, T, S)`` or None.
-        """
-        state = self.start_decoding(source, source_lengths)
-        return generate(
-            self,
-            state,
-            source.size(0),
-            max_len,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            device=source.device,
-        )
 
 
 @register_model("seq2seq", config=Seq2SeqConfig)

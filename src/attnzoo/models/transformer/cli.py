@@ -37,6 +37,7 @@ from attnzoo.models.seq2seq.cli import (
     example_source,
     fit,
     load_task,
+    loop_options,
     make_config,
     report_training,
     task_description,
@@ -107,14 +108,7 @@ def register(train_app: typer.Typer) -> None:
             model="transformer",
             optimizer=paper_optimizer(d_model, warmup, lr_factor),
             label_smoothing=label_smoothing,
-            batch_size=batch_size,
-            max_steps=steps,
-            max_epochs=epochs,
-            seed=seed,
-            resume=resume,
-            checkpoint_every=checkpoint_every,
-            devices=devices,
-            progress=progress,
+            **loop_options(epochs, steps, batch_size, checkpoint_every, resume, seed, devices, progress),
         )
         report_training(out, metrics)
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from attnzoo.attention import KVCache, MultiHeadAttention, lengths_to_mask
 from attnzoo.attention.functional import check_shape
-from attnzoo.decoding import Decoded, generate
+from attnzoo.decoding import EncoderDecoderGeneration
 from attnzoo.models.registry import register_model
 
 
@@ -245,7 +245,7 @@ class TransformerOutput:
     cross_weights: list[Tensor] | None = None
 
 
-class Transformer(nn.Module):
+class Transformer(nn.Module, EncoderDecoderGeneration):
     """Encoder-decoder Transformer (Vaswani et al. 2017, Fig. 1)."""
 
     def __init__(self, config: TransformerConfig, device=None, dtype=None) -> None:
@@ -357,34 +357,6 @@ class Transformer(nn.Module):
         log_probs = torch.log_softmax(self.generator(decoded[:, 0]), dim=-1)  # (N, V)
         alignment = cross_weights[-1][:, :, 0].mean(dim=1) if state["need_weights"] else None  # (N, S)
         return log_probs, {**state, "position": state["position"] + 1}, alignment
-
-    @torch.no_grad()
-    def generate(
-        self,
-        source: Tensor,
-        source_lengths: Tensor,
-        max_len: int,
-        beam_size: int = 1,
-        length_penalty: float = 1.0,
-        need_weights: bool = False,
-    ) -> Decoded:
-        """Greedy (``beam_size = 1``) or beam-search decoding with KV caches (:mod:`attnzoo.decoding`).
-
-        Returns:
-            :class:`~attnzoo.decoding.Decoded`: tokens ``(B, T)`` (EOS included, then padding),
-            scores, lengths; alignments ``(B, T, S)`` (last layer's cross-attention, mean over
-            heads) with ``need_weights``, else None.
-        """
-        state = self.start_decoding(source, source_lengths, need_weights)
-        return generate(
-            self,
-            state,
-            source.size(0),
-            max_len,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            device=source.device,
-        )
 
 
 @register_model("transformer", config=TransformerConfig)
