@@ -175,6 +175,18 @@ def test_cli_train_evaluate_translate_plot(tmp_path):
         invoke("plot", out, option, tmp_path / "picture.png")
 
 
+def test_cli_trains_on_a_tsv_corpus_and_reports_bleu(tmp_path):
+    corpus = tmp_path / "pairs.tsv"
+    words = ["one", "two", "three", "four", "five", "six"]
+    lines = [f"{a} {b}\t{b} {a}" for a in words for b in words]  # swap two words
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    output = invoke("train", "transformer", "--out", out, "--task", "corpus", "--data", corpus, "--steps", "2", *TINY)
+    assert "BLEU" in output and "chrF" in output
+    assert json.loads((out / "task.json").read_text())["level"] == "word"
+    invoke("translate", out, "two five")  # word-level input through the saved vocabularies
+
+
 def test_cli_refuses_a_bad_config_before_generating_data(tmp_path):
     from attnzoo.cli import app
 
