@@ -36,7 +36,8 @@ import torch
 
 from attnzoo import create_model
 from attnzoo.models.ram import cli as ram_cli
-from attnzoo.models.ram.module import count_parameters, default_config, evaluate_model, train
+from attnzoo.models.ram.module import count_parameters, default_config, eval_copies, evaluate_model, train
+from attnzoo.tasks import digits
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("centred28", "translated60", "cluttered60")
@@ -95,11 +96,14 @@ def main_error(results: dict) -> float:
 
 
 @torch.no_grad()
-def measure_cost(name: str, canvas: int, repeats: int) -> dict[str, float]:
-    """ms and FLOPs per image of untrained ``name`` ("ram" with 6 glimpses, or "digits-convnet") at ``canvas``².
+def measure_costs(name: str, repeats: int) -> dict[int, dict[str, float]]:
+    """ms and FLOPs per image of untrained ``name`` ("ram" with 6 glimpses, or "digits-convnet") per canvas side.
 
-    Batches of :data:`COST_BATCH` fresh images (cycled through ≥ 64 MB of them, so that a batch is
-    not already in the cache, as with a data loader); the median over ``repeats`` batches.
+    One model, all the canvases of :data:`CANVASES` in the same process: batches of
+    :data:`COST_BATCH` fresh images (cycled through ≥ 64 MB of them per canvas, so that a batch is
+    not already in the cache, as with a data loader), one warm-up batch per canvas, then
+    ``repeats`` rounds that time one batch of every canvas in turn (the sizes interleaved, so a
+    change of the shared machine's load hits them alike); the median over the rounds.
     FLOPs: the matrix multiplications and convolutions counted by ``torch.utils.flop_counter``
     (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864 samples per glimpse, see below).
     """
@@ -107,20 +111,53 @@ def measure_cost(name: str, canvas: int, repeats: int) -> dict[str, float]:
 
     torch.manual_seed(0)
     model = create_model(name, default_config(name, "translated60")).eval()
-    count = max(2, -(-64 * 2**20 // (COST_BATCH * canvas * canvas * 4)))
-    batches = [torch.rand(COST_BATCH, 1, canvas, canvas) for _ in range(count)]
-    with FlopCounterMode(display=False) as counter:
-        model(batches[0])
-    model(batches[0])  # warm-up
-    times = []
+    batches, flops, times = {}, {}, {side: [] for side in CANVASES}
+    for side in CANVASES:
+        count = max(2, -(-64 * 2**20 // (COST_BATCH * side * side * 4)))
+        batches[side] = [torch.rand(COST_BATCH, 1, side, side) for _ in range(count)]
+        with FlopCounterMode(display=False) as counter:
+            model(batches[side][0])
+        flops[side] = counter.get_total_flops() / COST_BATCH
+        model(batches[side][1])  # warm-up
     for index in range(repeats):
-        images = batches[index % count]
-        start = time.perf_counter()
-        model(images)
-        times.append(time.perf_counter() - start)
+        for side in CANVASES:
+            images = batches[side][index % len(batches[side])]
+            start = time.perf_counter()
+            model(images)
+            times[side].append(time.perf_counter() - start)
+    return {side: {"ms": statistics.median(times[side]) * 1e3 / COST_BATCH, "flops": flops[side]} for side in CANVASES}
+
+
+@torch.no_grad()
+def policy_diagnostics(run_dir: Path, variant: str, seed: int) -> dict[str, list[float] | float]:
+    """Where the trained policy of ``run_dir`` looks on the test canvases of ``variant``, against the digit.
+
+    On the policy's mean path: the mean distance from each glimpse to the digit's centre (in
+    ``[-1, 1]`` units, so 1 is half the canvas) and the share of glimpses at the border (a
+    coordinate at ±0.95 or beyond, where ``tanh`` saturates). And the test error (%) of the same
+    trained networks on three paths: the policy's means, every later glimpse on the digit's centre
+    (the first stays at the canvas centre, as in training), every glimpse at the canvas centre.
+    """
+    from attnzoo.training import load_model
+
+    model, _ = load_model(run_dir)
+    model.eval()
+    data = digits.digits_dataset(variant, "test", seed=seed, copies=eval_copies(variant))
+    centres = data.digit_centres()  # (N, 2)
+    steps = model.config.glimpses
+    output = model(data.images, sample=False)
+    on_digit = centres[:, None, :].repeat(1, steps, 1)  # (N, T, 2)
+    on_digit[:, 0] = 0.0
+
+    def error(log_probs: torch.Tensor) -> float:
+        return float((log_probs.argmax(-1) != data.labels).float().mean() * 100)
+
     return {
-        "ms": statistics.median(times) * 1e3 / COST_BATCH,
-        "flops": counter.get_total_flops() / COST_BATCH,
+        "distance": (output.locations - centres[:, None, :]).norm(dim=-1).mean(0).tolist(),
+        "border": ((output.locations.abs() >= 0.95).any(-1).float().mean(0) * 100).tolist(),
+        "mean path": error(output.log_probs),
+        "on the digit": error(model(data.images, path=on_digit).log_probs),
+        "at the centre": error(model(data.images, path=torch.zeros_like(on_digit)).log_probs),
     }
 
 
@@ -178,6 +215,7 @@ def write_report(
     pictures: list[str],
     args: argparse.Namespace,
     epochs: dict[str, int],
+    diagnostics: dict[tuple[str, str], dict],
 ) -> None:
     variants = list(table)
     lines = [
@@ -201,24 +239,31 @@ def write_report(
         f"RAM's error is that of class probabilities averaged over M = {MAIN_SAMPLES} sampled glimpse paths "
         "(Monte Carlo). Parameters: one count per canvas size where it differs (28×28 / 60×60).",
         "",
-        "RAM with other evaluations (test error %, mean path = the policy's means, no sampling):",
+        "RAM with other evaluations (test error %, mean path = the policy's means, no sampling) and the settings "
+        "of each run (epochs of 1,258 training digits, core, location σ):",
         "",
-        "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) |",
-        "|---|---|---|---|---|---|",
+        "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
+        "| epochs | core | σ |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in variants:
         for name in names:
             if name.startswith("ram-") and name in table[variant]:
-                test, valid = table[variant][name]["test"], table[variant][name]["valid"]
+                run = table[variant][name]
+                test, valid, config = run["test"], run["valid"], run["config"]
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
-                    f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} |"
+                    f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
+                    f"{config['location_std']} |"
                 )
+    lines += policy_lines(diagnostics)
     lines += [
         "",
         "## Cost per image against the canvas size",
         "",
-        f"Inference, batches of {COST_BATCH} fresh images, untrained weights, median over batches; FLOPs of the "
+        f"Inference, batches of {COST_BATCH} fresh images, untrained weights, one warm-up batch per canvas, then "
+        f"rounds that time one batch of every canvas in turn in the same process (RAM {args.repeats} rounds, "
+        f"convnet {args.convnet_repeats}), the median per canvas; FLOPs of the "
         "matrix multiplications and convolutions (torch.utils.flop_counter). RAM: 6 glimpses of 12×12, 3 scales.",
         "",
         "| model | "
@@ -266,6 +311,33 @@ def write_report(
         + ".",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
+    """The report's section on where the trained policies look (see :func:`policy_diagnostics`)."""
+    if not diagnostics:
+        return []
+    lines = [
+        "",
+        "## Where the policy looks",
+        "",
+        "On the test canvases, the policy's mean path: the mean distance from glimpse 1, 2, ... to the digit's "
+        "centre in [-1, 1] units (1 = half the canvas; glimpse 1 is always the canvas centre), and the share of "
+        "glimpses at the border (a coordinate at ±0.95 or beyond). Then the test error (%) of the same trained "
+        "networks on three paths: the policy's means; every later glimpse put on the digit's centre; every "
+        "glimpse at the canvas centre.",
+        "",
+        "| variant | glimpses | distance to the digit | at the border (%) | error, mean path | "
+        "error, on the digit | error, at the centre |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (variant, name), found in diagnostics.items():
+        lines.append(
+            f"| {variant} | {name.split('-')[1]} | {' '.join(f'{value:.2f}' for value in found['distance'])} | "
+            f"{' '.join(f'{value:.0f}' for value in found['border'])} | {found['mean path']:.2f} | "
+            f"{found['on the digit']:.2f} | {found['at the centre']:.2f} |"
+        )
+    return lines
 
 
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:
@@ -319,7 +391,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's epochs")
-    parser.add_argument("--repeats", type=int, default=20, help="timed batches per cost measurement")
+    parser.add_argument("--repeats", type=int, default=200, help="timed rounds of RAM's cost per image")
+    parser.add_argument("--convnet-repeats", type=int, default=9, help="timed rounds of the convnet's (slow at 200²)")
     parser.add_argument("--only-train", action="store_true", help="train the runs, write no report")
     parser.add_argument("--report-only", action="store_true", help="report the finished runs, train nothing")
     parser.add_argument("--threads", type=int, default=1)
@@ -350,13 +423,20 @@ def main() -> None:
     if args.only_train:
         return
     costs = {
-        name: {side: measure_cost(name, side, args.repeats) for side in CANVASES} for name in ("ram", "digits-convnet")
+        name: measure_costs(name, repeats)
+        for name, repeats in [("ram", args.repeats), ("digits-convnet", args.convnet_repeats)]
     }
     args.results.mkdir(parents=True, exist_ok=True)
     largest = max((int(name.split("-")[1]) for name in args.models if name.startswith("ram-")), default=6)
     pictures = glimpse_pictures(args.out, [v for v in args.variants if v != "centred28"], args.results, largest)
+    diagnostics = {
+        (variant, name): policy_diagnostics(args.out / variant / name, variant, args.seed)
+        for variant in table
+        for name in table[variant]
+        if name.startswith("ram-") and variant != "centred28"
+    }
     draw(args.results / "ram.png", table, args.models, costs)
-    write_report(args.results / "ram.md", table, args.models, costs, pictures, args, epochs)
+    write_report(args.results / "ram.md", table, args.models, costs, pictures, args, epochs, diagnostics)
     print(f"wrote {args.results / 'ram.md'}")
 
 

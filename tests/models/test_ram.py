@@ -115,6 +115,20 @@ def test_ram_output_shapes_and_locations():
     assert single.log_pi.shape == (2, 0) and hybrid_loss(single, torch.tensor([0, 1]))[1]["reinforce"] == 0
 
 
+def test_ram_follows_a_given_path():
+    torch.manual_seed(5)
+    model = RAM(RAMConfig(glimpses=3, glimpse_size=6, scales=2, location_std=0.2))
+    images = torch.rand(4, 1, 40, 40)
+    path = torch.rand(4, 3, 2) * 2 - 1  # (B, T, 2)
+    output = model(images, path=path)
+    torch.testing.assert_close(output.locations, path)
+    expected = -((path[:, 1:] - output.means) ** 2 / (2 * 0.2**2) + math.log(0.2 * math.sqrt(2 * math.pi))).sum(-1)
+    torch.testing.assert_close(output.log_pi, expected)
+    assert not torch.equal(output.log_probs, model(images, path=torch.zeros_like(path)).log_probs)
+    with pytest.raises(ValueError, match="path: expected"):
+        model(images, path=path[:, :2])
+
+
 def policy_at_zero(config: RAMConfig, baseline: float) -> RAM:
     """A RAM whose location policy has mean 0 everywhere and whose baseline is ``baseline``."""
     model = RAM(config)

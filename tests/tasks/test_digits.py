@@ -55,6 +55,15 @@ def test_the_digit_is_pasted_whole_at_its_position():
     assert len({tuple(p) for p in data.positions[:20].tolist()}) > 10  # positions vary
 
 
+def test_digit_centres_are_glimpse_locations_of_the_centre_pixel():
+    from attnzoo.models.ram.glimpse import glimpse_centres
+
+    data = digits.digits_dataset("translated60", "test", seed=0)
+    rows, cols = glimpse_centres(data.digit_centres(), 60, 60)
+    assert torch.equal(torch.stack([rows, cols], dim=-1), torch.from_numpy(data.positions) + 14)
+    assert torch.equal(digits.digits_dataset("centred28", "test").digit_centres()[:3], torch.zeros(3, 2))
+
+
 def test_centred_variant_is_the_digit_itself():
     data = digits.digits_dataset("centred28", "train")
     images, labels = digits.load_digit_images()

@@ -202,6 +202,15 @@ class DigitCanvas(Dataset):
         )
         self.images = torch.from_numpy(canvases)[:, None]  # (N, 1, S, S)
 
+    def digit_centres(self) -> Tensor:
+        """Where each digit's centre pixel is, as a glimpse location: ``(N, 2)`` ``(x, y)`` in ``[-1, 1]²``.
+
+        The inverse of :func:`attnzoo.models.ram.glimpse.glimpse_centres`: pixel ``(row, col)``
+        is ``(x, y) = (2 col / S - 1, 2 row / S - 1)`` on an ``S × S`` canvas.
+        """
+        rows, cols = (torch.from_numpy(self.positions) + self.digits.shape[1] // 2).unbind(-1)  # (N,) each
+        return torch.stack([cols, rows], dim=-1).float() * (2 / self.canvas) - 1
+
     def __len__(self) -> int:
         return len(self.labels)
 

@@ -142,7 +142,9 @@ class RAM(nn.Module):
         where = F.relu(self.location_encoder(locations))  # h_l (B, location_hidden)
         return F.relu(self.what(what) + self.where(where))  # (B, glimpse_hidden)
 
-    def forward(self, images: Tensor, *, sample: bool = True, glimpses: int | None = None) -> RAMOutput:
+    def forward(
+        self, images: Tensor, *, sample: bool = True, glimpses: int | None = None, path: Tensor | None = None
+    ) -> RAMOutput:
         """Take ``glimpses`` (default ``config.glimpses``) glimpses of each image and classify it.
 
         Args:
@@ -150,6 +152,9 @@ class RAM(nn.Module):
             sample: draw each location from the policy (training, Monte-Carlo evaluation); False
                 looks at the policy's means (a deterministic path).
             glimpses: override of ``T``.
+            path: ``(B, T, 2)`` look at these locations instead of the policy's (``path[:, 0]``
+                replaces the centre too); ``log_pi`` is then that of ``path[:, 1:]`` under the policy.
+                For diagnostics, e.g. the error when every glimpse is on the object.
 
         Returns:
             :class:`RAMOutput`.
@@ -159,8 +164,10 @@ class RAM(nn.Module):
                 f"images: expected (B, C, H, W) with C = {self.config.channels}, got {tuple(images.shape)}"
             )
         steps = self.config.glimpses if glimpses is None else glimpses
+        if path is not None and path.shape != (images.size(0), steps, 2):
+            raise ValueError(f"path: expected (B, T, 2) = ({images.size(0)}, {steps}, 2), got {tuple(path.shape)}")
         std = self.config.location_std
-        location = images.new_zeros(images.size(0), 2)  # l_0: the centre
+        location = images.new_zeros(images.size(0), 2) if path is None else path[:, 0]  # l_0: the centre
         state = self.core.initial_state(images)
         locations, means, log_pis, baselines = [location], [], [], []
         for step in range(steps):
@@ -169,6 +176,8 @@ class RAM(nn.Module):
                 break
             mean = torch.tanh(self.locator(hidden if self.config.policy_trains_core else hidden.detach()))  # (B, 2)
             drawn = (mean + std * torch.randn_like(mean) if sample else mean).detach()  # l_t ~ N(mean, σ²)
+            if path is not None:
+                drawn = path[:, step + 1].detach()
             log_pi = (-((drawn - mean) ** 2) / (2 * std**2) - math.log(std * math.sqrt(2 * math.pi))).sum(-1)
             location = drawn.clamp(-1.0, 1.0)
             locations.append(location)
