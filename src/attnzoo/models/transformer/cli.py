@@ -72,7 +72,7 @@ def register(train_app: typer.Typer) -> None:
         warmup: int = typer.Option(400, help="Warm-up steps of the rate schedule (paper: 4000, for 100k steps)."),
         lr_factor: float = typer.Option(1.0, help="Multiplies the paper's rate d_model^-0.5 · min(n^-0.5, n·w^-1.5)."),
         epochs: int | None = EPOCHS,
-        steps: int = typer.Option(2_000, help="Optimiser steps (-1: until --epochs)."),
+        steps: int = typer.Option(3_000, help="Optimiser steps (-1: until --epochs)."),
         batch_size: int = BATCH_SIZE,
         checkpoint_every: int = CHECKPOINT_EVERY,
         resume: bool = RESUME,
