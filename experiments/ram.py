@@ -12,6 +12,7 @@ and writes:
 - ``docs/results/ram_glimpses_<variant>.png``: glimpse paths of RAM-6 on test images.
 
 A run whose directory already holds ``results.json`` is not trained again (delete it to retrain),
+and the cost per image is measured once into ``<out>/costs.json`` (delete it to measure again),
 so the grid may be trained by several processes in parallel (``--only-train`` with disjoint
 ``--variants``/``--models``) and reported by a last call (``--report-only`` reports the finished
 runs and leaves the others out of the table, marked "–").
@@ -125,7 +126,10 @@ def measure_costs(name: str, repeats: int) -> dict[int, dict[str, float]]:
             start = time.perf_counter()
             model(images)
             times[side].append(time.perf_counter() - start)
-    return {side: {"ms": statistics.median(times[side]) * 1e3 / COST_BATCH, "flops": flops[side]} for side in CANVASES}
+    return {
+        side: {"ms": statistics.median(times[side]) * 1e3 / COST_BATCH, "flops": flops[side], "rounds": repeats}
+        for side in CANVASES
+    }
 
 
 @torch.no_grad()
@@ -218,6 +222,9 @@ def write_report(
     diagnostics: dict[tuple[str, str], dict],
 ) -> None:
     variants = list(table)
+    per_epoch = 1258 // args.batch_size
+    ram_epochs = sorted({run["epochs"] for runs in table.values() for name, run in runs.items() if "ram-" in name})
+    ram_updates = " or ".join(f"{count * per_epoch:,}" for count in ram_epochs) or "no"
     lines = [
         "# Recurrent Attention Model (Mnih et al. 2014) on scikit-learn's digits",
         "",
@@ -262,8 +269,10 @@ def write_report(
         "## Cost per image against the canvas size",
         "",
         f"Inference, batches of {COST_BATCH} fresh images, untrained weights, one warm-up batch per canvas, then "
-        f"rounds that time one batch of every canvas in turn in the same process (RAM {args.repeats} rounds, "
-        f"convnet {args.convnet_repeats}), the median per canvas; FLOPs of the "
+        "rounds that time one batch of every canvas in turn in the same process ("
+        + "; ".join(f"{label(name)}: {series[CANVASES[0]]['rounds']} rounds" for name, series in costs.items())
+        + "; measured once, kept in costs.json under --out), the median per canvas; "
+        "FLOPs of the "
         "matrix multiplications and convolutions (torch.utils.flop_counter). RAM: 6 glimpses of 12×12, 3 scales.",
         "",
         "| model | "
@@ -296,13 +305,13 @@ def write_report(
         "## Settings",
         "",
         f"- Training: Adam, learning rate {args.lr} with cosine decay, batch {args.batch_size}, seed {args.seed}; "
-        f"epochs: RAM {epochs['ram']}, FC net {epochs['digits-mlp']}, convnet {epochs['digits-convnet']}; "
+        f"epochs: RAM as in the table above, FC net {epochs['digits-mlp']}, convnet {epochs['digits-convnet']}; "
         "each epoch draws new canvases for the 1,258 training digits.",
         "- Test: the 360 test digits (20 % of each class); on 60×60 canvases 5 random canvases per digit "
         "(1,800 images), fixed by the seed.",
         "- One seed per run; one misclassified test image is 0.28 pp at 28×28 (360 images) and 0.056 pp "
         "at 60×60 (1,800).",
-        f"- The budget is small for RAM: {epochs['ram'] * (1258 // args.batch_size):,} updates of "
+        f"- The budget is small for RAM: {ram_updates} updates of "
         f"{args.batch_size} images per run (the paper trains on MNIST's "
         "60,000 digits for many epochs); the FC net and the convnet need far fewer updates to converge. RAM's "
         "location policy after this budget is visible in the glimpse pictures (the policy's mean path).",
@@ -325,7 +334,11 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
         "centre in [-1, 1] units (1 = half the canvas; glimpse 1 is always the canvas centre), and the share of "
         "glimpses at the border (a coordinate at ±0.95 or beyond). Then the test error (%) of the same trained "
         "networks on three paths: the policy's means; every later glimpse put on the digit's centre; every "
-        "glimpse at the canvas centre.",
+        "glimpse at the canvas centre. The policy is trained by REINFORCE alone and the classifier by the "
+        "cross-entropy on the glimpses the policy takes: when the error on the digit is no lower than on the "
+        "policy's own path, the classifier has adapted to where the policy looks, so the reward gives the policy "
+        "no reason to move to the digit, and the policy's mean wanders (Adam takes steps of about the learning "
+        "rate even on a gradient that is mostly noise).",
         "",
         "| variant | glimpses | distance to the digit | at the border (%) | error, mean path | "
         "error, on the digit | error, at the centre |",
@@ -422,10 +435,19 @@ def main() -> None:
         }
     if args.only_train:
         return
-    costs = {
-        name: measure_costs(name, repeats)
-        for name, repeats in [("ram", args.repeats), ("digits-convnet", args.convnet_repeats)]
-    }
+    costs_file = args.out / "costs.json"
+    if costs_file.is_file():
+        costs = {
+            name: {int(side): found for side, found in series.items()}
+            for name, series in json.loads(costs_file.read_text(encoding="utf-8")).items()
+        }
+    else:
+        costs = {
+            name: measure_costs(name, repeats)
+            for name, repeats in [("ram", args.repeats), ("digits-convnet", args.convnet_repeats)]
+        }
+        costs_file.parent.mkdir(parents=True, exist_ok=True)
+        costs_file.write_text(json.dumps(costs, indent=2) + "\n", encoding="utf-8")
     args.results.mkdir(parents=True, exist_ok=True)
     largest = max((int(name.split("-")[1]) for name in args.models if name.startswith("ram-")), default=6)
     pictures = glimpse_pictures(args.out, [v for v in args.variants if v != "centred28"], args.results, largest)
