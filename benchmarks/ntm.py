@@ -6,8 +6,8 @@ with the usual sizes: LSTM controller of 100, memory 128 x 20, one read and one 
 A training step is forward, backward and an Adam step; the figure is sequences per second.
 
 - **ours**: :class:`attnzoo.models.ntm.NTM` (every head of every sequence addressed at once; the
-  controller step, the head parameters, the addressing and the memory access are each one
-  autograd node with a hand-written backward pass).
+  addressing of eqs. (5)-(9) and the memory access of eqs. (2)-(4) are each one autograd node
+  with a hand-written backward pass; the controller and the head parameters use autograd).
 - **autograd**: the same NTM (same parameters) written in plain batched tensor operations (the
   shift as one ``roll`` per offset) and differentiated by autograd, as attnzoo's NTM was before its
   hand-written backward passes (that code, with ``CosineScore``'s concatenated norms, was a little
