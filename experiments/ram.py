@@ -397,7 +397,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results", help="where the .md/.png go")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--models", nargs="*", default=run_names(GLIMPSES), help="e.g. digits-mlp ram-6")
-    parser.add_argument("--ram-epochs", type=int, default=150)
+    parser.add_argument("--ram-epochs", type=int, default=260)
     parser.add_argument("--mlp-epochs", type=int, default=100)
     parser.add_argument("--convnet-epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
