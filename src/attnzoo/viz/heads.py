@@ -32,14 +32,15 @@ def plot_attention_heads(
         decoder_self: per decoder layer, ``(H, T, T)`` weights (output over output, causal).
         cross: per decoder layer, ``(H, T, S)`` weights (output over source).
         source_tokens: the ``S`` source labels. output_tokens: the ``T`` labels of the decoder
-            positions (the token each position *predicts*).
+            positions on y (the token each position *predicts*); the decoder's self-attention keys on
+            x are its inputs, ``<bos>`` and the output shifted right.
         path: the PNG to write. title: text above the grid.
     """
     from matplotlib.figure import Figure  # lazily: `import attnzoo` must not load matplotlib
 
     kinds = [
         ("encoder self", encoder_self, source_tokens, source_tokens),
-        ("decoder self", decoder_self, output_tokens, output_tokens),
+        ("decoder self", decoder_self, output_tokens, ["<bos>", *output_tokens[:-1]]),
         ("cross", cross, output_tokens, source_tokens),
     ]
     rows = [
