@@ -12,6 +12,9 @@ A training step is forward, backward and an Adam step; the figure is sequences p
   shift as one ``roll`` per offset) and differentiated by autograd, as attnzoo's NTM was before its
   hand-written backward passes (that code, with ``CosineScore``'s concatenated norms, was a little
   slower still).
+- **compiled** (``--compile``): ours with ``NTM.compile_step`` (``torch.compile`` of one time step:
+  Inductor fuses the chains of small operations into generated C++ loops), as ``attnzoo train ntm
+  --compile`` trains; compiling takes a minute or two once per batch size (not in the rates).
 - **per-sequence loops**: as **autograd**, but with the circular convolution of eq. (8) and the
   memory write of eqs. (3)-(4) done one sequence at a time, as in the implementation people use
   (``F.conv1d`` per sequence, outer products per sequence). It is written here from the equations,
@@ -33,6 +36,7 @@ Run: ``python benchmarks/ntm.py`` (``--threads 1 2``, ``--repeats 10``).
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -134,7 +138,7 @@ CASES = {  # name: (forward, timed in one round of every how many)
 }
 
 
-def rates(model: NTM, batch_size: int, repeats: int) -> dict[str, tuple[float, float]]:
+def rates(model: NTM, cases: dict, batch_size: int, repeats: int) -> dict[str, tuple[float, float]]:
     """Median training sequences per wall-clock second and per CPU second of every case, timed in turns."""
     batch = CopyTask().sample(batch_size, torch.Generator().manual_seed(0), length=20)
     mask = batch.mask[..., None].expand_as(batch.targets)
@@ -149,11 +153,11 @@ def rates(model: NTM, batch_size: int, repeats: int) -> dict[str, tuple[float, f
         optimiser.step()
         return time.perf_counter() - started, time.process_time() - cpu_started
 
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in CASES}
-    for forward, _ in CASES.values():
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+    for forward, _ in cases.values():
         step(forward)  # warm-up
     for repeat in range(repeats):
-        for name, (forward, every) in CASES.items():
+        for name, (forward, every) in cases.items():
             if repeat % every == 0:
                 times[name].append(step(forward))
     return {
@@ -162,12 +166,28 @@ def rates(model: NTM, batch_size: int, repeats: int) -> dict[str, tuple[float, f
     }
 
 
+def compiled_case(model: NTM, inputs: torch.Tensor, say) -> tuple:
+    """Ours with :meth:`NTM.compile_step` (``torch.compile`` of one time step, as ``attnzoo train ntm
+    --compile`` runs it), on a shallow copy that shares the parameters; says how long compiling
+    took and how far its logits are from the eager model's."""
+    compiled = copy.copy(model)
+    compiled.compile_step()
+    started = time.perf_counter()
+    logits = compiled(inputs).logits
+    logits.sum().backward()  # compiles the backward graph too
+    model.zero_grad()
+    say(f"torch.compile: {time.perf_counter() - started:.0f} s to compile a step forward and backward (batch 4)")
+    say(f"max |logits of compiled - logits of ours| = {(logits - model(inputs).logits).abs().max().item():.1e}")
+    return (lambda _model, batch_inputs: compiled(batch_inputs).logits, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads, one table row each")
     parser.add_argument("--repeats", type=int, default=10, help="timed training steps per case (loops: a third)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--markdown", type=Path, default=RESULTS, help="also write the table here")
+    parser.add_argument("--compile", action="store_true", help="also time ours through torch.compile")
     args = parser.parse_args()
     lines: list[str] = []
 
@@ -184,19 +204,23 @@ def main() -> None:
     inputs = CopyTask().sample(4, torch.Generator().manual_seed(1), length=20).inputs
     difference = (model(inputs).logits - autograd_forward(model, inputs)).abs().max().item()
     say(f"same model, same inputs: max |logits of ours - logits of autograd| = {difference:.1e}")
+    cases = dict(CASES)
+    if args.compile:
+        cases["compiled"] = compiled_case(model, inputs, say)
     say("training sequences/s, median over the steps (in brackets: per CPU second); load: 1-min load average after")
     say(
-        f"{'threads':>7} {'batch':>5}  {'ours':>15}  {'autograd':>15}  {'loops':>15}  "
-        f"{'ours/autograd':>13} {'ours/loops':>10} {'ours/quoted':>11}  {'load':>4}"
+        f"{'threads':>7} {'batch':>5}  " + "  ".join(f"{name:>15}" for name in cases) + "  "
+        f"{'ours/autograd':>13} {'ours/loops':>10} {'fastest/quoted':>14}  {'load':>4}"
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch_size in args.batches:
-            measured = rates(model, batch_size, args.repeats)
+            measured = rates(model, cases, batch_size, args.repeats)
             ours, autograd, loops = (measured[name][0] for name in CASES)
             cells = "  ".join(f"{wall:6.1f} ({cpu:6.1f})" for wall, cpu in measured.values())
             quoted = QUOTED.get(batch_size)
-            versus_quoted = f"{ours / quoted:10.1f}x" if quoted else f"{'-':>11}"
+            fastest = max(wall for wall, _ in measured.values())
+            versus_quoted = f"{fastest / quoted:13.1f}x" if quoted else f"{'-':>14}"
             say(
                 f"{threads:>7} {batch_size:>5}  {cells}  {ours / autograd:12.2f}x {ours / loops:9.1f}x "
                 f"{versus_quoted}  {os.getloadavg()[0]:4.1f}"
@@ -205,6 +229,7 @@ def main() -> None:
     say(f"goal at batch 32: >= {GOAL_FACTOR * QUOTED[32]:.0f} sequences/s (wall clock)")
     if args.markdown is not None:
         command = f"python benchmarks/ntm.py --threads {' '.join(map(str, args.threads))} --repeats {args.repeats}"
+        command += " --compile" if args.compile else ""
         body = "\n".join(lines)
         args.markdown.write_text(
             f"# NTM training speed benchmark\n\n`{command}` on a shared 2-core CPU (other jobs running):\n\n"

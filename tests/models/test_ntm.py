@@ -333,3 +333,30 @@ def test_training_keeps_the_best_weights_and_resumes(tmp_path):
     assert history[2]["sequences"] == 12 and history[2]["seconds"] >= history[1]["seconds"]
     best = min(history, key=lambda line: line["valid_loss"])
     assert json.loads((tmp_path / "task.json").read_text())["kept_step"] == best["step"]
+
+
+def test_compiled_step_equals_the_eager_step():
+    """``compile_step`` (torch.compile of one time step) changes the speed, not the numbers."""
+    torch.manual_seed(0)
+    config = NTMConfig(controller_size=8, memory_rows=8, memory_width=4)
+    eager = create_model("ntm", config)
+    compiled = create_model("ntm", config)
+    compiled.load_state_dict(eager.state_dict())
+    compiled.compile_step()
+    inputs = CopyTask(min_length=3, max_length=3).sample(2, torch.Generator().manual_seed(0)).inputs
+    expected, got = eager(inputs).logits, compiled(inputs).logits
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    expected.sum().backward()
+    got.sum().backward()
+    for (name, first), second in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(second.grad, first.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert set(compiled.state_dict()) == set(eager.state_dict())  # checkpoints are unchanged
+
+
+def test_cli_refuses_to_compile_the_lstm_baseline(tmp_path):
+    from attnzoo.cli import app
+
+    result = CliRunner().invoke(
+        app, ["train", "ntm", "--model", "lstm-baseline", "--compile", "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code != 0 and "only the NTM has a compiled step" in result.output

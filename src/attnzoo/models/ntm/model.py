@@ -44,6 +44,11 @@ class NTMConfig:
     memory_init: float = 1e-6  # every memory entry starts at this constant (Collier & Beel 2018)
 
 
+#: ``(h, c, memory, weights, reads)``: controller state ``(B, C)`` twice, memory ``(B, N, M)``, head
+#: weightings ``(B, H, N)`` (read heads first), read vectors ``(B, R * M)``.
+NTMState = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
 class NTMOutput(NamedTuple):
     """What :meth:`NTM.forward` returns.
 
@@ -94,7 +99,7 @@ class NTM(nn.Module):
             self.input_gates.bias[C : 2 * C].fill_(1.0)  # forget-gate bias 1 (Gers et al. 2000)
         nn.init.normal_(self.initial_reads, std=0.01)
 
-    def initial_state(self, batch_size: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def initial_state(self, batch_size: int) -> NTMState:
         """``(h, c, memory, weights, reads)`` at t = 0: ``(B, C)``, ``(B, C)``, ``(B, N, M)``, ``(B, H, N)``,
         ``(B, R * M)``."""
         config, factory = self.config, {"device": self.initial_reads.device, "dtype": self.initial_reads.dtype}
@@ -103,6 +108,53 @@ class NTM(nn.Module):
         weights = torch.zeros(batch_size, config.read_heads + config.write_heads, config.memory_rows, **factory)
         weights[..., 0] = 1.0
         return h, h.clone(), memory, weights, self.initial_reads.expand(batch_size, -1)
+
+    def step(self, input_gates: Tensor, state: NTMState) -> NTMState:
+        """One time step: the controller reads ``[x_t; r_{t-1}]``, the heads address (eqs. 5-9), then
+        read (eq. 2) and write (eqs. 3-4).
+
+        Args:
+            input_gates: ``(B, 4C)``, the controller's input-to-hidden product for x_t.
+            state: ``(h, c, memory, weights, reads)`` of t - 1 (see :meth:`initial_state`).
+
+        Returns:
+            the state of t; its weights ``(B, H, N)`` are the read heads' then the write heads'.
+        """
+        config = self.config
+        C, M, R, W = config.controller_size, config.memory_width, config.read_heads, config.write_heads
+        h, c, memory, weights, reads = state
+        batch, heads, clip = h.size(0), R + W, config.clip
+        # Controller: one LSTM step on [x_t; r_{t-1}].
+        gates = torch.addmm(input_gates, torch.cat([reads, h], dim=-1), self.recurrent_gates.weight.t())  # (B, 4C)
+        sigmoid_gates, cell_input = gates.split([3 * C, C], dim=-1)
+        input_gate, forget_gate, output_gate = torch.sigmoid(sigmoid_gates).chunk(3, dim=-1)  # (B, C) each
+        c = torch.addcmul(forget_gate * c, input_gate, torch.tanh(cell_input))
+        h = output_gate * torch.tanh(c)  # (B, C)
+        # Heads: clipped raw parameters, then the paper's constraints.
+        addressing, writing = self.head_parameters(h).clamp(-clip, clip).split(self.head_split, dim=-1)
+        key, beta, gate, gamma, shift = addressing.view(batch, heads, self.head_size).split(
+            [M, 1, 1, 1, len(config.shifts)], dim=-1
+        )  # (B, H, M), (B, H, 1) x 3, (B, H, K)
+        weights = ntm_address(
+            memory,
+            key,
+            F.softplus(beta.squeeze(-1)),  # beta >= 0
+            torch.sigmoid(gate.squeeze(-1)),  # g in (0, 1)
+            torch.softmax(shift, dim=-1),  # s: a distribution over the allowed shifts
+            1 + F.softplus(gamma.squeeze(-1)),  # gamma >= 1
+            weights,
+            shifts=config.shifts,
+        )  # (B, H, N)
+        read_weights, write_weights = weights.split([R, W], dim=1)
+        erase, add = writing.view(batch, W, 2 * M).split(M, dim=-1)  # (B, W, M) each
+        reads, memory = access_memory(memory, read_weights, write_weights, torch.sigmoid(erase), add)
+        return h, c, memory, weights, reads.view(batch, R * M)  # memory: M_t, (B, N, M)
+
+    def compile_step(self) -> None:
+        """Run :meth:`step` through ``torch.compile`` from now on (Inductor fuses its many small
+        operations; about 2x the training speed on a CPU, after a compilation of a minute or two
+        per batch size). The weights and the state dict are unchanged."""
+        self.step = torch.compile(self.step)
 
     def forward(self, inputs: Tensor, *, return_weights: bool = False) -> NTMOutput:
         """Run the NTM over whole sequences, starting from a fresh memory.
@@ -114,41 +166,13 @@ class NTM(nn.Module):
         Returns:
             :class:`NTMOutput` with logits ``(B, T, O)``.
         """
-        config = self.config
-        check_shape("inputs", inputs, (None, None, config.input_size), "(B, T, I)")
-        batch, steps, _ = inputs.shape
-        C, M, R, W = config.controller_size, config.memory_width, config.read_heads, config.write_heads
-        heads, clip = R + W, config.clip
-        h, c, memory, weights, reads = self.initial_state(batch)
+        check_shape("inputs", inputs, (None, None, self.config.input_size), "(B, T, I)")
+        state = self.initial_state(inputs.size(0))
         input_gates = self.input_gates(inputs).unbind(dim=1)  # T x (B, 4C)
-        recurrent_weight = self.recurrent_gates.weight.t()  # (R * M + C, 4C)
         hidden_states, read_vectors, all_weights = [], [], []
-        for t in range(steps):
-            # Controller: one LSTM step on [x_t; r_{t-1}].
-            gates = torch.addmm(input_gates[t], torch.cat([reads, h], dim=-1), recurrent_weight)  # (B, 4C)
-            sigmoid_gates, cell_input = gates.split([3 * C, C], dim=-1)
-            input_gate, forget_gate, output_gate = torch.sigmoid(sigmoid_gates).chunk(3, dim=-1)  # (B, C) each
-            c = torch.addcmul(forget_gate * c, input_gate, torch.tanh(cell_input))
-            h = output_gate * torch.tanh(c)  # (B, C)
-            # Heads: clipped raw parameters, then the paper's constraints.
-            addressing, writing = self.head_parameters(h).clamp(-clip, clip).split(self.head_split, dim=-1)
-            key, beta, gate, gamma, shift = addressing.view(batch, heads, self.head_size).split(
-                [M, 1, 1, 1, len(config.shifts)], dim=-1
-            )  # (B, H, M), (B, H, 1) x 3, (B, H, K)
-            weights = ntm_address(
-                memory,
-                key,
-                F.softplus(beta.squeeze(-1)),  # beta >= 0
-                torch.sigmoid(gate.squeeze(-1)),  # g in (0, 1)
-                torch.softmax(shift, dim=-1),  # s: a distribution over the allowed shifts
-                1 + F.softplus(gamma.squeeze(-1)),  # gamma >= 1
-                weights,
-                shifts=config.shifts,
-            )  # (B, H, N)
-            read_weights, write_weights = weights.split([R, W], dim=1)
-            erase, add = writing.view(batch, W, 2 * M).split(M, dim=-1)  # (B, W, M) each
-            reads, memory = access_memory(memory, read_weights, write_weights, torch.sigmoid(erase), add)
-            reads = reads.view(batch, R * M)  # (B, R * M); memory: M_t, (B, N, M)
+        for gates in input_gates:
+            state = self.step(gates, state)
+            h, _, _, weights, reads = state
             hidden_states.append(h)
             read_vectors.append(reads)
             if return_weights:
@@ -158,7 +182,8 @@ class NTM(nn.Module):
         if not return_weights:
             return NTMOutput(logits)
         stacked = torch.stack(all_weights, dim=1)  # (B, T, H, N)
-        return NTMOutput(logits, stacked[:, :, :R], stacked[:, :, R:])
+        read_heads = self.config.read_heads
+        return NTMOutput(logits, stacked[:, :, :read_heads], stacked[:, :, read_heads:])
 
 
 @dataclass(frozen=True)

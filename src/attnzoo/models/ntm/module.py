@@ -205,6 +205,7 @@ def train(
     log_every: int = 100,
     valid_size: int = 128,
     progress: bool = True,
+    compile_step: bool = False,
 ) -> AlgorithmicModule:
     """Train ``model`` on ``task`` and write the run directory ``out_dir`` (see the module docstring).
 
@@ -219,6 +220,7 @@ def train(
     with the lowest validation loss seen (``kept_step`` in ``task.json``), not necessarily the
     last. Checkpoints every ``log_every`` steps to ``out_dir/checkpoints/last.ckpt`` and resumes
     from it if present (drawing the training batches from the start of the seeded stream again).
+    ``compile_step``: run the NTM's time step through ``torch.compile`` (:meth:`NTM.compile_step`).
     """
     from attnzoo.training import make_trainer, save_model, seed_everything
 
@@ -227,6 +229,10 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     module = AlgorithmicModule(model, config, lr=lr)
+    if compile_step:
+        if model != "ntm":
+            raise ValueError(f"compile_step: only the NTM has a compiled step, not {model!r}")
+        module.model.compile_step()
     loader = DataLoader(TaskStream(task, batch_size, steps, seed + SPLIT_SEEDS["train"]), batch_size=None)
     history = History(
         out_dir / HISTORY_FILE,
