@@ -68,6 +68,8 @@ def translate(
     plot: Path | None = typer.Option(None, help="Write the attention picture to this PNG."),
 ) -> None:
     """Translate one input with a trained sequence-to-sequence run."""
+    if beam < 1:
+        raise typer.BadParameter(f"expected a beam size >= 1, got {beam}", param_hint="--beam")
     module = model_cli(run_dir)
     if not hasattr(module, "translate"):
         raise typer.BadParameter(f"{run_dir} holds a model that does not translate text", param_hint="RUN_DIR")

@@ -204,6 +204,8 @@ def test_cli_rejects_bad_options(runner, tmp_path):
         app, ["train", "seq2seq", "--out", str(tmp_path), "--attention", "luong", "--score", "dot", "--bidirectional"]
     )  # refused before any data are generated
     assert result.exit_code != 0 and "score: 'dot' needs" in result.output
+    result = runner.invoke(app, ["translate", str(tmp_path), "3 March 2015", "--beam", "0"])
+    assert result.exit_code != 0 and "expected a beam size >= 1, got 0" in result.output
 
 
 def test_cli_resume_continues_the_global_step(runner, tmp_path):

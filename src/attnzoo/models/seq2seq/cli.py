@@ -363,8 +363,6 @@ def translate(run_dir: Path, text: str, *, beam: int, plot: Path | None) -> None
     """Print the translation of ``text`` (greedy or beam search); ``plot``: draw its alignment."""
     from attnzoo.viz.alignment import plot_alignment
 
-    if beam < 1:
-        raise typer.BadParameter(f"expected a beam size >= 1, got {beam}", param_hint="--beam")
     run = Run(run_dir)
     output, source_tokens, output_tokens, alignment = run.translate([text], beam=beam)[0]
     typer.echo(output)

@@ -142,8 +142,10 @@ def attention_maps(run: Run, text: str, beam: int = 1) -> dict[str, Any]:
     """
     import torch
 
+    from attnzoo.tasks.text import encode_source
+
     output, source_tokens, output_tokens, _ = run.translate([text], beam=beam)[0]
-    source_ids = run.source_vocab.encode(source_tokens[:-1])  # EOS appended again
+    source_ids = encode_source(text, run.source_vocab, run.level)  # tokens + EOS, as in translate
     previous = run.target_vocab.encode(output_tokens[:-1], add_bos=True, add_eos=False)  # BOS + all but the last
     with torch.no_grad():
         weights = run.model(
@@ -184,8 +186,6 @@ def plot(run_dir: Path, *, picture: str, path: Path) -> None:
 
 def translate(run_dir: Path, text: str, *, beam: int, plot: Path | None) -> None:
     """Print the translation of ``text``; ``plot``: draw every layer's and head's attention for it."""
-    if beam < 1:
-        raise typer.BadParameter(f"expected a beam size >= 1, got {beam}", param_hint="--beam")
     maps = attention_maps(Run(run_dir), text, beam)
     typer.echo(maps["output"])
     if plot is not None:
