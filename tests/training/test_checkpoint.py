@@ -5,10 +5,12 @@ import json
 import pickle
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from torch.utils.data import DataLoader
 
 from attnzoo.models import registry
 from attnzoo.training.checkpoint import (
@@ -17,9 +19,12 @@ from attnzoo.training.checkpoint import (
     SafeCheckpointIO,
     load_checkpoint_file,
     load_model,
+    read_task,
     save_checkpoint_file,
     save_model,
+    write_task,
 )
+from attnzoo.training.trainer import fit_resuming, make_trainer
 
 
 def assert_same(got, expected, path="checkpoint"):
@@ -192,3 +197,41 @@ def test_a_pickled_model_file_in_a_run_directory_is_refused_without_running_it(t
     with pytest.raises(ValueError, match=r"model\.safetensors: not a safetensors file .*never loads pickled"):
         load_model(run)
     assert not marker.exists()
+
+
+def test_task_file_round_trip_and_a_missing_one_names_the_command(tmp_path):
+    settings = {"variant": "translated60", "seed": 3, "sizes": [1, 2]}
+    write_task(tmp_path, settings)
+    assert read_task(tmp_path, "attnzoo train ram") == settings
+    with pytest.raises(FileNotFoundError, match=r"task\.json: no such file; .* written by `attnzoo train ntm`"):
+        read_task(tmp_path / "elsewhere", "attnzoo train ntm")
+
+
+class CountingModule(L.LightningModule):
+    """One weight, trained towards 0; records the optimiser steps it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(()))
+        self.steps_seen: list[int] = []
+
+    def training_step(self, batch, batch_idx):
+        self.steps_seen.append(self.global_step)
+        return (self.weight * batch).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_fit_resuming_continues_a_stopped_run_from_its_last_checkpoint(tmp_path):
+    batches = DataLoader(torch.ones(8, 2), batch_size=None)  # 8 batches of 2 ones
+    first = make_trainer(tmp_path, max_steps=4, checkpoint_every=2, progress=False)
+    stopped = CountingModule()
+    fit_resuming(first, stopped, batches)  # nothing to resume: starts at step 0
+    assert stopped.steps_seen == [0, 1, 2, 3]
+    again = CountingModule()
+    fit_resuming(make_trainer(tmp_path, max_steps=6, checkpoint_every=2, progress=False), again, batches)
+    assert again.steps_seen == [4, 5]  # resumed after step 4, with the stopped run's weight
+    uninterrupted = CountingModule()
+    fit_resuming(make_trainer(tmp_path / "straight", max_steps=6, progress=False), uninterrupted, batches)
+    assert torch.allclose(again.weight, uninterrupted.weight)

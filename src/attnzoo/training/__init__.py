@@ -7,17 +7,22 @@ from attnzoo.training.checkpoint import (
     SafeCheckpointIO,
     load_checkpoint_file,
     load_model,
+    read_task,
     save_checkpoint_file,
     save_model,
+    write_task,
 )
-from attnzoo.training.trainer import make_trainer, seed_everything
+from attnzoo.training.trainer import fit_resuming, make_trainer, seed_everything
 
 __all__ = [
     "SafeCheckpointIO",
+    "fit_resuming",
     "load_checkpoint_file",
     "load_model",
     "make_trainer",
+    "read_task",
     "save_checkpoint_file",
     "save_model",
     "seed_everything",
+    "write_task",
 ]

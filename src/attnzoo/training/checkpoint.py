@@ -4,8 +4,9 @@ Two kinds of files:
 
 - A *run directory* holds the finished model: ``model.safetensors`` (the ``state_dict``) and
   ``config.json`` (``{"model": registry name, "config": the config dataclass as a dict}``);
-  :func:`save_model` / :func:`load_model`. Models keep their own extra files (vocabularies,
-  results) beside them.
+  :func:`save_model` / :func:`load_model`; and ``task.json``, the settings that rebuild the
+  run's data (:func:`write_task` / :func:`read_task`). Models keep their own extra files
+  (vocabularies, results) beside them.
 - A *training checkpoint* is Lightning's checkpoint dictionary (weights, optimiser state,
   loop counters, callback state) written by :class:`SafeCheckpointIO`: its tensors go into a
   safetensors file and the nested structure around them into that file's JSON metadata.
@@ -30,6 +31,7 @@ from attnzoo.models.registry import config_class, create_model
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+TASK_FILE = "task.json"
 STRUCTURE_KEY = "attnzoo.structure"
 
 
@@ -160,3 +162,16 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
     state, _ = _read_safetensors(Path(directory) / WEIGHTS_FILE)
     model.load_state_dict({key: value.to(map_location) for key, value in state.items()})
     return model.to(map_location).eval(), config
+
+
+def write_task(directory: str | Path, settings: dict[str, Any]) -> None:
+    """Write ``settings`` (JSON-able: the task, its sizes, the seed, ...) as the run's ``task.json``."""
+    (Path(directory) / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+def read_task(directory: str | Path, command: str) -> dict[str, Any]:
+    """The ``task.json`` of a run directory that ``command`` (e.g. ``"attnzoo train ram"``) writes."""
+    path = Path(directory) / TASK_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; is {directory} a run written by `{command}`?")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -2,8 +2,8 @@
 
 It checkpoints every ``checkpoint_every`` optimiser steps to ``<out>/checkpoints/last.ckpt``
 through :class:`~attnzoo.training.checkpoint.SafeCheckpointIO` (no pickle), so a run that
-is stopped loses at most the steps since then; ``trainer.fit(module, ..., ckpt_path="last")``
-resumes it.
+is stopped loses at most the steps since then; :func:`fit_resuming` (or
+``trainer.fit(module, ..., ckpt_path="last")``) resumes it.
 """
 
 from __future__ import annotations
@@ -70,3 +70,9 @@ def make_trainer(
         callbacks=[checkpoint, *(callbacks or [])],
         **trainer_options,
     )
+
+
+def fit_resuming(trainer: L.Trainer, module: L.LightningModule, *loaders: Any) -> None:
+    """``trainer.fit(module, *loaders)``, resuming from ``checkpoints/last.ckpt`` if a stopped run left one."""
+    last = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    trainer.fit(module, *loaders, ckpt_path=last if last.is_file() else None)

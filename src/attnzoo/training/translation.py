@@ -292,12 +292,12 @@ def save_run(
     metrics: dict[str, float] | None = None,
 ) -> None:
     """Write the final model, its vocabularies, the task description and metrics to ``out_dir``."""
-    from attnzoo.training import save_model
+    from attnzoo.training import save_model, write_task
 
     out_dir = Path(out_dir)
     save_model(out_dir, module.name, module.model, module.config)
     source_vocab.save(out_dir / "source_vocab.json")
     target_vocab.save(out_dir / "target_vocab.json")
-    (out_dir / "task.json").write_text(json.dumps(task, indent=2) + "\n", encoding="utf-8")
+    write_task(out_dir, task)
     if metrics is not None:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

@@ -39,7 +39,6 @@ from attnzoo.tasks.algorithmic import (
 )
 
 MODELS = ("ntm", "lstm-baseline")
-TASK_FILE = "task.json"
 HISTORY_FILE = "history.jsonl"
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_003, "test": 2_000_003}  # added to the run's seed
 
@@ -222,7 +221,7 @@ def train(
     from it if present (drawing the training batches from the start of the seeded stream again).
     ``compile_step``: run the NTM's time step through ``torch.compile`` (:meth:`NTM.compile_step`).
     """
-    from attnzoo.training import make_trainer, save_model, seed_everything
+    from attnzoo.training import fit_resuming, make_trainer, save_model, seed_everything, write_task
 
     seed_everything(seed)
     config = config or default_config(model, task)
@@ -251,15 +250,14 @@ def train(
         progress=progress,
         callbacks=[history],
     )
-    last = out_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, loader, ckpt_path=last if last.is_file() else None)
+    fit_resuming(trainer, module, loader)
     if history.best is not None:
         module.model.load_state_dict(history.best["state"])
     save_model(out_dir, model, module.model, config)
     settings = {"task": task_name(task), "task_settings": dataclasses.asdict(task), "seed": seed}
     settings |= {"steps": trainer.global_step, "batch_size": batch_size, "lr": lr, "gradient_clip": gradient_clip}
     settings["kept_step"] = None if history.best is None else history.best["step"]
-    (out_dir / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_task(out_dir, settings)
     return module
 
 
@@ -273,10 +271,9 @@ def longest(task: AlgorithmicTask) -> dict[str, int]:
 
 def read_task(run_dir: str | Path) -> tuple[AlgorithmicTask, dict[str, Any]]:
     """The task and the training settings of a run directory written by :func:`train`."""
-    path = Path(run_dir) / TASK_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a run written by `attnzoo train ntm`?")
-    settings = json.loads(path.read_text(encoding="utf-8"))
+    from attnzoo.training import read_task as read_task_file
+
+    settings = read_task_file(run_dir, "attnzoo train ntm")
     return make_task(settings["task"], **settings["task_settings"]), settings
 
 

@@ -16,7 +16,6 @@ Two ways to train, chosen per run:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from attnzoo.tasks import geometry
 
 TASKS = ("sort", "hull", "tsp")
 BASELINES = ("greedy", "ema")
-TASK_FILE = "task.json"
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_000, "test": 2_000_000}  # added to the run's seed (test: fixed)
 
 
@@ -257,7 +255,7 @@ def train(
     it if present. ``minutes`` stops training after that long; the learning rate then decays
     over whichever budget, steps or minutes, runs out first.
     """
-    from attnzoo.training import make_trainer, save_model, seed_everything
+    from attnzoo.training import fit_resuming, make_trainer, save_model, seed_everything, write_task
 
     seed_everything(seed)
     config = config or task_config(task)
@@ -272,21 +270,19 @@ def train(
         progress=progress,
         max_time=None if minutes is None else {"minutes": minutes},
     )
-    last = out_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, batches(data, batch_size, seed, supervised=not rl), ckpt_path=last if last.is_file() else None)
+    fit_resuming(trainer, module, batches(data, batch_size, seed, supervised=not rl))
     save_model(out_dir, "pointer", module.model, config)
     settings = {"task": task, "n": n, "rl": rl, "baseline": baseline if rl else None, "seed": seed}
     settings |= {"steps": trainer.global_step, "batch_size": batch_size, "lr": lr, "train_size": train_size}
-    (out_dir / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_task(out_dir, settings)
     return module
 
 
 def read_task(run_dir: str | Path) -> dict[str, Any]:
     """The ``task.json`` of a run directory written by :func:`train`."""
-    path = Path(run_dir) / TASK_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a pointer run written by `attnzoo train pointer`?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from attnzoo.training import read_task as read_task_file
+
+    return read_task_file(run_dir, "attnzoo train pointer")
 
 
 @torch.no_grad()

@@ -32,7 +32,6 @@ and :func:`evaluate_model` gives the test error.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ from attnzoo.models.registry import create_model
 from attnzoo.tasks import digits
 
 MODELS = ("ram", "digits-mlp", "digits-convnet")
-TASK_FILE = "task.json"
 
 
 def default_config(model: str, variant: str) -> Any:
@@ -167,7 +165,7 @@ def train(
     Checkpoints every 200 steps to ``out_dir/checkpoints/last.ckpt`` and resumes from it if
     present; ``minutes`` stops early (the learning-rate schedule still assumes ``epochs``).
     """
-    from attnzoo.training import make_trainer, save_model, seed_everything
+    from attnzoo.training import fit_resuming, make_trainer, save_model, seed_everything, write_task
 
     seed_everything(seed)
     config = config or default_config(model, variant)
@@ -186,21 +184,18 @@ def train(
         callbacks=[Resample(data)],
         max_time=None if minutes is None else {"minutes": minutes},
     )
-    last = out_dir / "checkpoints" / "last.ckpt"
-    trainer.fit(module, loader, ckpt_path=last if last.is_file() else None)
+    fit_resuming(trainer, module, loader)
     save_model(out_dir, model, module.model, config)
     settings = {"variant": variant, "seed": seed, "epochs": trainer.current_epoch, "steps": trainer.global_step}
-    settings |= {"batch_size": batch_size, "lr": lr}
-    (out_dir / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    write_task(out_dir, settings | {"batch_size": batch_size, "lr": lr})
     return module
 
 
 def read_task(run_dir: str | Path) -> dict[str, Any]:
     """The ``task.json`` of a run directory written by :func:`train`."""
-    path = Path(run_dir) / TASK_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a run written by `attnzoo train ram`?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    from attnzoo.training import read_task as read_task_file
+
+    return read_task_file(run_dir, "attnzoo train ram")
 
 
 @torch.no_grad()

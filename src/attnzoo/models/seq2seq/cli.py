@@ -8,7 +8,6 @@ stays quick.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import tempfile
 import time
@@ -278,12 +277,12 @@ class Run:
 
     def __init__(self, run_dir: Path) -> None:
         from attnzoo.tasks.vocab import Vocabulary
-        from attnzoo.training import load_model
+        from attnzoo.training import load_model, read_task
 
         self.model, self.config = load_model(run_dir)
         self.source_vocab = Vocabulary.load(run_dir / "source_vocab.json")
         self.target_vocab = Vocabulary.load(run_dir / "target_vocab.json")
-        self.task = json.loads((run_dir / "task.json").read_text(encoding="utf-8"))
+        self.task = read_task(run_dir, "attnzoo train seq2seq|transformer")
         self.level = self.task["level"]
 
     def translation(self):
