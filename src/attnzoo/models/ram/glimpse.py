@@ -13,13 +13,14 @@ Coordinates: ``l = (x, y)`` in ``[-1, 1]²``, ``(-1, -1)`` the top-left corner o
 of the common PyTorch reimplementation, so both extract
 the same pixels.
 
-Vectorised over the batch with one ``grid_sample`` per scale and no per-image loop: patch 0 is
-sampled at its pixel centres (bilinear sampling at a pixel centre returns the pixel); patch
-``i >= 1`` is sampled bilinearly at the centre of every ``2 × 2`` block of its pixels, which is
-the block's mean, and ``2^(i-1) × 2^(i-1)`` of those means are averaged. The work is
+Vectorised over the batch with one ``grid_sample`` for all the scales and no per-image loop:
+patch 0 is sampled at its pixel centres (bilinear sampling at a pixel centre returns the pixel);
+patch ``i >= 1`` is sampled bilinearly at the centre of every ``2 × 2`` block of its pixels, which
+is the block's mean, and ``2^(i-1) × 2^(i-1)`` of those means are averaged (the samples are laid
+out in ``g × g`` slabs so that this is a mean over one axis, see ``_sample_grid``). The work is
 ``O(B · g² · 4^(k-1))`` reads whatever the image size, because nothing is padded or copied at
-image size. The result equals slicing the zero-padded image up to float rounding of the sampling
-grid (about ``1e-6`` relative).
+image size. The result equals slicing the zero-padded image up to float32 rounding of the sampling
+coordinates (differences up to about ``2e-5`` on images in ``[0, 1]`` at 200 × 200).
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def _sample_offsets(size: int, scale: int) -> Tensor:
     return 2 * torch.arange(side // 2, dtype=torch.float64) + 0.5 - side // 2
 
 
+def _sample_grid(size: int, scales: int) -> Tensor:
+    """``(x, y)`` pixel offsets ``(2, S, g²)`` of every sample, in slabs of ``g × g`` (float64).
+
+    Patch ``i`` has ``n = g · b`` samples along each axis, where ``b = 2^(i-1)`` for ``i >= 1``
+    (``b = 1`` for patch 0): output pixel ``(r, c)`` averages the samples ``(r b + u, c b + v)``
+    for ``u, v < b``. Slab ``(u, v)`` holds those samples for every output pixel, row-major, so
+    patch ``i`` is the mean of its ``b²`` slabs. Slabs of patch 0, then patch 1, ...: ``S = Σ b²``.
+    """
+    slabs = []
+    for scale in range(scales):
+        offsets = _sample_offsets(size, scale)
+        block = len(offsets) // size
+        rows, cols = torch.meshgrid(offsets, offsets, indexing="ij")  # (n, n) each
+        grid = torch.stack([cols, rows], dim=-1).view(size, block, size, block, 2)  # (g, b, g, b, 2)
+        slabs.append(grid.permute(1, 3, 0, 2, 4).reshape(block * block, size * size, 2))  # (b², g², 2)
+    return torch.cat(slabs).permute(2, 0, 1).contiguous()  # coordinate first: see GlimpseSensor.forward
+
+
 class GlimpseSensor(nn.Module):
     """Retina-like glimpse ρ(x, l): ``scales`` patches of ``size × size`` (Mnih et al. 2014, §3.1).
 
@@ -70,8 +89,8 @@ class GlimpseSensor(nn.Module):
         if size < 1 or scales < 1:
             raise ValueError(f"size, scales: expected both >= 1, got {size} and {scales}")
         self.size, self.scales = size, scales
-        for scale in range(scales):
-            self.register_buffer(f"offsets{scale}", _sample_offsets(size, scale), persistent=False)
+        self.slabs = [1 if scale == 0 else 4 ** (scale - 1) for scale in range(scales)]  # b² per patch
+        self.register_buffer("offsets", _sample_grid(size, scales), persistent=False)  # (2, S, g²)
 
     def forward(self, images: Tensor, locations: Tensor) -> Tensor:
         """Extract the glimpses.
@@ -89,20 +108,15 @@ class GlimpseSensor(nn.Module):
         if locations.shape != (batch, 2):
             raise ValueError(f"locations: expected (B, 2) = ({batch}, 2), got {tuple(locations.shape)}")
         rows, cols = glimpse_centres(locations.detach(), height, width)
-        rows, cols = rows.to(images.dtype), cols.to(images.dtype)
-        patches = []
-        for scale in range(self.scales):
-            offsets = getattr(self, f"offsets{scale}").to(images.dtype)  # (n,)
-            count = offsets.numel()
-            # grid_sample (align_corners=False) reads pixel p at the normalised coordinate (2p + 1) / W - 1
-            grid_x = (2 * (cols[:, None] + offsets) + 1) / width - 1  # (B, n)
-            grid_y = (2 * (rows[:, None] + offsets) + 1) / height - 1  # (B, n)
-            grid = torch.stack(
-                [grid_x[:, None, :].expand(batch, count, count), grid_y[:, :, None].expand(batch, count, count)],
-                dim=-1,
-            )  # (B, n, n, 2)
-            patch = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            if scale > 1:
-                patch = F.avg_pool2d(patch, 1 << (scale - 1))  # (B, C, g, g): mean of the 2×2-block means
-            patches.append(patch)
-        return torch.stack(patches, dim=1)  # (B, k, C, g, g)
+        # grid_sample (align_corners=False) reads pixel p at the normalised coordinate (2p + 1) / W - 1
+        sides = torch.tensor([width, height], dtype=torch.float64, device=images.device)  # (2,)
+        centres = (2 * torch.stack([cols, rows], dim=-1) + 1) / sides - 1  # (B, 2)
+        steps = self.offsets * (2 / sides)[:, None, None]  # (2, S, g²): pixel offsets in normalised units
+        # built coordinate first and handed over as a (B, S, g², 2) view: a sum over a last axis of
+        # 2 is several times slower on the CPU, and grid_sample reads the view without a copy
+        grid = centres.to(images.dtype)[:, :, None, None] + steps.to(images.dtype)  # (B, 2, S, g²)
+        samples = F.grid_sample(
+            images, grid.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
+        )  # (B, C, S, g²)
+        patches = [slabs.mean(dim=2) for slabs in samples.split(self.slabs, dim=2)]  # (B, C, g²) each
+        return torch.stack(patches, dim=1).unflatten(-1, (self.size, self.size))  # (B, k, C, g, g)
