@@ -3,7 +3,7 @@
 The loop is the common PyTorch way (as in the widely used reimplementation): for each scale,
 zero-pad the whole batch by half the patch side, slice each image's patch in a Python loop over
 the batch, stack, and average-pool the larger patches down to ``g × g``. Ours
-(:class:`attnzoo.models.ram.GlimpseSensor`) takes one ``grid_sample`` per scale for the whole
+(:class:`attnzoo.models.ram.GlimpseSensor`) takes one ``grid_sample`` for all scales and the whole
 batch and touches only the ``O(g² 4^(k-1))`` pixels it reads, so its time should not depend on the
 canvas size. Both give the same glimpses (the maximum difference is printed).
 
@@ -21,6 +21,7 @@ table to a Markdown file, e.g. ``docs/results/ram_benchmark.md``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table to this Markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]  # 1-minute load average: other processes share the CPU
     sensor = GlimpseSensor(SIZE, SCALES)
     generator = torch.Generator().manual_seed(0)
     say(f"glimpse extraction, batch {BATCH}, {SCALES} scales, g = {SIZE}, {args.threads} thread(s), median ms/batch")
@@ -108,8 +110,9 @@ def main() -> None:
         say(f"vectorised, {kind} batch(es), {last}² / {first}²: {growth:.2f}x (flat = 1.00x)")
     if args.markdown is not None:
         title = f"# RAM glimpse extraction benchmark\n\n`python benchmarks/ram.py --repeats {args.repeats}`"
+        machine = f"{os.cpu_count()} CPU cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
         body = "\n".join(lines)
-        args.markdown.write_text(f"{title} on a shared 2-core CPU (other jobs running):\n\n```\n{body}\n```\n")
+        args.markdown.write_text(f"{title} ({machine}):\n\n```\n{body}\n```\n")
 
 
 def loop(images: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
