@@ -20,7 +20,7 @@ runs and leaves the others out of the table, marked "–").
     python experiments/ram.py                                # the whole grid and the report
     python experiments/ram.py --variants translated60 --only-train
     python experiments/ram.py --scale 0.02                   # a quick smoke run of the pipeline
-    python experiments/ram.py --report-only --other-seeds runs/ram-seed1  # with the pair trained on seed 1
+    python experiments/ram.py --report-only --more-runs runs/ram-seed1  # with the pair trained on seed 1
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ VARIANTS = ("centred28", "translated60", "cluttered60")
 GLIMPSES = (2, 4, 6)
 SAMPLES = (0, 1, 10)  # Monte-Carlo paths averaged at test (0: the policy's mean path)
 MAIN_SAMPLES = 10  # the M reported in the main table
-MAIN_PAIR = ("ram-6", "digits-convnet")  # the goal's pair on translated60, repeated with --other-seeds
+MAIN_PAIR = ("ram-6", "digits-convnet")  # the goal's pair on translated60, repeated in --more-runs
 CANVASES = (60, 100, 200)
 COST_BATCH = 32
 
@@ -321,7 +321,7 @@ def write_report(
         "- Test: the 360 test digits (20 % of each class); on 60×60 canvases 5 random canvases per digit "
         "(1,800 images), fixed by the seed.",
         f"- One seed per run (seed {args.seed})"
-        + (f"; translated60 RAM-6 and the convnet on {len(seeds) - 1} more (Other seeds)" if len(seeds) > 1 else "")
+        + (f"; {len(seeds) - 1} more translated60 RAM-6 / convnet runs (More runs)" if len(seeds) > 1 else "")
         + "; one misclassified test image is 0.28 pp at 28×28 (360 images) and 0.056 pp at 60×60 (1,800).",
         f"- The budget is small for RAM: {ram_updates} updates of "
         f"{args.batch_size} images per run (the paper trains on MNIST's "
@@ -378,42 +378,49 @@ def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[st
 
 
 def seed_repeats(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> list[dict]:
-    """translated60 RAM-6 and convnet results on ``args.seed`` (first) and on the ``--other-seeds`` folders.
+    """translated60 RAM-6 and convnet results of this run (first) and of the ``--more-runs`` folders.
 
-    Each entry: ``{"seed", "ram", "convnet"}`` (the runs' ``results.json``); empty unless the main
-    table has both runs.
+    Each entry: ``{"seed", "ram", "convnet", "ram train"}``: the runs' ``results.json`` and RAM's
+    error (%) on its training digits (on the canvases of the test protocol, 10 sampled paths), to
+    tell overfitting from underfitting; empty unless the main table has both runs.
     """
+    from attnzoo.training import load_model
+
     runs = table.get("translated60", {})
     if "ram-6" not in runs or "digits-convnet" not in runs:
         return []
-    found = [{"seed": args.seed, "ram": runs["ram-6"], "convnet": runs["digits-convnet"]}]
-    for out in args.other_seeds:
-        folder = out / "translated60"
+    folders = [args.out / "translated60", *(out / "translated60" for out in args.more_runs)]
+    found = []
+    for folder in folders:
         ram, convnet = (json.loads((folder / name / "results.json").read_text(encoding="utf-8")) for name in MAIN_PAIR)
-        found.append({"seed": read_task(folder / "ram-6")["seed"], "ram": ram, "convnet": convnet})
+        seed = read_task(folder / "ram-6")["seed"]
+        model, _ = load_model(folder / "ram-6")
+        train = evaluate_model(model, "translated60", split="train", seed=seed, samples=(MAIN_SAMPLES,))
+        found.append({"seed": seed, "ram": ram, "convnet": convnet, "ram train": train[f"error M={MAIN_SAMPLES}"]})
     return found
 
 
 def seed_lines(seeds: list[dict]) -> list[str]:
-    """The report's table of the translated60 RAM-6 / convnet pair on every seed (empty with one seed)."""
+    """The report's table of the translated60 RAM-6 / convnet pair of every run (empty with one run)."""
     if len(seeds) < 2:
         return []
     lines = [
         "",
-        "## Other seeds: translated 60×60, RAM-6 against the convnet",
+        "## More runs: translated 60×60, RAM-6 against the convnet",
         "",
-        "The same two runs with other `--seed` values: each seed draws its own train / valid / test split of "
-        "the digits, its own canvases and its own initial weights. Test error (%), RAM with 10 sampled paths "
-        "averaged; RAM's validation error beside it.",
+        "The same two runs with other `--seed` values or RAM trained for other numbers of epochs (the first "
+        "row is the table's): each seed draws its own train / valid / test split of the digits, its own "
+        "canvases and its own initial weights. Test error (%), RAM with 10 sampled paths averaged; RAM's "
+        "validation error beside it, and its error on its own training digits (5 canvases each, as for the test).",
         "",
-        "| seed | RAM-6 epochs | RAM-6 test | RAM-6 valid | convnet test | difference (pp) |",
-        "|---|---|---|---|---|---|",
+        "| seed | RAM-6 epochs | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test | difference (pp) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for entry in seeds:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
             f"| {entry['seed']} | {entry['ram']['epochs']} | {ram:.2f} | {entry['ram']['valid']['error M=10']:.2f} | "
-            f"{convnet:.2f} | {ram - convnet:+.2f} |"
+            f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} |"
         )
     return lines
 
@@ -431,7 +438,7 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
         )
         if len(seeds) > 1:
             lines.append(
-                f"  Over all {len(seeds)} seeds: met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
+                f"  Over all {len(seeds)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
     first, last = CANVASES[0], CANVASES[-1]
@@ -467,12 +474,12 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true", help="report the finished runs, train nothing")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--other-seeds",
+        "--more-runs",
         nargs="*",
         type=Path,
         default=[],
-        help="--out folders of the same translated60 ram-6 and digits-convnet runs with other --seed values "
-        "(another split and other weights), reported beside this one",
+        help="--out folders of more translated60 ram-6 and digits-convnet runs (other --seed values: another "
+        "split and other weights; or other --ram-epochs), reported beside this one",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
