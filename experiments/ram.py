@@ -229,7 +229,7 @@ def write_report(
     args: argparse.Namespace,
     epochs: dict[str, int],
     diagnostics: dict[tuple[str, str], dict],
-    seeds: list[dict],
+    pairs: list[dict],
 ) -> None:
     variants = list(table)
     per_epoch = 1258 // args.batch_size
@@ -302,8 +302,8 @@ def write_report(
             + " | ".join(f"{value:.2f}" for value in mflops)
             + f" | {ms[-1] / ms[0]:.2f}x |"
         )
-    lines += seed_lines(seeds)
-    lines += goals(table, costs, seeds)
+    lines += more_runs_lines(pairs)
+    lines += goals(table, costs, pairs)
     lines += [
         "",
         "RAM's sensor adds 6·g² = 864 bilinear samples per glimpse (about 8 FLOPs each, 7 kFLOPs) at every "
@@ -321,7 +321,7 @@ def write_report(
         "- Test: the 360 test digits (20 % of each class); on 60×60 canvases 5 random canvases per digit "
         "(1,800 images), fixed by the seed.",
         f"- One seed per run (seed {args.seed})"
-        + (f"; {len(seeds) - 1} more translated60 RAM-6 / convnet runs (More runs)" if len(seeds) > 1 else "")
+        + (f"; {len(pairs) - 1} more translated60 RAM-6 / convnet runs (More runs)" if len(pairs) > 1 else "")
         + "; one misclassified test image is 0.28 pp at 28×28 (360 images) and 0.056 pp at 60×60 (1,800).",
         f"- The budget is small for RAM: {ram_updates} updates of "
         f"{args.batch_size} images per run (the paper trains on MNIST's "
@@ -377,7 +377,7 @@ def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[st
     ]
 
 
-def seed_repeats(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> list[dict]:
+def pair_runs(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> list[dict]:
     """translated60 RAM-6 and convnet results of this run (first) and of the ``--more-runs`` folders.
 
     Each entry: ``{"seed", "ram", "convnet", "ram train"}``: the runs' ``results.json`` and RAM's
@@ -400,9 +400,9 @@ def seed_repeats(table: dict[str, dict[str, dict]], args: argparse.Namespace) ->
     return found
 
 
-def seed_lines(seeds: list[dict]) -> list[str]:
+def more_runs_lines(pairs: list[dict]) -> list[str]:
     """The report's table of the translated60 RAM-6 / convnet pair of every run (empty with one run)."""
-    if len(seeds) < 2:
+    if len(pairs) < 2:
         return []
     lines = [
         "",
@@ -416,7 +416,7 @@ def seed_lines(seeds: list[dict]) -> list[str]:
         "| seed | RAM-6 epochs | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test | difference (pp) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for entry in seeds:
+    for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
             f"| {entry['seed']} | {entry['ram']['epochs']} | {ram:.2f} | {entry['ram']['valid']['error M=10']:.2f} | "
@@ -425,20 +425,20 @@ def seed_lines(seeds: list[dict]) -> list[str]:
     return lines
 
 
-def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], seeds: list[dict]) -> list[str]:
-    """The issue's two goals, measured: RAM-6 near the convnet on translated60 (per seed); RAM's cost flat."""
+def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], pairs: list[dict]) -> list[str]:
+    """The issue's two goals, measured: RAM-6 near the convnet on translated60 (per run); RAM's cost flat."""
     lines = ["", "## The goals, measured", ""]
-    if seeds:
-        gaps = [main_error(entry["ram"]) - main_error(entry["convnet"]) for entry in seeds]
-        main = seeds[0]
+    if pairs:
+        gaps = [main_error(entry["ram"]) - main_error(entry["convnet"]) for entry in pairs]
+        main = pairs[0]
         lines.append(
             f"- translated 60×60, RAM with 6 glimpses within 0.5 percentage points of the convnet: "
             f"{'met' if gaps[0] <= 0.5 else 'missed'} on seed {main['seed']} (RAM {main_error(main['ram']):.2f} %, "
             f"convnet {main_error(main['convnet']):.2f} %, difference {gaps[0]:+.2f} pp)."
         )
-        if len(seeds) > 1:
+        if len(pairs) > 1:
             lines.append(
-                f"  Over all {len(seeds)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
+                f"  Over all {len(pairs)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
     first, last = CANVASES[0], CANVASES[-1]
@@ -530,8 +530,8 @@ def main() -> None:
         if name.startswith("ram-") and variant != "centred28"
     }
     draw(args.results / "ram.png", table, args.models, costs)
-    seeds = seed_repeats(table, args)
-    write_report(args.results / "ram.md", table, args.models, costs, pictures, args, epochs, diagnostics, seeds)
+    pairs = pair_runs(table, args)
+    write_report(args.results / "ram.md", table, args.models, costs, pictures, args, epochs, diagnostics, pairs)
     print(f"wrote {args.results / 'ram.md'}")
 
 
