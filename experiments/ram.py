@@ -71,7 +71,8 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
     model = "ram" if name.startswith("ram-") else name
     config = default_config(model, variant)
     if model == "ram":
-        config = dataclasses.replace(config, glimpses=int(name.split("-")[1]))
+        config = dataclasses.replace(config, glimpses=int(name.split("-")[1]), dropout=args.ram_dropout)
+    weight_decay = args.ram_weight_decay if model == "ram" else 0.0
     start = time.perf_counter()
     trained = train(
         run_dir,
@@ -81,6 +82,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
         epochs=epochs[model],
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=weight_decay,
         seed=args.seed,
         progress=False,
     )
@@ -92,6 +94,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
         "train_seconds": round(seconds, 1),
         "parameters": count_parameters(trained.model),
         "config": dataclasses.asdict(config),
+        "weight_decay": weight_decay,
         "valid": evaluate_model(trained.model, variant, split="valid", seed=args.seed, samples=SAMPLES),
         "test": evaluate_model(trained.model, variant, split="test", seed=args.seed, samples=SAMPLES),
     }
@@ -257,11 +260,11 @@ def write_report(
         "(Monte Carlo). Parameters: one count per canvas size where it differs (28×28 / 60×60).",
         "",
         "RAM with other evaluations (test error %, mean path = the policy's means, no sampling) and the settings "
-        "of each run (epochs of 1,258 training digits, core, location σ):",
+        "of each run (epochs of 1,258 training digits, core, location σ, AdamW's weight decay, dropout on g_t):",
         "",
         "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
-        "| epochs | core | σ |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| epochs | core | σ | weight decay | dropout |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in variants:
         for name in names:
@@ -271,7 +274,7 @@ def write_report(
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
                     f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
-                    f"{config['location_std']} |"
+                    f"{config['location_std']} | {regularisation(run)} |"
                 )
     lines += policy_lines(diagnostics)
     lines += [
@@ -365,6 +368,11 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
     return lines
 
 
+def regularisation(run: dict) -> str:
+    """``"weight decay | dropout"`` of a RAM run's ``results.json`` (runs from before these options: 0)."""
+    return f"{run.get('weight_decay', 0.0)} | {run['config'].get('dropout', 0.0)}"
+
+
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:
     """A note on the runs of the grid that were not trained (empty if none)."""
     missing = [f"{variant}/{name}" for variant in table for name in names if name not in table[variant]]
@@ -413,13 +421,15 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "canvases and its own initial weights. Test error (%), RAM with 10 sampled paths averaged; RAM's "
         "validation error beside it, and its error on its own training digits (5 canvases each, as for the test).",
         "",
-        "| seed | RAM-6 epochs | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test | difference (pp) |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | RAM-6 epochs | weight decay | dropout | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test "
+        "| difference (pp) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
-            f"| {entry['seed']} | {entry['ram']['epochs']} | {ram:.2f} | {entry['ram']['valid']['error M=10']:.2f} | "
+            f"| {entry['seed']} | {entry['ram']['epochs']} | {regularisation(entry['ram'])} | {ram:.2f} | "
+            f"{entry['ram']['valid']['error M=10']:.2f} | "
             f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} |"
         )
     return lines
@@ -466,6 +476,8 @@ def main() -> None:
     parser.add_argument("--convnet-epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--ram-weight-decay", type=float, default=0.0, help="RAM: AdamW's decoupled weight decay")
+    parser.add_argument("--ram-dropout", type=float, default=0.0, help="RAM: dropout on the glimpse features g_t")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's epochs")
     parser.add_argument("--repeats", type=int, default=200, help="timed rounds of RAM's cost per image")

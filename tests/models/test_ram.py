@@ -201,6 +201,36 @@ def test_lstm_core_and_bad_configs():
         RAM(RAMConfig(core="gru"))
     with pytest.raises(ValueError, match="location_std"):
         RAM(RAMConfig(location_std=0.0))
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 1.0"):
+        RAM(RAMConfig(dropout=1.0))
+
+
+def test_dropout_acts_on_the_glimpse_representation_in_training_only():
+    torch.manual_seed(5)
+    model = RAM(RAMConfig(glimpses=2, glimpse_size=4, scales=2, dropout=0.5))
+    images, locations = torch.rand(4, 1, 20, 20), torch.zeros(4, 2)
+    train_features = model.glimpse(images, locations)
+    model.eval()
+    eval_features = model.glimpse(images, locations)
+    kept = train_features != 0
+    assert 0 < kept.float().mean() < (eval_features != 0).float().mean()
+    torch.testing.assert_close(train_features[kept], 2 * eval_features[kept])  # inverted dropout: kept ones × 1/(1-p)
+    torch.testing.assert_close(model(images, sample=False).log_probs, model(images, sample=False).log_probs)
+
+
+def test_weight_decay_shrinks_every_parameter_by_lr_times_decay():
+    from attnzoo.models.ram.module import DigitsModule
+
+    module = DigitsModule("ram", RAMConfig(glimpses=2, glimpse_size=4, scales=2), lr=0.01, weight_decay=0.5)
+    optimizer = module.configure_optimizers()
+    before = [parameter.detach().clone() for parameter in module.parameters()]
+    for parameter in module.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    optimizer.step()  # a zero gradient: Adam's update is 0, only the decoupled decay acts
+    for old, new in zip(before, module.parameters(), strict=True):
+        torch.testing.assert_close(new.detach(), old * (1 - 0.01 * 0.5))
+    with pytest.raises(ValueError, match="weight_decay: expected >= 0, got -1"):
+        DigitsModule("ram", RAMConfig(), weight_decay=-1)
 
 
 def test_cli_trains_evaluates_and_plots(tmp_path):

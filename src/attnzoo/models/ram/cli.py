@@ -24,9 +24,14 @@ def register(train_app: typer.Typer) -> None:
         scales: int | None = typer.Option(None, help="RAM: patches per glimpse (default: 1 on 28x28, 3 on 60, 4)."),
         std: float | None = typer.Option(None, help="RAM: std of the location policy in [-1, 1] units (default 0.2)."),
         core: str = typer.Option("rnn", help="RAM: core network, rnn or lstm."),
+        dropout: float = typer.Option(0.0, help="RAM: dropout on the glimpse representation g_t in training."),
+        policy_trains_core: bool = typer.Option(
+            False, help="RAM: let the REINFORCE gradient reach the core and glimpse networks (as the paper)."
+        ),
         epochs: int = typer.Option(150, help="Epochs, each on newly drawn canvases of the training digits."),
         batch_size: int = typer.Option(32, help="Images per batch."),
         lr: float = typer.Option(2e-3, help="Adam learning rate (cosine decay)."),
+        weight_decay: float = typer.Option(0.0, help="Decoupled weight decay (AdamW); 0: plain Adam."),
         seed: int = typer.Option(0, help="Seed of the split, the canvases and the weights."),
         minutes: float | None = typer.Option(None, help="Stop training after this many minutes."),
         threads: int | None = typer.Option(None, help="torch threads (default: torch's choice)."),
@@ -45,7 +50,9 @@ def register(train_app: typer.Typer) -> None:
         except ValueError as error:
             raise typer.BadParameter(str(error)) from error
         if model == "ram":
-            config = dataclasses.replace(config, glimpses=glimpses, core=core)
+            config = dataclasses.replace(
+                config, glimpses=glimpses, core=core, dropout=dropout, policy_trains_core=policy_trains_core
+            )
             if std is not None:
                 config = dataclasses.replace(config, location_std=std)
             if glimpse_size is not None:
@@ -60,6 +67,7 @@ def register(train_app: typer.Typer) -> None:
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            weight_decay=weight_decay,
             seed=seed,
             minutes=minutes,
             progress=progress,

@@ -47,6 +47,7 @@ class RAMConfig:
     location_std: float = 0.2  # σ of the Gaussian location policy in [-1, 1] units (0.2 = 6 px on 60×60)
     classes: int = 10  # number of classes (digits)
     policy_trains_core: bool = False  # REINFORCE gradient into the core too (paper: yes); default: policy only
+    dropout: float = 0.0  # dropout on the glimpse representation g_t in training (not in the paper; 0: none)
 
 
 class RAMOutput(NamedTuple):
@@ -123,6 +124,8 @@ class RAM(nn.Module):
             raise ValueError(f"glimpses: expected >= 1, got {config.glimpses}")
         if config.location_std <= 0:
             raise ValueError(f"location_std: expected > 0, got {config.location_std}")
+        if not 0 <= config.dropout < 1:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {config.dropout}")
         self.config = config
         self.sensor = GlimpseSensor(config.glimpse_size, config.scales)
         retina = config.scales * config.channels * config.glimpse_size**2
@@ -134,13 +137,14 @@ class RAM(nn.Module):
         self.locator = nn.Linear(config.core_hidden, 2)  # f_l
         self.classifier = nn.Linear(config.core_hidden, config.classes)  # action network
         self.baseline = nn.Linear(config.core_hidden, 1)  # b_t
+        self.dropout = nn.Dropout(config.dropout)  # on g_t, in training mode only
 
     def glimpse(self, images: Tensor, locations: Tensor) -> Tensor:
-        """``g_t = f_g(x, l)``: ``(B, C, H, W)``, ``(B, 2)`` -> ``(B, glimpse_hidden)``."""
+        """``g_t = f_g(x, l)``: ``(B, C, H, W)``, ``(B, 2)`` -> ``(B, glimpse_hidden)``, dropout in training."""
         patches = self.sensor(images, locations).flatten(1)  # (B, k·C·g·g)
         what = F.relu(self.patch_encoder(patches))  # h_g (B, patch_hidden)
         where = F.relu(self.location_encoder(locations))  # h_l (B, location_hidden)
-        return F.relu(self.what(what) + self.where(where))  # (B, glimpse_hidden)
+        return self.dropout(F.relu(self.what(what) + self.where(where)))  # (B, glimpse_hidden)
 
     def forward(
         self, images: Tensor, *, sample: bool = True, glimpses: int | None = None, path: Tensor | None = None

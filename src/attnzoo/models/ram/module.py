@@ -95,17 +95,30 @@ class DigitsModule(L.LightningModule):
         name: registry name, one of :data:`MODELS`. config: its config dataclass.
         lr: Adam's learning rate, decayed along a cosine to ``lr * final_lr_ratio`` over ``max_steps``.
         max_steps: the run's length (for the schedule; None: constant rate).
+        weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on every parameter;
+            0 is plain Adam. It also keeps RAM's location network from drifting into tanh's flat
+            ends, where its policy stays at the border.
     """
 
     def __init__(
-        self, name: str, config: Any, *, lr: float = 1e-3, max_steps: int | None = None, final_lr_ratio: float = 0.02
+        self,
+        name: str,
+        config: Any,
+        *,
+        lr: float = 1e-3,
+        max_steps: int | None = None,
+        final_lr_ratio: float = 0.02,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__()
         if name not in MODELS:
             raise ValueError(f"name: expected one of {MODELS}, got {name!r}")
         self.name, self.config = name, config
         self.model: nn.Module = create_model(name, config)
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay: expected >= 0, got {weight_decay}")
         self.lr, self.max_steps, self.final_lr_ratio = lr, max_steps, final_lr_ratio
+        self.weight_decay = weight_decay
 
     def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
         images, labels = batch
@@ -118,7 +131,7 @@ class DigitsModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(self.parameters(), lr=self.lr)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         if not self.max_steps:
             return optimizer
 
@@ -155,6 +168,7 @@ def train(
     epochs: int = 150,
     batch_size: int = 32,
     lr: float = 2e-3,
+    weight_decay: float = 0.0,
     seed: int = 0,
     minutes: float | None = None,
     progress: bool = True,
@@ -174,7 +188,7 @@ def train(
         data, batch_size=batch_size, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(seed)
     )
     steps = epochs * len(loader)
-    module = DigitsModule(model, config, lr=lr, max_steps=steps)
+    module = DigitsModule(model, config, lr=lr, max_steps=steps, weight_decay=weight_decay)
     out_dir = Path(out_dir)
     trainer = make_trainer(
         out_dir,
@@ -187,7 +201,7 @@ def train(
     fit_resuming(trainer, module, loader)
     save_model(out_dir, model, module.model, config)
     settings = {"variant": variant, "seed": seed, "epochs": trainer.current_epoch, "steps": trainer.global_step}
-    write_task(out_dir, settings | {"batch_size": batch_size, "lr": lr})
+    write_task(out_dir, settings | {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay})
     return module
 
 
