@@ -203,41 +203,6 @@ def test_lstm_core_and_bad_configs():
         RAM(RAMConfig(location_std=0.0))
     with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 1.0"):
         RAM(RAMConfig(dropout=1.0))
-    with pytest.raises(ValueError, match="patch_encoder: expected 'linear' or 'conv', got 'mlp'"):
-        RAM(RAMConfig(patch_encoder="mlp"))
-    with pytest.raises(ValueError, match="expected >= 4, got 3"):
-        RAM(RAMConfig(patch_encoder="conv", glimpse_size=3))
-
-
-def test_conv_patch_encoder_reads_the_scales_as_channels():
-    from attnzoo.models.ram.model import ConvPatchEncoder
-
-    torch.manual_seed(6)
-    encoder = ConvPatchEncoder(scales=3, channels=1, size=8, hidden=5)
-    with torch.no_grad():
-        encoder.features[0].weight[:, [0, 2]] = 0  # the first convolution reads scale 1 alone
-    retina = torch.zeros(2, 3, 1, 8, 8)
-    empty = encoder(retina.flatten(1))
-    retina[:, [0, 2]] = torch.rand(2, 2, 1, 8, 8)
-    torch.testing.assert_close(encoder(retina.flatten(1)), empty)
-    retina[:, 1] = torch.rand(2, 1, 8, 8)
-    assert encoder(retina.flatten(1)).shape == (2, 5)
-    assert not torch.allclose(encoder(retina.flatten(1)), empty)
-
-
-def test_conv_patch_encoder_gradients_match_finite_differences():
-    torch.manual_seed(7)
-    sizes = {"patch_hidden": 4, "location_hidden": 4, "glimpse_hidden": 4, "core_hidden": 4}
-    model = RAM(RAMConfig(glimpses=2, glimpse_size=4, scales=2, patch_encoder="conv", **sizes)).double()
-    images = torch.rand(2, 1, 16, 16, dtype=torch.float64)
-    path = torch.tensor([[[0.0, 0.0], [0.3, -0.4]], [[0.0, 0.0], [-0.6, 0.1]]], dtype=torch.float64)
-    names = ["patch_encoder.features.0.weight", "patch_encoder.features.3.bias", "patch_encoder.project.weight"]
-    weights = tuple(model.get_parameter(name).detach().clone().requires_grad_() for name in names)
-
-    def log_probs(*values: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(model, dict(zip(names, values, strict=True)), (images,), {"path": path})[0]
-
-    assert torch.autograd.gradcheck(log_probs, weights)
 
 
 def test_dropout_acts_on_the_glimpse_representation_in_training_only():

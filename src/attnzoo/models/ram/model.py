@@ -48,7 +48,6 @@ class RAMConfig:
     classes: int = 10  # number of classes (digits)
     policy_trains_core: bool = False  # REINFORCE gradient into the core too (paper: yes); default: policy only
     dropout: float = 0.0  # dropout on the glimpse representation g_t in training (not in the paper; 0: none)
-    patch_encoder: str = "linear"  # h_g from "linear": one layer on the retina (paper); "conv": ConvPatchEncoder
 
 
 class RAMOutput(NamedTuple):
@@ -105,53 +104,6 @@ class LSTMCore(nn.Module):
 CORES = {"rnn": RNNCore, "lstm": LSTMCore}
 
 
-class ConvPatchEncoder(nn.Module):
-    """``h_g`` before its ReLU from a small convnet over the retina (not in the paper, whose ``h_g`` is linear).
-
-    The ``k`` patches of a glimpse are centred on the same point, so they are stacked as ``k·C``
-    channels of one ``g × g`` image: two 3×3 convolutions with ReLU, each followed by 2×2 max
-    pooling, then a linear layer. The weights shared across the patch make the features the same
-    wherever the digit sits in the glimpse, which the linear encoder must learn per position;
-    the cost per glimpse is still fixed by ``g`` and ``k``.
-
-    Args:
-        scales, channels, size: ``k``, ``C`` and ``g`` of the retina. hidden: size of ``h_g``.
-        width: channels of the first convolution (the second has twice as many).
-    """
-
-    def __init__(self, scales: int, channels: int, size: int, hidden: int, width: int = 16) -> None:
-        super().__init__()
-        self.stack = scales * channels
-        self.size = size
-        self.features = nn.Sequential(
-            nn.Conv2d(self.stack, width, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.project = nn.Linear(2 * width * (size // 4) ** 2, hidden)
-
-    def forward(self, retina: Tensor) -> Tensor:
-        """``(B, k·C·g·g)`` flattened glimpses -> ``(B, hidden)``."""
-        images = retina.view(-1, self.stack, self.size, self.size)  # (B, k·C, g, g)
-        return self.project(self.features(images).flatten(1))
-
-
-def patch_encoder(config: RAMConfig) -> nn.Module:
-    """The layer from the flattened retina ``(B, k·C·g·g)`` to ``h_g`` before its ReLU."""
-    if config.patch_encoder == "linear":
-        return nn.Linear(config.scales * config.channels * config.glimpse_size**2, config.patch_hidden)
-    if config.patch_encoder == "conv":
-        if config.glimpse_size < 4:
-            raise ValueError(
-                f"glimpse_size: the conv patch encoder pools twice by 2, expected >= 4, got {config.glimpse_size}"
-            )
-        return ConvPatchEncoder(config.scales, config.channels, config.glimpse_size, config.patch_hidden)
-    raise ValueError(f"patch_encoder: expected 'linear' or 'conv', got {config.patch_encoder!r}")
-
-
 class RAM(nn.Module):
     """Recurrent Attention Model (Mnih et al. 2014): glimpse, core, location, action, baseline networks.
 
@@ -176,7 +128,8 @@ class RAM(nn.Module):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {config.dropout}")
         self.config = config
         self.sensor = GlimpseSensor(config.glimpse_size, config.scales)
-        self.patch_encoder = patch_encoder(config)  # h_g = ReLU(Linear(ρ)) in the paper
+        retina = config.scales * config.channels * config.glimpse_size**2
+        self.patch_encoder = nn.Linear(retina, config.patch_hidden)  # h_g = ReLU(Linear(ρ))
         self.location_encoder = nn.Linear(2, config.location_hidden)  # h_l = ReLU(Linear(l))
         self.what = nn.Linear(config.patch_hidden, config.glimpse_hidden)  # Linear(h_g) of g_t
         self.where = nn.Linear(config.location_hidden, config.glimpse_hidden)  # Linear(h_l) of g_t
