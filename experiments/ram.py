@@ -21,6 +21,7 @@ runs and leaves the others out of the table, marked "–").
     python experiments/ram.py --variants translated60 --only-train
     python experiments/ram.py --scale 0.02                   # a quick smoke run of the pipeline
     python experiments/ram.py --report-only --more-runs runs/ram-seed1  # with the pair trained on seed 1
+    python experiments/ram.py --report-only --screen runs/screen/wd runs/screen/base  # recipes on valid
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
     model = "ram" if name.startswith("ram-") else name
     config = default_config(model, variant)
     if model == "ram":
-        config = dataclasses.replace(config, glimpses=int(name.split("-")[1]), dropout=args.ram_dropout)
+        config = dataclasses.replace(
+            config,
+            glimpses=int(name.split("-")[1]),
+            dropout=args.ram_dropout,
+            policy_trains_core=args.ram_policy_trains_core,
+        )
     weight_decay = args.ram_weight_decay if model == "ram" else 0.0
     start = time.perf_counter()
     trained = train(
@@ -260,11 +266,11 @@ def write_report(
         "(Monte Carlo). Parameters: one count per canvas size where it differs (28×28 / 60×60).",
         "",
         "RAM with other evaluations (test error %, mean path = the policy's means, no sampling) and the settings "
-        "of each run (epochs of 1,258 training digits, core, location σ, AdamW's weight decay, dropout on g_t):",
+        "of each run (epochs of 1,258 training digits, core, location σ, then the recipe: " + RECIPE + "):",
         "",
         "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
-        "| epochs | core | σ | weight decay | dropout |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| epochs | core | σ | weight decay | dropout | policy trains core |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in variants:
         for name in names:
@@ -274,7 +280,7 @@ def write_report(
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
                     f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
-                    f"{config['location_std']} | {regularisation(run)} |"
+                    f"{config['location_std']} | {recipe(run)} |"
                 )
     lines += policy_lines(diagnostics)
     lines += [
@@ -306,6 +312,7 @@ def write_report(
             + f" | {ms[-1] / ms[0]:.2f}x |"
         )
     lines += more_runs_lines(pairs)
+    lines += screen_lines(args.screen)
     lines += goals(table, costs, pairs)
     lines += [
         "",
@@ -318,7 +325,8 @@ def write_report(
         "",
         "## Settings",
         "",
-        f"- Training: Adam, learning rate {args.lr} with cosine decay, batch {args.batch_size}, seed {args.seed}; "
+        "- Training: Adam (AdamW where a weight decay is given), "
+        f"learning rate {args.lr} with cosine decay, batch {args.batch_size}, seed {args.seed}; "
         f"epochs: RAM as in the table above, FC net {epochs['digits-mlp']}, convnet {epochs['digits-convnet']}; "
         "each epoch draws new canvases for the 1,258 training digits.",
         "- Test: the 360 test digits (20 % of each class); on 60×60 canvases 5 random canvases per digit "
@@ -368,9 +376,16 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
     return lines
 
 
-def regularisation(run: dict) -> str:
-    """``"weight decay | dropout"`` of a RAM run's ``results.json`` (runs from before these options: 0)."""
-    return f"{run.get('weight_decay', 0.0)} | {run['config'].get('dropout', 0.0)}"
+RECIPE = "AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core (as the paper)"
+
+
+def recipe(run: dict) -> str:
+    """The table cells of a RAM run's training recipe (see :data:`RECIPE`); runs from before the options: defaults."""
+    config = run["config"]
+    return (
+        f"{run.get('weight_decay', 0.0)} | {config.get('dropout', 0.0)} | "
+        f"{'yes' if config['policy_trains_core'] else 'no'}"
+    )
 
 
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:
@@ -408,6 +423,39 @@ def pair_runs(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> li
     return found
 
 
+def screen_lines(run_dirs: list[Path]) -> list[str]:
+    """The report's table of the ``--screen`` runs: RAM recipes compared on their validation error.
+
+    Each directory is an ``attnzoo train ram`` run; its validation error (10 sampled paths) is
+    measured here, on the canvases of its seed. The test split is not looked at.
+    """
+    from attnzoo.training import load_model
+
+    if not run_dirs:
+        return []
+    lines = [
+        "",
+        "## Choosing the recipe: short runs on the validation split",
+        "",
+        "`attnzoo train ram --variant translated60` runs, each reported by its validation error (%, 10 sampled "
+        "paths averaged, 5 canvases per validation digit); the recipe with the lowest one was then trained "
+        "longer on every seed (More runs).",
+        "",
+        "| run | seed | epochs | weight decay | dropout | policy trains core | valid |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run_dir in run_dirs:
+        model, config = load_model(run_dir)
+        task = read_task(run_dir)
+        valid = evaluate_model(model, task["variant"], split="valid", seed=task["seed"], samples=(MAIN_SAMPLES,))
+        settings = {"weight_decay": task.get("weight_decay", 0.0), "config": dataclasses.asdict(config)}
+        lines.append(
+            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {recipe(settings)} | "
+            f"{valid[f'error M={MAIN_SAMPLES}']:.2f} |"
+        )
+    return lines
+
+
 def more_runs_lines(pairs: list[dict]) -> list[str]:
     """The report's table of the translated60 RAM-6 / convnet pair of every run (empty with one run)."""
     if len(pairs) < 2:
@@ -416,19 +464,21 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "",
         "## More runs: translated 60×60, RAM-6 against the convnet",
         "",
-        "The same two runs with other `--seed` values or RAM trained for other numbers of epochs (the first "
-        "row is the table's): each seed draws its own train / valid / test split of the digits, its own "
-        "canvases and its own initial weights. Test error (%), RAM with 10 sampled paths averaged; RAM's "
-        "validation error beside it, and its error on its own training digits (5 canvases each, as for the test).",
+        "The same two runs with other `--seed` values, or RAM trained for other numbers of epochs or with "
+        "another recipe (the first row is the table's; the recipe was chosen on the validation error of "
+        '500-epoch runs on seed 1, see "Choosing the recipe"): each seed draws its own train / valid / test split of '
+        "the digits, its own canvases and its own initial weights. Test error (%), RAM with 10 sampled paths "
+        "averaged; RAM's validation error beside it, and its error on its own training digits (5 canvases each, "
+        "as for the test).",
         "",
-        "| seed | RAM-6 epochs | weight decay | dropout | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test "
-        "| difference (pp) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| seed | RAM-6 epochs | weight decay | dropout | policy trains core | RAM-6 test | RAM-6 valid "
+        "| RAM-6 train | convnet test | difference (pp) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
-            f"| {entry['seed']} | {entry['ram']['epochs']} | {regularisation(entry['ram'])} | {ram:.2f} | "
+            f"| {entry['seed']} | {entry['ram']['epochs']} | {recipe(entry['ram'])} | {ram:.2f} | "
             f"{entry['ram']['valid']['error M=10']:.2f} | "
             f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} |"
         )
@@ -451,6 +501,14 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
                 f"  Over all {len(pairs)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
+            by_recipe: dict[str, list[float]] = {}
+            for entry, gap in zip(pairs, gaps, strict=True):
+                by_recipe.setdefault(recipe(entry["ram"]), []).append(gap)
+            for cells, found in by_recipe.items() if len(by_recipe) > 1 else ():
+                lines.append(
+                    f"  Recipe (weight decay | dropout | policy trains core) {cells}: {len(found)} runs, met on "
+                    f"{sum(gap <= 0.5 for gap in found)}, mean difference {statistics.mean(found):+.2f} pp."
+                )
     first, last = CANVASES[0], CANVASES[-1]
     if "ram" in costs and "digits-convnet" in costs:
         ram = costs["ram"][last]["ms"] / costs["ram"][first]["ms"]
@@ -478,6 +536,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--ram-weight-decay", type=float, default=0.0, help="RAM: AdamW's decoupled weight decay")
     parser.add_argument("--ram-dropout", type=float, default=0.0, help="RAM: dropout on the glimpse features g_t")
+    parser.add_argument(
+        "--ram-policy-trains-core", action="store_true", help="RAM: REINFORCE gradient into the core (paper)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's epochs")
     parser.add_argument("--repeats", type=int, default=200, help="timed rounds of RAM's cost per image")
@@ -492,6 +553,13 @@ def main() -> None:
         default=[],
         help="--out folders of more translated60 ram-6 and digits-convnet runs (other --seed values: another "
         "split and other weights; or other --ram-epochs), reported beside this one",
+    )
+    parser.add_argument(
+        "--screen",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="attnzoo train ram run directories that compared RAM recipes; reported by their validation error",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
