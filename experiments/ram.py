@@ -195,6 +195,22 @@ def glimpse_pictures(out: Path, variants: list[str], results_dir: Path, glimpses
     return written
 
 
+def recipe_pictures(pairs: list[dict], results_dir: Path) -> list[str]:
+    """Glimpse paths of the first translated60 RAM-6 run of every recipe in ``pairs`` other than the main run's."""
+    written, seen = [], {recipe(pairs[0]["ram"])} if pairs else set()
+    for entry in pairs:
+        cells = recipe(entry["ram"])
+        if cells in seen:
+            continue
+        seen.add(cells)
+        weight_decay, dropout, core = cells.split(" | ")
+        path = results_dir / f"ram_glimpses_translated60_wd{weight_decay}_dropout{dropout}_core-{core}.png"
+        torch.manual_seed(0)
+        ram_cli.plot(entry["folder"] / "ram-6", picture="glimpses", path=path)
+        written.append(path.name)
+    return written
+
+
 def draw(path: Path, table: dict[str, dict[str, dict]], names: list[str], costs: dict[str, dict[int, dict]]) -> None:
     from matplotlib.figure import Figure
 
@@ -403,9 +419,10 @@ def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[st
 def pair_runs(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> list[dict]:
     """translated60 RAM-6 and convnet results of this run (first) and of the ``--more-runs`` folders.
 
-    Each entry: ``{"seed", "ram", "convnet", "ram train"}``: the runs' ``results.json`` and RAM's
-    error (%) on its training digits (on the canvases of the test protocol, 10 sampled paths), to
-    tell overfitting from underfitting; empty unless the main table has both runs.
+    Each entry: ``{"seed", "folder", "ram", "convnet", "ram train", "policy"}``: the runs'
+    ``results.json``, RAM's error (%) on its training digits (on the canvases of the test protocol,
+    10 sampled paths), to tell overfitting from underfitting, and :func:`policy_diagnostics` of
+    RAM; empty unless the main table has both runs.
     """
     from attnzoo.training import load_model
 
@@ -419,7 +436,16 @@ def pair_runs(table: dict[str, dict[str, dict]], args: argparse.Namespace) -> li
         seed = read_task(folder / "ram-6")["seed"]
         model, _ = load_model(folder / "ram-6")
         train = evaluate_model(model, "translated60", split="train", seed=seed, samples=(MAIN_SAMPLES,))
-        found.append({"seed": seed, "ram": ram, "convnet": convnet, "ram train": train[f"error M={MAIN_SAMPLES}"]})
+        found.append(
+            {
+                "seed": seed,
+                "folder": folder,
+                "ram": ram,
+                "convnet": convnet,
+                "ram train": train[f"error M={MAIN_SAMPLES}"],
+                "policy": policy_diagnostics(folder / "ram-6", "translated60", seed),
+            }
+        )
     return found
 
 
@@ -471,16 +497,21 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "averaged; RAM's validation error beside it, and its error on its own training digits (5 canvases each, "
         "as for the test).",
         "",
+        "The last two columns: where RAM-6's policy looks on the test canvases, glimpses 2 to 6 of its mean path "
+        '(glimpse 1 is at the canvas centre, 0.42 from the digit on average), as in "Where the policy looks".',
+        "",
         "| seed | RAM-6 epochs | weight decay | dropout | policy trains core | RAM-6 test | RAM-6 valid "
-        "| RAM-6 train | convnet test | difference (pp) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| RAM-6 train | convnet test | difference (pp) | distance to the digit | at the border (%) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
             f"| {entry['seed']} | {entry['ram']['epochs']} | {recipe(entry['ram'])} | {ram:.2f} | "
             f"{entry['ram']['valid']['error M=10']:.2f} | "
-            f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} |"
+            f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} | "
+            f"{statistics.mean(entry['policy']['distance'][1:]):.2f} | "
+            f"{statistics.mean(entry['policy']['border'][1:]):.0f} |"
         )
     return lines
 
@@ -611,6 +642,7 @@ def main() -> None:
     }
     draw(args.results / "ram.png", table, args.models, costs)
     pairs = pair_runs(table, args)
+    pictures += recipe_pictures(pairs, args.results)
     write_report(args.results / "ram.md", table, args.models, costs, pictures, args, epochs, diagnostics, pairs)
     print(f"wrote {args.results / 'ram.md'}")
 
