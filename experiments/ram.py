@@ -188,26 +188,28 @@ def glimpse_pictures(out: Path, variants: list[str], results_dir: Path, glimpses
     for variant in variants:
         run_dir = out / variant / f"ram-{glimpses}"
         if (run_dir / "model.safetensors").is_file():
-            path = results_dir / f"ram_glimpses_{variant}.png"
-            torch.manual_seed(0)
-            ram_cli.plot(run_dir, picture="glimpses", path=path)
-            written.append(path.name)
+            written.append(glimpse_picture(run_dir, results_dir / f"ram_glimpses_{variant}.png"))
     return written
+
+
+def glimpse_picture(run_dir: Path, path: Path) -> str:
+    """Draw the glimpse paths of the RAM run ``run_dir`` into ``path`` (sampling seeded); its file name."""
+    torch.manual_seed(0)
+    ram_cli.plot(run_dir, picture="glimpses", path=path)
+    return path.name
 
 
 def recipe_pictures(pairs: list[dict], results_dir: Path) -> list[str]:
     """Glimpse paths of the first translated60 RAM-6 run of every recipe in ``pairs`` other than the main run's."""
-    written, seen = [], {recipe(pairs[0]["ram"])} if pairs else set()
+    written, seen = [], {run_recipe(pairs[0]["ram"])} if pairs else set()
     for entry in pairs:
-        cells = recipe(entry["ram"])
-        if cells in seen:
+        settings = run_recipe(entry["ram"])
+        if settings in seen:
             continue
-        seen.add(cells)
-        weight_decay, dropout, core = cells.split(" | ")
-        path = results_dir / f"ram_glimpses_translated60_wd{weight_decay}_dropout{dropout}_core-{core}.png"
-        torch.manual_seed(0)
-        ram_cli.plot(entry["folder"] / "ram-6", picture="glimpses", path=path)
-        written.append(path.name)
+        seen.add(settings)
+        weight_decay, dropout, trains_core = settings
+        name = f"ram_glimpses_translated60_wd{weight_decay}_dropout{dropout}_core-{'yes' if trains_core else 'no'}.png"
+        written.append(glimpse_picture(entry["folder"] / "ram-6", results_dir / name))
     return written
 
 
@@ -296,7 +298,7 @@ def write_report(
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
                     f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
-                    f"{config['location_std']} | {recipe(run)} |"
+                    f"{config['location_std']} | {recipe_cells(run_recipe(run))} |"
                 )
     lines += policy_lines(diagnostics)
     lines += [
@@ -395,13 +397,21 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
 RECIPE = "AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core (as the paper)"
 
 
-def recipe(run: dict) -> str:
-    """The table cells of a RAM run's training recipe (see :data:`RECIPE`); runs from before the options: defaults."""
-    config = run["config"]
-    return (
-        f"{run.get('weight_decay', 0.0)} | {config.get('dropout', 0.0)} | "
-        f"{'yes' if config['policy_trains_core'] else 'no'}"
-    )
+def recipe(weight_decay: float, config: dict) -> tuple[float, float, bool]:
+    """A RAM run's training recipe (see :data:`RECIPE`) from its weight decay and config; runs from
+    before the dropout option: none."""
+    return weight_decay, config.get("dropout", 0.0), config["policy_trains_core"]
+
+
+def run_recipe(run: dict) -> tuple[float, float, bool]:
+    """:func:`recipe` of a RAM run's ``results.json`` (runs from before the weight decay option: 0)."""
+    return recipe(run.get("weight_decay", 0.0), run["config"])
+
+
+def recipe_cells(found: tuple[float, float, bool]) -> str:
+    """The report's table cells of a :func:`recipe`."""
+    weight_decay, dropout, trains_core = found
+    return f"{weight_decay} | {dropout} | {'yes' if trains_core else 'no'}"
 
 
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:
@@ -474,9 +484,9 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         model, config = load_model(run_dir)
         task = read_task(run_dir)
         valid = evaluate_model(model, task["variant"], split="valid", seed=task["seed"], samples=(MAIN_SAMPLES,))
-        settings = {"weight_decay": task.get("weight_decay", 0.0), "config": dataclasses.asdict(config)}
+        settings = recipe(task.get("weight_decay", 0.0), dataclasses.asdict(config))
         lines.append(
-            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {recipe(settings)} | "
+            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {recipe_cells(settings)} | "
             f"{valid[f'error M={MAIN_SAMPLES}']:.2f} |"
         )
     return lines
@@ -507,7 +517,7 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
-            f"| {entry['seed']} | {entry['ram']['epochs']} | {recipe(entry['ram'])} | {ram:.2f} | "
+            f"| {entry['seed']} | {entry['ram']['epochs']} | {recipe_cells(run_recipe(entry['ram']))} | {ram:.2f} | "
             f"{entry['ram']['valid']['error M=10']:.2f} | "
             f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} | "
             f"{statistics.mean(entry['policy']['distance'][1:]):.2f} | "
@@ -532,12 +542,13 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
                 f"  Over all {len(pairs)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
-            by_recipe: dict[str, list[float]] = {}
+            by_recipe: dict[tuple[float, float, bool], list[float]] = {}
             for entry, gap in zip(pairs, gaps, strict=True):
-                by_recipe.setdefault(recipe(entry["ram"]), []).append(gap)
-            for cells, found in by_recipe.items() if len(by_recipe) > 1 else ():
+                by_recipe.setdefault(run_recipe(entry["ram"]), []).append(gap)
+            for settings, found in by_recipe.items() if len(by_recipe) > 1 else ():
                 lines.append(
-                    f"  Recipe (weight decay | dropout | policy trains core) {cells}: {len(found)} runs, met on "
+                    f"  Recipe (weight decay | dropout | policy trains core) {recipe_cells(settings)}: "
+                    f"{len(found)} runs, met on "
                     f"{sum(gap <= 0.5 for gap in found)}, mean difference {statistics.mean(found):+.2f} pp."
                 )
     first, last = CANVASES[0], CANVASES[-1]
