@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -239,9 +240,11 @@ def test_cli_trains_evaluates_and_plots(tmp_path):
     run = tmp_path / "run"
     runner = CliRunner()
     options = ["--variant", "centred28", "--glimpses", "2", "--epochs", "1", "--batch-size", "128"]
+    options += ["--ema-decay", "0.9"]
     result = runner.invoke(app, ["train", "ram", *options, "--out", str(run), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert (run / "model.safetensors").is_file() and (run / "task.json").is_file()
+    assert (run / "model.safetensors").is_file()
+    assert json.loads((run / "task.json").read_text())["ema_decay"] == 0.9
     result = runner.invoke(app, ["evaluate", str(run), "--split", "valid"])
     assert result.exit_code == 0, result.output
     assert "mean path" in result.output

@@ -235,3 +235,40 @@ def test_fit_resuming_continues_a_stopped_run_from_its_last_checkpoint(tmp_path)
     uninterrupted = CountingModule()
     fit_resuming(make_trainer(tmp_path / "straight", max_steps=6, progress=False), uninterrupted, batches)
     assert torch.allclose(again.weight, uninterrupted.weight)
+
+
+def test_weight_average_is_the_ema_of_the_weights_and_survives_a_resume(tmp_path):
+    batches = DataLoader(torch.ones(8, 2), batch_size=None)
+    plain = CountingModule()
+    trajectory = []
+
+    class Record(L.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            trajectory.append(module.weight.detach().clone())
+
+    fit_resuming(make_trainer(tmp_path / "plain", max_steps=6, progress=False, callbacks=[Record()]), plain, batches)
+    expected = trajectory[0]  # the average starts at the weights after step 1
+    for weight in trajectory[1:]:
+        expected = 0.9 * expected + 0.1 * weight
+    assert not torch.allclose(expected, trajectory[-1])  # the average differs from the last weights
+
+    straight = CountingModule()
+    fit_resuming(make_trainer(tmp_path / "straight", max_steps=6, progress=False, ema_decay=0.9), straight, batches)
+    assert torch.allclose(straight.weight, expected)
+
+    fit_resuming(
+        make_trainer(tmp_path / "stopped", max_steps=4, checkpoint_every=2, progress=False, ema_decay=0.9),
+        CountingModule(),
+        batches,
+    )
+    resumed = CountingModule()
+    again = make_trainer(tmp_path / "stopped", max_steps=6, checkpoint_every=2, progress=False, ema_decay=0.9)
+    fit_resuming(again, resumed, batches)
+    assert resumed.steps_seen == [4, 5]
+    assert torch.allclose(resumed.weight, expected)
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
+def test_weight_average_decay_outside_zero_one_is_refused(tmp_path, decay):
+    with pytest.raises(ValueError, match=r"ema_decay: expected a decay in \(0, 1\)"):
+        make_trainer(tmp_path, max_steps=1, ema_decay=decay)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from attnzoo.training.checkpoint import SafeCheckpointIO
 
@@ -34,6 +35,7 @@ def make_trainer(
     strategy: str = "auto",
     accelerator: str = "cpu",
     callbacks: list[Any] | None = None,
+    ema_decay: float | None = None,
     **trainer_options: Any,
 ) -> L.Trainer:
     """A ``lightning.Trainer`` with safe checkpoints, gradient clipping and a progress bar.
@@ -47,6 +49,11 @@ def make_trainer(
         devices, strategy, accelerator: Lightning's; ``devices=2, strategy="ddp"`` runs
             data-parallel processes (gloo on the CPU).
         callbacks: more Lightning callbacks.
+        ema_decay: keep an exponential moving average of the weights,
+            ``average = ema_decay · average + (1 - ema_decay) · weights`` after every optimiser step
+            (Polyak averaging; the first average is the weights after step 1), and end training
+            with the average in the module (Lightning's ``WeightAveraging``; checkpoints hold both,
+            so a resumed run continues the same average). None: no averaging.
         trainer_options: passed on to ``lightning.Trainer``.
     """
     checkpoint = ModelCheckpoint(
@@ -55,6 +62,10 @@ def make_trainer(
         save_top_k=0,
         every_n_train_steps=checkpoint_every,
     )
+    if ema_decay is not None:
+        if not 0 < ema_decay < 1:
+            raise ValueError(f"ema_decay: expected a decay in (0, 1), got {ema_decay}")
+        callbacks = [*(callbacks or []), WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(ema_decay))]
     return L.Trainer(
         default_root_dir=str(out_dir),
         max_epochs=max_epochs,

@@ -32,6 +32,9 @@ def register(train_app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, help="Images per batch."),
         lr: float = typer.Option(2e-3, help="Adam learning rate (cosine decay)."),
         weight_decay: float = typer.Option(0.0, help="Decoupled weight decay (AdamW); 0: plain Adam."),
+        ema_decay: float | None = typer.Option(
+            None, help="End with an exponential moving average of the weights of this decay per step."
+        ),
         seed: int = typer.Option(0, help="Seed of the split, the canvases and the weights."),
         minutes: float | None = typer.Option(None, help="Stop training after this many minutes."),
         threads: int | None = typer.Option(None, help="torch threads (default: torch's choice)."),
@@ -68,6 +71,7 @@ def register(train_app: typer.Typer) -> None:
             batch_size=batch_size,
             lr=lr,
             weight_decay=weight_decay,
+            ema_decay=ema_decay,
             seed=seed,
             minutes=minutes,
             progress=progress,

@@ -170,6 +170,7 @@ def train(
     batch_size: int = 32,
     lr: float = 2e-3,
     weight_decay: float = 0.0,
+    ema_decay: float | None = None,
     seed: int = 0,
     minutes: float | None = None,
     progress: bool = True,
@@ -179,6 +180,8 @@ def train(
     Every epoch draws new canvases of the 1,258 training digits (augmentation by placement).
     Checkpoints every 200 steps to ``out_dir/checkpoints/last.ckpt`` and resumes from it if
     present; ``minutes`` stops early (the learning-rate schedule still assumes ``epochs``).
+    ``ema_decay`` ends training with an exponential moving average of the weights instead of
+    the last ones (see :func:`attnzoo.training.make_trainer`).
     """
     from attnzoo.training import fit_resuming, make_trainer, save_model, seed_everything, write_task
 
@@ -198,11 +201,13 @@ def train(
         progress=progress,
         callbacks=[Resample(data)],
         max_time=None if minutes is None else {"minutes": minutes},
+        ema_decay=ema_decay,
     )
     fit_resuming(trainer, module, loader)
     save_model(out_dir, model, module.model, config)
     settings = {"variant": variant, "seed": seed, "epochs": trainer.current_epoch, "steps": trainer.global_step}
-    write_task(out_dir, settings | {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay})
+    recipe = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "ema_decay": ema_decay}
+    write_task(out_dir, settings | recipe)
     return module
 
 
