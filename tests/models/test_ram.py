@@ -204,6 +204,25 @@ def test_lstm_core_and_bad_configs():
         RAM(RAMConfig(location_std=0.0))
     with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 1.0"):
         RAM(RAMConfig(dropout=1.0))
+    with pytest.raises(ValueError, match="combine: expected 'add' or 'multiply', got 'concat'"):
+        RAM(RAMConfig(combine="concat"))
+
+
+@pytest.mark.parametrize("combine", ["add", "multiply"])
+def test_glimpse_network_is_the_papers_formula(combine):
+    torch.manual_seed(6)
+    model = RAM(RAMConfig(glimpse_size=4, scales=2, combine=combine))
+    images, locations = torch.rand(3, 1, 20, 20), torch.rand(3, 2) * 2 - 1
+    retina = model.sensor(images, locations).flatten(1)  # ρ(x, l)
+    what = torch.relu(retina @ model.patch_encoder.weight.T + model.patch_encoder.bias)  # h_g
+    where = torch.relu(locations @ model.location_encoder.weight.T + model.location_encoder.bias)  # h_l
+    from_what = what @ model.what.weight.T + model.what.bias
+    from_where = where @ model.where.weight.T + model.where.bias
+    if combine == "add":
+        expected = torch.relu(from_what + from_where)
+    else:
+        expected = torch.relu(from_what) * torch.relu(from_where)
+    torch.testing.assert_close(model.glimpse(images, locations), expected)
 
 
 def test_dropout_acts_on_the_glimpse_representation_in_training_only():

@@ -25,6 +25,7 @@ def register(train_app: typer.Typer) -> None:
         std: float | None = typer.Option(None, help="RAM: std of the location policy in [-1, 1] units (default 0.2)."),
         core: str = typer.Option("rnn", help="RAM: core network, rnn or lstm."),
         dropout: float = typer.Option(0.0, help="RAM: dropout on the glimpse representation g_t in training."),
+        combine: str = typer.Option("add", help="RAM: g_t from what and where, add (paper) or multiply."),
         policy_trains_core: bool = typer.Option(
             False, help="RAM: let the REINFORCE gradient reach the core and glimpse networks (as the paper)."
         ),
@@ -54,7 +55,12 @@ def register(train_app: typer.Typer) -> None:
             raise typer.BadParameter(str(error)) from error
         if model == "ram":
             config = dataclasses.replace(
-                config, glimpses=glimpses, core=core, dropout=dropout, policy_trains_core=policy_trains_core
+                config,
+                glimpses=glimpses,
+                core=core,
+                dropout=dropout,
+                combine=combine,
+                policy_trains_core=policy_trains_core,
             )
             if std is not None:
                 config = dataclasses.replace(config, location_std=std)

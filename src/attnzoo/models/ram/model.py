@@ -4,6 +4,7 @@ RAM looks at an image through a few glimpses, one per step, and decides where to
 
     glimpse network   g_t = f_g(x, l_{t-1}) = ReLU(Linear(h_g) + Linear(h_l))            §3.1, §4.1
                       h_g = ReLU(Linear(ρ(x, l_{t-1}))),  h_l = ReLU(Linear(l_{t-1}))
+                      (or, what ⊙ where, g_t = ReLU(Linear(h_g)) ⊙ ReLU(Linear(h_l)), as Ba et al. 2015)
     core network      h_t = f_h(h_{t-1}, g_t) = ReLU(Linear(h_{t-1}) + Linear(g_t))      (or an LSTM)
     location network  l_t ~ N(f_l(h_t), σ² I),  f_l(h_t) = tanh(Linear(h_t)),  σ fixed   §3.1, §4.1
     action network    p(y | h_T) = softmax(Linear(h_T))                                  (after the last glimpse)
@@ -48,6 +49,7 @@ class RAMConfig:
     classes: int = 10  # number of classes (digits)
     policy_trains_core: bool = False  # REINFORCE gradient into the core too (paper: yes); default: policy only
     dropout: float = 0.0  # dropout on the glimpse representation g_t in training (not in the paper; 0: none)
+    combine: str = "add"  # g_t from what and where: "add" (the paper's sum) or "multiply" (⊙, Ba et al. 2015)
 
 
 class RAMOutput(NamedTuple):
@@ -124,6 +126,8 @@ class RAM(nn.Module):
             raise ValueError(f"glimpses: expected >= 1, got {config.glimpses}")
         if config.location_std <= 0:
             raise ValueError(f"location_std: expected > 0, got {config.location_std}")
+        if config.combine not in ("add", "multiply"):
+            raise ValueError(f"combine: expected 'add' or 'multiply', got {config.combine!r}")
         if not 0 <= config.dropout < 1:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {config.dropout}")
         self.config = config
@@ -144,6 +148,8 @@ class RAM(nn.Module):
         patches = self.sensor(images, locations).flatten(1)  # (B, k·C·g·g)
         what = F.relu(self.patch_encoder(patches))  # h_g (B, patch_hidden)
         where = F.relu(self.location_encoder(locations))  # h_l (B, location_hidden)
+        if self.config.combine == "multiply":
+            return self.dropout(F.relu(self.what(what)) * F.relu(self.where(where)))  # (B, glimpse_hidden)
         return self.dropout(F.relu(self.what(what) + self.where(where)))  # (B, glimpse_hidden)
 
     def forward(
