@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -77,8 +78,10 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
             glimpses=int(name.split("-")[1]),
             dropout=args.ram_dropout,
             policy_trains_core=args.ram_policy_trains_core,
+            combine=args.ram_combine,
         )
     weight_decay = args.ram_weight_decay if model == "ram" else 0.0
+    ema_decay = args.ram_ema_decay if model == "ram" else None
     start = time.perf_counter()
     trained = train(
         run_dir,
@@ -89,6 +92,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=weight_decay,
+        ema_decay=ema_decay,
         seed=args.seed,
         progress=False,
     )
@@ -101,6 +105,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
         "parameters": count_parameters(trained.model),
         "config": dataclasses.asdict(config),
         "weight_decay": weight_decay,
+        "ema_decay": ema_decay,
         "valid": evaluate_model(trained.model, variant, split="valid", seed=args.seed, samples=SAMPLES),
         "test": evaluate_model(trained.model, variant, split="test", seed=args.seed, samples=SAMPLES),
     }
@@ -207,8 +212,7 @@ def recipe_pictures(pairs: list[dict], results_dir: Path) -> list[str]:
         if settings in seen:
             continue
         seen.add(settings)
-        weight_decay, dropout, trains_core = settings
-        name = f"ram_glimpses_translated60_wd{weight_decay}_dropout{dropout}_core-{'yes' if trains_core else 'no'}.png"
+        name = f"ram_glimpses_translated60_{settings.file_stem()}.png"
         written.append(glimpse_picture(entry["folder"] / "ram-6", results_dir / name))
     return written
 
@@ -287,8 +291,8 @@ def write_report(
         "of each run (epochs of 1,258 training digits, core, location σ, then the recipe: " + RECIPE + "):",
         "",
         "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
-        "| epochs | core | σ | weight decay | dropout | policy trains core |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| epochs | core | σ | {RECIPE_COLUMNS} |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in variants:
         for name in names:
@@ -298,7 +302,7 @@ def write_report(
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
                     f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
-                    f"{config['location_std']} | {recipe_cells(run_recipe(run))} |"
+                    f"{config['location_std']} | {run_recipe(run).cells()} |"
                 )
     lines += policy_lines(diagnostics)
     lines += [
@@ -394,24 +398,53 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
     return lines
 
 
-RECIPE = "AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core (as the paper)"
+RECIPE = (
+    "AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core (as the paper), "
+    "how g_t joins what and where (+ as the paper, or ⊙), the decay of the weights' moving average (– none)"
+)
+RECIPE_COLUMNS = "weight decay | dropout | policy trains core | g_t | EMA"
 
 
-def recipe(weight_decay: float, config: dict) -> tuple[float, float, bool]:
-    """A RAM run's training recipe (see :data:`RECIPE`) from its weight decay and config; runs from
-    before the dropout option: none."""
-    return weight_decay, config.get("dropout", 0.0), config["policy_trains_core"]
+class Recipe(NamedTuple):
+    """How a RAM run was trained, beyond its sizes (see :data:`RECIPE`)."""
+
+    weight_decay: float
+    dropout: float
+    trains_core: bool
+    combine: str
+    ema_decay: float | None
+
+    def cells(self) -> str:
+        """The report's table cells, in the order of :data:`RECIPE_COLUMNS`."""
+        combine = "+" if self.combine == "add" else "⊙"
+        ema = "–" if self.ema_decay is None else self.ema_decay
+        return f"{self.weight_decay} | {self.dropout} | {'yes' if self.trains_core else 'no'} | {combine} | {ema}"
+
+    def file_stem(self) -> str:
+        """A file name part that tells the recipe apart."""
+        stem = f"wd{self.weight_decay}_dropout{self.dropout}_core-{'yes' if self.trains_core else 'no'}"
+        return (
+            stem
+            + ("" if self.combine == "add" else "_multiply")
+            + ("" if self.ema_decay is None else f"_ema{self.ema_decay}")
+        )
 
 
-def run_recipe(run: dict) -> tuple[float, float, bool]:
-    """:func:`recipe` of a RAM run's ``results.json`` (runs from before the weight decay option: 0)."""
-    return recipe(run.get("weight_decay", 0.0), run["config"])
+def recipe(settings: dict, config: dict) -> Recipe:
+    """A RAM run's recipe from its ``results.json`` or ``task.json`` (``settings``) and its config;
+    an option a run predates is at its default."""
+    return Recipe(
+        settings.get("weight_decay", 0.0),
+        config.get("dropout", 0.0),
+        config["policy_trains_core"],
+        config.get("combine", "add"),
+        settings.get("ema_decay"),
+    )
 
 
-def recipe_cells(found: tuple[float, float, bool]) -> str:
-    """The report's table cells of a :func:`recipe`."""
-    weight_decay, dropout, trains_core = found
-    return f"{weight_decay} | {dropout} | {'yes' if trains_core else 'no'}"
+def run_recipe(run: dict) -> Recipe:
+    """:func:`recipe` of a RAM run's ``results.json``."""
+    return recipe(run, run["config"])
 
 
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:
@@ -477,16 +510,16 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         "paths averaged, 5 canvases per validation digit); the recipe with the lowest one was then trained "
         "longer on every seed (More runs).",
         "",
-        "| run | seed | epochs | weight decay | dropout | policy trains core | valid |",
-        "|---|---|---|---|---|---|---|",
+        f"| run | seed | epochs | {RECIPE_COLUMNS} | valid |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run_dir in run_dirs:
         model, config = load_model(run_dir)
         task = read_task(run_dir)
         valid = evaluate_model(model, task["variant"], split="valid", seed=task["seed"], samples=(MAIN_SAMPLES,))
-        settings = recipe(task.get("weight_decay", 0.0), dataclasses.asdict(config))
+        settings = recipe(task, dataclasses.asdict(config))
         lines.append(
-            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {recipe_cells(settings)} | "
+            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {settings.cells()} | "
             f"{valid[f'error M={MAIN_SAMPLES}']:.2f} |"
         )
     return lines
@@ -510,14 +543,14 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "The last two columns: where RAM-6's policy looks on the test canvases, glimpses 2 to 6 of its mean path "
         '(glimpse 1 is at the canvas centre, 0.42 from the digit on average), as in "Where the policy looks".',
         "",
-        "| seed | RAM-6 epochs | weight decay | dropout | policy trains core | RAM-6 test | RAM-6 valid "
+        f"| seed | RAM-6 epochs | {RECIPE_COLUMNS} | RAM-6 test | RAM-6 valid "
         "| RAM-6 train | convnet test | difference (pp) | distance to the digit | at the border (%) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
         lines.append(
-            f"| {entry['seed']} | {entry['ram']['epochs']} | {recipe_cells(run_recipe(entry['ram']))} | {ram:.2f} | "
+            f"| {entry['seed']} | {entry['ram']['epochs']} | {run_recipe(entry['ram']).cells()} | {ram:.2f} | "
             f"{entry['ram']['valid']['error M=10']:.2f} | "
             f"{entry['ram train']:.2f} | {convnet:.2f} | {ram - convnet:+.2f} | "
             f"{statistics.mean(entry['policy']['distance'][1:]):.2f} | "
@@ -542,12 +575,12 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
                 f"  Over all {len(pairs)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
-            by_recipe: dict[tuple[float, float, bool], list[float]] = {}
+            by_recipe: dict[Recipe, list[float]] = {}
             for entry, gap in zip(pairs, gaps, strict=True):
                 by_recipe.setdefault(run_recipe(entry["ram"]), []).append(gap)
             for settings, found in by_recipe.items() if len(by_recipe) > 1 else ():
                 lines.append(
-                    f"  Recipe (weight decay | dropout | policy trains core) {recipe_cells(settings)}: "
+                    f"  Recipe ({RECIPE_COLUMNS}) {settings.cells()}: "
                     f"{len(found)} runs, met on "
                     f"{sum(gap <= 0.5 for gap in found)}, mean difference {statistics.mean(found):+.2f} pp."
                 )
@@ -580,6 +613,10 @@ def main() -> None:
     parser.add_argument("--ram-dropout", type=float, default=0.0, help="RAM: dropout on the glimpse features g_t")
     parser.add_argument(
         "--ram-policy-trains-core", action="store_true", help="RAM: REINFORCE gradient into the core (paper)"
+    )
+    parser.add_argument("--ram-combine", default="add", help="RAM: g_t from what and where, add (paper) or multiply")
+    parser.add_argument(
+        "--ram-ema-decay", type=float, default=None, help="RAM: end with a moving average of the weights (decay/step)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's epochs")
