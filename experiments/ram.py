@@ -510,8 +510,8 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         "paths averaged, 5 canvases per validation digit); the recipe with the lowest one was then trained "
         "longer on every seed (More runs).",
         "",
-        f"| run | seed | epochs | {RECIPE_COLUMNS} | valid |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| run | seed | epochs | learning rate | core | σ | {RECIPE_COLUMNS} | valid |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run_dir in run_dirs:
         model, config = load_model(run_dir)
@@ -519,8 +519,8 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         valid = evaluate_model(model, task["variant"], split="valid", seed=task["seed"], samples=(MAIN_SAMPLES,))
         settings = recipe(task, dataclasses.asdict(config))
         lines.append(
-            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {settings.cells()} | "
-            f"{valid[f'error M={MAIN_SAMPLES}']:.2f} |"
+            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {task['lr']} | {config.core} | "
+            f"{config.location_std} | {settings.cells()} | {valid[f'error M={MAIN_SAMPLES}']:.2f} |"
         )
     return lines
 
