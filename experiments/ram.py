@@ -76,6 +76,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
         config = dataclasses.replace(
             config,
             glimpses=int(name.split("-")[1]),
+            core=args.ram_core,
             dropout=args.ram_dropout,
             policy_trains_core=args.ram_policy_trains_core,
             combine=args.ram_combine,
@@ -288,11 +289,12 @@ def write_report(
         "(Monte Carlo). Parameters: one count per canvas size where it differs (28×28 / 60×60).",
         "",
         "RAM with other evaluations (test error %, mean path = the policy's means, no sampling) and the settings "
-        "of each run (epochs of 1,258 training digits, core, location σ, then the recipe: " + RECIPE + "):",
+        "of each run (epochs of 1,258 training digits, location σ, then the recipe: " + RECIPE + "):",
         "",
-        "| variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
-        f"| epochs | core | σ | {RECIPE_COLUMNS} |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_header(
+            "variant | glimpses | mean path | 1 sampled path | 10 sampled paths averaged | valid (10 paths) "
+            f"| epochs | σ | {RECIPE_COLUMNS}"
+        ),
     ]
     for variant in variants:
         for name in names:
@@ -301,7 +303,7 @@ def write_report(
                 test, valid, config = run["test"], run["valid"], run["config"]
                 lines.append(
                     f"| {variant} | {name.split('-')[1]} | {test['error M=0']:.2f} | {test['error M=1']:.2f} | "
-                    f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | {config['core']} | "
+                    f"{test['error M=10']:.2f} | {valid['error M=10']:.2f} | {run['epochs']} | "
                     f"{config['location_std']} | {run_recipe(run).cells()} |"
                 )
     lines += policy_lines(diagnostics)
@@ -399,15 +401,17 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
 
 
 RECIPE = (
-    "AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core (as the paper), "
-    "how g_t joins what and where (+ as the paper, or ⊙), the decay of the weights' moving average (– none)"
+    "the core network, AdamW's weight decay, dropout on g_t, whether the REINFORCE gradient reaches the core "
+    "(as the paper), how g_t joins what and where (+ as the paper, or ⊙), "
+    "the decay of the weights' moving average (– none)"
 )
-RECIPE_COLUMNS = "weight decay | dropout | policy trains core | g_t | EMA"
+RECIPE_COLUMNS = "core | weight decay | dropout | policy trains core | g_t | EMA"
 
 
 class Recipe(NamedTuple):
     """How a RAM run was trained, beyond its sizes (see :data:`RECIPE`)."""
 
+    core: str
     weight_decay: float
     dropout: float
     trains_core: bool
@@ -418,11 +422,14 @@ class Recipe(NamedTuple):
         """The report's table cells, in the order of :data:`RECIPE_COLUMNS`."""
         combine = "+" if self.combine == "add" else "⊙"
         ema = "–" if self.ema_decay is None else self.ema_decay
-        return f"{self.weight_decay} | {self.dropout} | {'yes' if self.trains_core else 'no'} | {combine} | {ema}"
+        trains_core = "yes" if self.trains_core else "no"
+        return f"{self.core} | {self.weight_decay} | {self.dropout} | {trains_core} | {combine} | {ema}"
 
     def file_stem(self) -> str:
         """A file name part that tells the recipe apart."""
-        stem = f"wd{self.weight_decay}_dropout{self.dropout}_core-{'yes' if self.trains_core else 'no'}"
+        stem = (
+            "" if self.core == "rnn" else f"{self.core}_"
+        ) + f"wd{self.weight_decay}_dropout{self.dropout}_core-{'yes' if self.trains_core else 'no'}"
         return (
             stem
             + ("" if self.combine == "add" else "_multiply")
@@ -434,12 +441,18 @@ def recipe(settings: dict, config: dict) -> Recipe:
     """A RAM run's recipe from its ``results.json`` or ``task.json`` (``settings``) and its config;
     an option a run predates is at its default."""
     return Recipe(
+        config["core"],
         settings.get("weight_decay", 0.0),
         config.get("dropout", 0.0),
         config["policy_trains_core"],
         config.get("combine", "add"),
         settings.get("ema_decay"),
     )
+
+
+def table_header(columns: str) -> list[str]:
+    """A markdown table's header and separator lines for ``columns`` ("a | b | c")."""
+    return [f"| {columns} |", "|" + "---|" * (columns.count("|") + 1)]
 
 
 def run_recipe(run: dict) -> Recipe:
@@ -510,8 +523,7 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         "paths averaged, 5 canvases per validation digit); the recipe with the lowest one was then trained "
         "longer on every seed (More runs).",
         "",
-        f"| run | seed | epochs | learning rate | core | σ | {RECIPE_COLUMNS} | valid |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_header(f"run | seed | epochs | learning rate | σ | {RECIPE_COLUMNS} | valid"),
     ]
     for run_dir in run_dirs:
         model, config = load_model(run_dir)
@@ -519,7 +531,7 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         valid = evaluate_model(model, task["variant"], split="valid", seed=task["seed"], samples=(MAIN_SAMPLES,))
         settings = recipe(task, dataclasses.asdict(config))
         lines.append(
-            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {task['lr']} | {config.core} | "
+            f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {task['lr']} | "
             f"{config.location_std} | {settings.cells()} | {valid[f'error M={MAIN_SAMPLES}']:.2f} |"
         )
     return lines
@@ -543,9 +555,10 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "The last two columns: where RAM-6's policy looks on the test canvases, glimpses 2 to 6 of its mean path "
         '(glimpse 1 is at the canvas centre, 0.42 from the digit on average), as in "Where the policy looks".',
         "",
-        f"| seed | RAM-6 epochs | {RECIPE_COLUMNS} | RAM-6 test | RAM-6 valid "
-        "| RAM-6 train | convnet test | difference (pp) | distance to the digit | at the border (%) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table_header(
+            f"seed | RAM-6 epochs | {RECIPE_COLUMNS} | RAM-6 test | RAM-6 valid | RAM-6 train | convnet test "
+            "| difference (pp) | distance to the digit | at the border (%)"
+        ),
     ]
     for entry in pairs:
         ram, convnet = main_error(entry["ram"]), main_error(entry["convnet"])
@@ -614,6 +627,7 @@ def main() -> None:
     parser.add_argument(
         "--ram-policy-trains-core", action="store_true", help="RAM: REINFORCE gradient into the core (paper)"
     )
+    parser.add_argument("--ram-core", default="rnn", help="RAM: core network, rnn (paper's MNIST runs) or lstm")
     parser.add_argument("--ram-combine", default="add", help="RAM: g_t from what and where, add (paper) or multiply")
     parser.add_argument(
         "--ram-ema-decay", type=float, default=None, help="RAM: end with a moving average of the weights (decay/step)"
