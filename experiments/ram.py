@@ -520,11 +520,12 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
         "## Choosing the recipe: short runs on the validation split",
         "",
         "`attnzoo train ram --variant translated60` runs, each reported by its validation error (%, 10 sampled "
-        "paths averaged, 5 canvases per validation digit); the recipe with the lowest one was then trained "
-        "longer on every seed (More runs).",
+        "paths averaged, 5 canvases per validation digit); a recipe was then trained longer on every seed "
+        "(More runs).",
         "",
         *table_header(f"run | seed | epochs | learning rate | σ | {RECIPE_COLUMNS} | valid"),
     ]
+    by_setting: dict[tuple, dict[int, float]] = {}
     for run_dir in run_dirs:
         model, config = load_model(run_dir)
         task = read_task(run_dir)
@@ -534,6 +535,28 @@ def screen_lines(run_dirs: list[Path]) -> list[str]:
             f"| {run_dir.name} | {task['seed']} | {task['epochs']} | {task['lr']} | "
             f"{config.location_std} | {settings.cells()} | {valid[f'error M={MAIN_SAMPLES}']:.2f} |"
         )
+        setting = (task["epochs"], task["lr"], config.location_std, settings)
+        by_setting.setdefault(setting, {})[task["seed"]] = valid[f"error M={MAIN_SAMPLES}"]
+    return lines + setting_means(by_setting)
+
+
+def setting_means(by_setting: dict[tuple, dict[int, float]]) -> list[str]:
+    """The screens grouped by setting (epochs, learning rate, σ, recipe) run on more than one seed:
+    the mean validation error over the seeds that every such setting ran on."""
+    repeated = {setting: errors for setting, errors in by_setting.items() if len(errors) > 1}
+    shared = set.intersection(*(set(errors) for errors in repeated.values())) if repeated else set()
+    if not shared:
+        return []
+    lines = [
+        "",
+        f"The settings screened on more than one seed, by their mean validation error on seeds "
+        f"{', '.join(map(str, sorted(shared)))} (the seeds all of them ran on):",
+        "",
+        *table_header(f"epochs | learning rate | σ | {RECIPE_COLUMNS} | mean valid"),
+    ]
+    means = {setting: statistics.mean(errors[seed] for seed in shared) for setting, errors in repeated.items()}
+    for (epochs, lr, std, settings), mean in sorted(means.items(), key=lambda item: item[1]):
+        lines.append(f"| {epochs} | {lr} | {std} | {settings.cells()} | {mean:.2f} |")
     return lines
 
 
