@@ -627,7 +627,7 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
         verdict = "met" if ram <= 1.1 else "missed"
         lines.append(
             f"- RAM's time per image flat (≤ 1.1×) from {first}² to {last}² while the convnet's grows: {verdict} "
-            f"(RAM {ram:.2f}×, FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
+            f"(RAM {ram:.3f}×, FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
             f"convnet {convnet:.1f}×, FLOPs "
             f"{costs['digits-convnet'][last]['flops'] / costs['digits-convnet'][first]['flops']:.1f}×)."
         )
