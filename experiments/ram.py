@@ -569,8 +569,8 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "## More runs: translated 60×60, RAM-6 against the convnet",
         "",
         "The same two runs with other `--seed` values, or RAM trained for other numbers of epochs or with "
-        "another recipe (the first row is the table's; the recipe was chosen on the validation error of "
-        '500-epoch runs on seed 1, see "Choosing the recipe"): each seed draws its own train / valid / test split of '
+        "another recipe (the first row is the table's; the other recipes were chosen on the validation error of "
+        '500-epoch runs, see "Choosing the recipe"): each seed draws its own train / valid / test split of '
         "the digits, its own canvases and its own initial weights. Test error (%), RAM with 10 sampled paths "
         "averaged; RAM's validation error beside it, and its error on its own training digits (5 canvases each, "
         "as for the test).",
