@@ -422,19 +422,21 @@ class Recipe(NamedTuple):
         """The report's table cells, in the order of :data:`RECIPE_COLUMNS`."""
         combine = "+" if self.combine == "add" else "⊙"
         ema = "–" if self.ema_decay is None else self.ema_decay
-        trains_core = "yes" if self.trains_core else "no"
-        return f"{self.core} | {self.weight_decay} | {self.dropout} | {trains_core} | {combine} | {ema}"
+        return f"{self.core} | {self.weight_decay} | {self.dropout} | {yes_no(self.trains_core)} | {combine} | {ema}"
 
     def file_stem(self) -> str:
         """A file name part that tells the recipe apart."""
-        stem = (
-            "" if self.core == "rnn" else f"{self.core}_"
-        ) + f"wd{self.weight_decay}_dropout{self.dropout}_core-{'yes' if self.trains_core else 'no'}"
-        return (
-            stem
-            + ("" if self.combine == "add" else "_multiply")
-            + ("" if self.ema_decay is None else f"_ema{self.ema_decay}")
-        )
+        parts = [] if self.core == "rnn" else [self.core]
+        parts += [f"wd{self.weight_decay}", f"dropout{self.dropout}", f"core-{yes_no(self.trains_core)}"]
+        if self.combine != "add":
+            parts.append(self.combine)
+        if self.ema_decay is not None:
+            parts.append(f"ema{self.ema_decay}")
+        return "_".join(parts)
+
+
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def recipe(settings: dict, config: dict) -> Recipe:
@@ -450,14 +452,14 @@ def recipe(settings: dict, config: dict) -> Recipe:
     )
 
 
-def table_header(columns: str) -> list[str]:
-    """A markdown table's header and separator lines for ``columns`` ("a | b | c")."""
-    return [f"| {columns} |", "|" + "---|" * (columns.count("|") + 1)]
-
-
 def run_recipe(run: dict) -> Recipe:
     """:func:`recipe` of a RAM run's ``results.json``."""
     return recipe(run, run["config"])
+
+
+def table_header(columns: str) -> list[str]:
+    """A markdown table's header and separator lines for ``columns`` ("a | b | c")."""
+    return [f"| {columns} |", "|" + "---|" * (columns.count("|") + 1)]
 
 
 def missing_runs(table: dict[str, dict[str, dict]], names: list[str]) -> list[str]:

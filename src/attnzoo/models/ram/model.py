@@ -149,8 +149,10 @@ class RAM(nn.Module):
         what = F.relu(self.patch_encoder(patches))  # h_g (B, patch_hidden)
         where = F.relu(self.location_encoder(locations))  # h_l (B, location_hidden)
         if self.config.combine == "multiply":
-            return self.dropout(F.relu(self.what(what)) * F.relu(self.where(where)))  # (B, glimpse_hidden)
-        return self.dropout(F.relu(self.what(what) + self.where(where)))  # (B, glimpse_hidden)
+            joined = F.relu(self.what(what)) * F.relu(self.where(where))
+        else:
+            joined = F.relu(self.what(what) + self.where(where))
+        return self.dropout(joined)  # (B, glimpse_hidden)
 
     def forward(
         self, images: Tensor, *, sample: bool = True, glimpses: int | None = None, path: Tensor | None = None
