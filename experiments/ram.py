@@ -3,7 +3,10 @@
 Trains, on one CPU thread each, RAM with 2, 4 and 6 glimpses, a fully connected net and a small
 convnet on the digit variants (centred 28×28, translated 60×60, cluttered 60×60; see
 :mod:`attnzoo.tasks.digits`), with new random placements of the training digits every epoch,
-and writes:
+and writes the files below. RAM is trained with the recipe chosen on the validation error of
+500-epoch runs (``--screen``): an LSTM core, AdamW's weight decay 0.1 and the REINFORCE gradient
+into the core; ``--ram-core rnn --ram-weight-decay 0 --no-ram-policy-trains-core`` trains the
+paper's ReLU core with the policy gradient stopped at the location network. It writes:
 
 - ``docs/results/ram.md``: test error (%) of every model on every variant (the paper's Table 1
   layout), and the cost per image (ms and FLOPs) of RAM with 6 glimpses and of the convnet on
@@ -121,39 +124,56 @@ def main_error(results: dict) -> float:
 
 
 @torch.no_grad()
-def measure_costs(name: str, repeats: int) -> dict[int, dict[str, float]]:
+def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
     """ms and FLOPs per image of untrained ``name`` ("ram" with 6 glimpses, or "digits-convnet") per canvas side.
 
-    One model, all the canvases of :data:`CANVASES` in the same process: batches of
-    :data:`COST_BATCH` fresh images (cycled through ≥ 64 MB of them per canvas, so that a batch is
-    not already in the cache, as with a data loader), one warm-up batch per canvas, then
-    ``repeats`` rounds that time one batch of every canvas in turn (the sizes interleaved, so a
-    change of the shared machine's load hits them alike); the median over the rounds.
-    FLOPs: the matrix multiplications and convolutions counted by ``torch.utils.flop_counter``
-    (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864 samples per glimpse, see below).
+    ``trials`` times :func:`time_per_image` (each with new images), all the canvases of
+    :data:`CANVASES` in the same process: ``"ms"`` is the median of the trials, ``"ms trials"``
+    each trial's. FLOPs: the matrix multiplications and convolutions counted by
+    ``torch.utils.flop_counter`` (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864
+    samples per glimpse, see the report).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
     model = create_model(name, default_config(name, "translated60")).eval()
-    batches, flops, times = {}, {}, {side: [] for side in CANVASES}
+    flops = {}
+    for side in CANVASES:
+        with FlopCounterMode(display=False) as counter:
+            model(torch.rand(COST_BATCH, 1, side, side))
+        flops[side] = counter.get_total_flops() / COST_BATCH
+    found = [time_per_image(model, repeats) for _ in range(trials)]
+    return {
+        side: {
+            "ms": statistics.median(trial[side] for trial in found),
+            "ms trials": [trial[side] for trial in found],
+            "flops": flops[side],
+            "rounds": repeats,
+        }
+        for side in CANVASES
+    }
+
+
+def time_per_image(model: torch.nn.Module, repeats: int) -> dict[int, float]:
+    """ms per image of ``model`` on every canvas side, the median over ``repeats`` rounds.
+
+    Batches of :data:`COST_BATCH` fresh images (cycled through ≥ 64 MB of them per canvas, so that
+    a batch is not already in the cache, as with a data loader), one warm-up batch per canvas,
+    then rounds that time one batch of every canvas in turn (the sizes interleaved, so a change of
+    the shared machine's load hits them alike).
+    """
+    batches, times = {}, {side: [] for side in CANVASES}
     for side in CANVASES:
         count = max(2, -(-64 * 2**20 // (COST_BATCH * side * side * 4)))
         batches[side] = [torch.rand(COST_BATCH, 1, side, side) for _ in range(count)]
-        with FlopCounterMode(display=False) as counter:
-            model(batches[side][0])
-        flops[side] = counter.get_total_flops() / COST_BATCH
-        model(batches[side][1])  # warm-up
-    for index in range(repeats):
+        model(batches[side][0])  # warm-up
+    for index in range(1, repeats + 1):
         for side in CANVASES:
             images = batches[side][index % len(batches[side])]
             start = time.perf_counter()
             model(images)
             times[side].append(time.perf_counter() - start)
-    return {
-        side: {"ms": statistics.median(times[side]) * 1e3 / COST_BATCH, "flops": flops[side], "rounds": repeats}
-        for side in CANVASES
-    }
+    return {side: statistics.median(times[side]) * 1e3 / COST_BATCH for side in CANVASES}
 
 
 @torch.no_grad()
@@ -314,7 +334,8 @@ def write_report(
         f"Inference, batches of {COST_BATCH} fresh images, untrained weights, one warm-up batch per canvas, then "
         "rounds that time one batch of every canvas in turn in the same process ("
         + "; ".join(f"{label(name)}: {series[CANVASES[0]]['rounds']} rounds" for name, series in costs.items())
-        + "; measured once, kept in costs.json under --out), the median per canvas; "
+        + f"), the median per canvas; all that done {len(costs['ram'][CANVASES[0]]['ms trials'])} times with new "
+        "images (trials, measured once and kept in costs.json under --out), the median of the trials given; "
         "FLOPs of the "
         "matrix multiplications and convolutions (torch.utils.flop_counter). RAM: 6 glimpses of 12×12, 3 scales.",
         "",
@@ -381,11 +402,12 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
         "centre in [-1, 1] units (1 = half the canvas; glimpse 1 is always the canvas centre), and the share of "
         "glimpses at the border (a coordinate at ±0.95 or beyond). Then the test error (%) of the same trained "
         "networks on three paths: the policy's means; every later glimpse put on the digit's centre; every "
-        "glimpse at the canvas centre. The policy is trained by REINFORCE alone and the classifier by the "
-        "cross-entropy on the glimpses the policy takes: when the error on the digit is no lower than on the "
-        "policy's own path, the classifier has adapted to where the policy looks, so the reward gives the policy "
-        "no reason to move to the digit, and the policy's mean wanders (Adam takes steps of about the learning "
-        "rate even on a gradient that is mostly noise).",
+        "glimpse at the canvas centre. The location network is trained by REINFORCE (which reaches the core too "
+        "where the recipe says so) and the classifier by the cross-entropy on the glimpses the policy takes: "
+        "when the error on the digit is no lower than on the policy's own path, the classifier has adapted to "
+        "where the policy looks, so the reward gives the policy no reason to move to the digit, and the "
+        "policy's mean wanders (Adam takes steps of about the learning rate even on a gradient that is mostly "
+        "noise).",
         "",
         "| variant | glimpses | distance to the digit | at the border (%) | error, mean path | "
         "error, on the digit | error, at the centre |",
@@ -571,8 +593,8 @@ def more_runs_lines(pairs: list[dict]) -> list[str]:
         "## More runs: translated 60×60, RAM-6 against the convnet",
         "",
         "The same two runs with other `--seed` values, or RAM trained for other numbers of epochs or with "
-        "another recipe (the first row is the table's; the other recipes were chosen on the validation error of "
-        '500-epoch runs, see "Choosing the recipe"): each seed draws its own train / valid / test split of '
+        "another recipe (the first row is the table's; the recipes are compared on the validation error of "
+        '500-epoch runs in "Choosing the recipe"): each seed draws its own train / valid / test split of '
         "the digits, its own canvases and its own initial weights. Test error (%), RAM with 10 sampled paths "
         "averaged; RAM's validation error beside it, and its error on its own training digits (5 canvases each, "
         "as for the test).",
@@ -613,23 +635,24 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
                 f"  Over all {len(pairs)} runs (More runs): met on {sum(gap <= 0.5 for gap in gaps)}; mean difference "
                 f"{statistics.mean(gaps):+.2f} pp (from {min(gaps):+.2f} to {max(gaps):+.2f})."
             )
-            by_recipe: dict[Recipe, list[float]] = {}
+            by_recipe: dict[tuple[int, Recipe], list[float]] = {}
             for entry, gap in zip(pairs, gaps, strict=True):
-                by_recipe.setdefault(run_recipe(entry["ram"]), []).append(gap)
-            for settings, found in by_recipe.items() if len(by_recipe) > 1 else ():
+                by_recipe.setdefault((entry["ram"]["epochs"], run_recipe(entry["ram"])), []).append(gap)
+            for (epochs, settings), found in by_recipe.items() if len(by_recipe) > 1 else ():
                 lines.append(
-                    f"  Recipe ({RECIPE_COLUMNS}) {settings.cells()}: "
-                    f"{len(found)} runs, met on "
+                    f"  {epochs} epochs, recipe ({RECIPE_COLUMNS}) {settings.cells()}: {len(found)} runs, met on "
                     f"{sum(gap <= 0.5 for gap in found)}, mean difference {statistics.mean(found):+.2f} pp."
                 )
     first, last = CANVASES[0], CANVASES[-1]
     if "ram" in costs and "digits-convnet" in costs:
         ram = costs["ram"][last]["ms"] / costs["ram"][first]["ms"]
+        trials = [a / b for a, b in zip(costs["ram"][last]["ms trials"], costs["ram"][first]["ms trials"], strict=True)]
         convnet = costs["digits-convnet"][last]["ms"] / costs["digits-convnet"][first]["ms"]
         verdict = "met" if ram <= 1.1 else "missed"
         lines.append(
             f"- RAM's time per image flat (≤ 1.1×) from {first}² to {last}² while the convnet's grows: {verdict} "
-            f"(RAM {ram:.3f}×, FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
+            f"(RAM {ram:.3f}×, from {min(trials):.3f}× to {max(trials):.3f}× in the {len(trials)} trials, "
+            f"FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
             f"convnet {convnet:.1f}×, FLOPs "
             f"{costs['digits-convnet'][last]['flops'] / costs['digits-convnet'][first]['flops']:.1f}×)."
         )
@@ -647,12 +670,16 @@ def main() -> None:
     parser.add_argument("--convnet-epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--ram-weight-decay", type=float, default=0.0, help="RAM: AdamW's decoupled weight decay")
+    # RAM's recipe: the defaults are the one chosen on validation error (docs/results/ram.md, "Choosing the recipe")
+    parser.add_argument("--ram-weight-decay", type=float, default=0.1, help="RAM: AdamW's decoupled weight decay")
     parser.add_argument("--ram-dropout", type=float, default=0.0, help="RAM: dropout on the glimpse features g_t")
     parser.add_argument(
-        "--ram-policy-trains-core", action="store_true", help="RAM: REINFORCE gradient into the core (paper)"
+        "--ram-policy-trains-core",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="RAM: REINFORCE gradient into the core (paper)",
     )
-    parser.add_argument("--ram-core", default="rnn", help="RAM: core network, rnn (paper's MNIST runs) or lstm")
+    parser.add_argument("--ram-core", default="lstm", help="RAM: core network, rnn (paper's MNIST runs) or lstm")
     parser.add_argument("--ram-combine", default="add", help="RAM: g_t from what and where, add (paper) or multiply")
     parser.add_argument(
         "--ram-ema-decay", type=float, default=None, help="RAM: end with a moving average of the weights (decay/step)"
@@ -661,6 +688,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's epochs")
     parser.add_argument("--repeats", type=int, default=200, help="timed rounds of RAM's cost per image")
     parser.add_argument("--convnet-repeats", type=int, default=9, help="timed rounds of the convnet's (slow at 200²)")
+    parser.add_argument("--cost-trials", type=int, default=5, help="times the costs are measured, the median kept")
     parser.add_argument("--only-train", action="store_true", help="train the runs, write no report")
     parser.add_argument("--report-only", action="store_true", help="report the finished runs, train nothing")
     parser.add_argument("--threads", type=int, default=1)
@@ -713,7 +741,7 @@ def main() -> None:
         }
     else:
         costs = {
-            name: measure_costs(name, repeats)
+            name: measure_costs(name, repeats, args.cost_trials)
             for name, repeats in [("ram", args.repeats), ("digits-convnet", args.convnet_repeats)]
         }
         costs_file.parent.mkdir(parents=True, exist_ok=True)
