@@ -43,6 +43,7 @@ import torch
 
 from attnzoo import create_model
 from attnzoo.models.ram import cli as ram_cli
+from attnzoo.models.ram.model import RAMConfig
 from attnzoo.models.ram.module import (
     count_parameters,
     default_config,
@@ -80,6 +81,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
             config,
             glimpses=int(name.split("-")[1]),
             core=args.ram_core,
+            core_hidden=args.ram_core_hidden,
             dropout=args.ram_dropout,
             policy_trains_core=args.ram_policy_trains_core,
             combine=args.ram_combine,
@@ -129,8 +131,9 @@ def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
 
     ``trials`` times :func:`time_per_image` (each with new images), all the canvases of
     :data:`CANVASES` in the same process: ``"ms"`` is the median of the trials, ``"ms trials"``
-    each trial's. FLOPs: the matrix multiplications and convolutions counted by
-    ``torch.utils.flop_counter`` (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864
+    each trial's; ``"ms cached"`` the same median with one batch per canvas, timed again and again
+    (its images stay in the cache, so their reads cost less). FLOPs: the matrix multiplications and
+    convolutions counted by ``torch.utils.flop_counter`` (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864
     samples per glimpse, see the report).
     """
     from torch.utils.flop_counter import FlopCounterMode
@@ -142,11 +145,13 @@ def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
         with FlopCounterMode(display=False) as counter:
             model(torch.rand(COST_BATCH, 1, side, side))
         flops[side] = counter.get_total_flops() / COST_BATCH
-    found = [time_per_image(model, repeats) for _ in range(trials)]
+    found = [time_per_image(model, repeats, fresh=True) for _ in range(trials)]
+    cached = [time_per_image(model, repeats, fresh=False) for _ in range(trials)]
     return {
         side: {
             "ms": statistics.median(trial[side] for trial in found),
             "ms trials": [trial[side] for trial in found],
+            "ms cached": statistics.median(trial[side] for trial in cached),
             "flops": flops[side],
             "rounds": repeats,
         }
@@ -154,17 +159,17 @@ def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
     }
 
 
-def time_per_image(model: torch.nn.Module, repeats: int) -> dict[int, float]:
+def time_per_image(model: torch.nn.Module, repeats: int, *, fresh: bool) -> dict[int, float]:
     """ms per image of ``model`` on every canvas side, the median over ``repeats`` rounds.
 
-    Batches of :data:`COST_BATCH` fresh images (cycled through ≥ 64 MB of them per canvas, so that
-    a batch is not already in the cache, as with a data loader), one warm-up batch per canvas,
-    then rounds that time one batch of every canvas in turn (the sizes interleaved, so a change of
-    the shared machine's load hits them alike).
+    Batches of :data:`COST_BATCH` images; ``fresh``: cycled through ≥ 64 MB of them per canvas, so
+    that a batch is not already in the cache, as with a data loader (else one batch per canvas).
+    One warm-up batch per canvas, then rounds that time one batch of every canvas in turn (the
+    sizes interleaved, so a change of the shared machine's load hits them alike).
     """
     batches, times = {}, {side: [] for side in CANVASES}
     for side in CANVASES:
-        count = max(2, -(-64 * 2**20 // (COST_BATCH * side * side * 4)))
+        count = max(2, -(-64 * 2**20 // (COST_BATCH * side * side * 4))) if fresh else 1
         batches[side] = [torch.rand(COST_BATCH, 1, side, side) for _ in range(count)]
         model(batches[side][0])  # warm-up
     for index in range(1, repeats + 1):
@@ -329,33 +334,8 @@ def write_report(
     lines += policy_lines(diagnostics)
     lines += [
         "",
-        "## Cost per image against the canvas size",
-        "",
-        f"Inference, batches of {COST_BATCH} fresh images, untrained weights, one warm-up batch per canvas, then "
-        "rounds that time one batch of every canvas in turn in the same process ("
-        + "; ".join(f"{label(name)}: {series[CANVASES[0]]['rounds']} rounds" for name, series in costs.items())
-        + f"), the median per canvas; all that done {len(costs['ram'][CANVASES[0]]['ms trials'])} times with new "
-        "images (trials, measured once and kept in costs.json under --out), the median of the trials given; "
-        "FLOPs of the "
-        "matrix multiplications and convolutions (torch.utils.flop_counter). RAM: 6 glimpses of 12×12, 3 scales.",
-        "",
-        "| model | "
-        + " | ".join(f"{side}² ms" for side in CANVASES)
-        + " | "
-        + " | ".join(f"{side}² MFLOPs" for side in CANVASES)
-        + f" | ms {CANVASES[-1]}²/{CANVASES[0]}² |",
-        "|---|" + "---|" * (2 * len(CANVASES) + 1),
+        *cost_lines(costs),
     ]
-    for name, series in costs.items():
-        ms = [series[side]["ms"] for side in CANVASES]
-        mflops = [series[side]["flops"] / 1e6 for side in CANVASES]
-        lines.append(
-            f"| {label(name)} | "
-            + " | ".join(f"{value:.3f}" for value in ms)
-            + " | "
-            + " | ".join(f"{value:.2f}" for value in mflops)
-            + f" | {ms[-1] / ms[0]:.2f}x |"
-        )
     lines += more_runs_lines(pairs)
     lines += screen_lines(args.screen)
     lines += goals(table, costs, pairs)
@@ -388,6 +368,35 @@ def write_report(
         + ".",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def cost_lines(costs: dict[str, dict[int, dict]]) -> list[str]:
+    """The report's section on the cost per image against the canvas size (see :func:`measure_costs`)."""
+    first, last = CANVASES[0], CANVASES[-1]
+    lines = [
+        "## Cost per image against the canvas size",
+        "",
+        f"Inference, batches of {COST_BATCH} fresh images, untrained weights, one warm-up batch per canvas, then "
+        "rounds that time one batch of every canvas in turn in the same process ("
+        + "; ".join(f"{label(name)}: {series[first]['rounds']} rounds" for name, series in costs.items())
+        + f"), the median per canvas; all that done {len(costs['ram'][first]['ms trials'])} times with new "
+        "images (trials, measured once and kept in costs.json under --out), the median of the trials given; "
+        "FLOPs of the matrix multiplications and convolutions (torch.utils.flop_counter). RAM: 6 glimpses of "
+        "12×12, 3 scales. The last column: the same ratio when one batch per canvas is timed again and again, "
+        "so that its images are already in the cache.",
+        "",
+        *table_header(
+            " | ".join(["model", *(f"{side}² ms" for side in CANVASES), *(f"{side}² MFLOPs" for side in CANVASES)])
+            + f" | ms {last}²/{first}² | same, images in the cache"
+        ),
+    ]
+    for name, series in costs.items():
+        ms = [f"{series[side]['ms']:.3f}" for side in CANVASES]
+        mflops = [f"{series[side]['flops'] / 1e6:.2f}" for side in CANVASES]
+        fresh = series[last]["ms"] / series[first]["ms"]
+        cached = series[last]["ms cached"] / series[first]["ms cached"]
+        lines.append(f"| {label(name)} | {' | '.join(ms + mflops)} | {fresh:.2f}x | {cached:.2f}x |")
+    return lines
 
 
 def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
@@ -433,7 +442,7 @@ RECIPE_COLUMNS = "core | weight decay | dropout | policy trains core | g_t | EMA
 class Recipe(NamedTuple):
     """How a RAM run was trained, beyond its sizes (see :data:`RECIPE`)."""
 
-    core: str
+    core: str  # the core network, with its size where it is not the default ("lstm96")
     weight_decay: float
     dropout: float
     trains_core: bool
@@ -463,9 +472,11 @@ def yes_no(flag: bool) -> str:
 
 def recipe(settings: dict, config: dict) -> Recipe:
     """A RAM run's recipe from its ``results.json`` or ``task.json`` (``settings``) and its config;
-    an option a run predates is at its default."""
+    an option a run predates is at its default. A core of another size than the default is named
+    with its size ("lstm96")."""
+    size = config["core_hidden"]
     return Recipe(
-        config["core"],
+        config["core"] if size == RAMConfig.core_hidden else f"{config['core']}{size}",
         settings.get("weight_decay", 0.0),
         config.get("dropout", 0.0),
         config["policy_trains_core"],
@@ -652,6 +663,7 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
         lines.append(
             f"- RAM's time per image flat (≤ 1.1×) from {first}² to {last}² while the convnet's grows: {verdict} "
             f"(RAM {ram:.3f}×, from {min(trials):.3f}× to {max(trials):.3f}× in the {len(trials)} trials, "
+            f"{costs['ram'][last]['ms cached'] / costs['ram'][first]['ms cached']:.2f}× with the images in the cache, "
             f"FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
             f"convnet {convnet:.1f}×, FLOPs "
             f"{costs['digits-convnet'][last]['flops'] / costs['digits-convnet'][first]['flops']:.1f}×)."
@@ -680,6 +692,7 @@ def main() -> None:
         help="RAM: REINFORCE gradient into the core (paper)",
     )
     parser.add_argument("--ram-core", default="lstm", help="RAM: core network, rnn (paper's MNIST runs) or lstm")
+    parser.add_argument("--ram-core-hidden", type=int, default=256, help="RAM: size of the core state h_t")
     parser.add_argument("--ram-combine", default="add", help="RAM: g_t from what and where, add (paper) or multiply")
     parser.add_argument(
         "--ram-ema-decay", type=float, default=None, help="RAM: end with a moving average of the weights (decay/step)"

@@ -259,11 +259,13 @@ def test_cli_trains_evaluates_and_plots(tmp_path):
     run = tmp_path / "run"
     runner = CliRunner()
     options = ["--variant", "centred28", "--glimpses", "2", "--epochs", "1", "--batch-size", "128"]
-    options += ["--ema-decay", "0.9"]
+    options += ["--ema-decay", "0.9", "--core", "lstm", "--core-hidden", "16"]
     result = runner.invoke(app, ["train", "ram", *options, "--out", str(run), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (run / "model.safetensors").is_file()
     assert json.loads((run / "task.json").read_text())["ema_decay"] == 0.9
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["core"], config["core_hidden"]) == ("lstm", 16)
     result = runner.invoke(app, ["evaluate", str(run), "--split", "valid"])
     assert result.exit_code == 0, result.output
     assert "mean path" in result.output

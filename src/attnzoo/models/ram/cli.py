@@ -24,6 +24,7 @@ def register(train_app: typer.Typer) -> None:
         scales: int | None = typer.Option(None, help="RAM: patches per glimpse (default: 1 on 28x28, 3 on 60, 4)."),
         std: float | None = typer.Option(None, help="RAM: std of the location policy in [-1, 1] units (default 0.2)."),
         core: str = typer.Option("rnn", help="RAM: core network, rnn or lstm."),
+        core_hidden: int = typer.Option(256, help="RAM: size of the core state h_t (paper: 256)."),
         dropout: float = typer.Option(0.0, help="RAM: dropout on the glimpse representation g_t in training."),
         combine: str = typer.Option("add", help="RAM: g_t from what and where, add (paper) or multiply."),
         policy_trains_core: bool = typer.Option(
@@ -58,6 +59,7 @@ def register(train_app: typer.Typer) -> None:
                 config,
                 glimpses=glimpses,
                 core=core,
+                core_hidden=core_hidden,
                 dropout=dropout,
                 combine=combine,
                 policy_trains_core=policy_trains_core,
