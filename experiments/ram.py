@@ -36,7 +36,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -68,6 +68,21 @@ def run_names(glimpses: tuple[int, ...]) -> list[str]:
     return ["digits-mlp", "digits-convnet", *(f"ram-{count}" for count in glimpses)]
 
 
+def run_config(name: str, variant: str, args: argparse.Namespace) -> Any:
+    """The config of run ``name`` ("ram-6", "digits-convnet", ...) on ``variant``; RAM's as ``args`` say."""
+    if not name.startswith("ram-"):
+        return default_config(name, variant)
+    return dataclasses.replace(
+        default_config("ram", variant),
+        glimpses=int(name.split("-")[1]),
+        core=args.ram_core,
+        core_hidden=args.ram_core_hidden,
+        dropout=args.ram_dropout,
+        policy_trains_core=args.ram_policy_trains_core,
+        combine=args.ram_combine,
+    )
+
+
 def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: argparse.Namespace) -> dict:
     """Train and evaluate run ``name`` on ``variant`` unless ``results.json`` exists; return the results."""
     run_dir = out / variant / name
@@ -75,17 +90,7 @@ def run_one(out: Path, variant: str, name: str, epochs: dict[str, int], args: ar
     if results_file.is_file():
         return json.loads(results_file.read_text(encoding="utf-8"))
     model = "ram" if name.startswith("ram-") else name
-    config = default_config(model, variant)
-    if model == "ram":
-        config = dataclasses.replace(
-            config,
-            glimpses=int(name.split("-")[1]),
-            core=args.ram_core,
-            core_hidden=args.ram_core_hidden,
-            dropout=args.ram_dropout,
-            policy_trains_core=args.ram_policy_trains_core,
-            combine=args.ram_combine,
-        )
+    config = run_config(name, variant, args)
     weight_decay = args.ram_weight_decay if model == "ram" else 0.0
     ema_decay = args.ram_ema_decay if model == "ram" else None
     start = time.perf_counter()
@@ -126,8 +131,8 @@ def main_error(results: dict) -> float:
 
 
 @torch.no_grad()
-def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
-    """ms and FLOPs per image of untrained ``name`` ("ram" with 6 glimpses, or "digits-convnet") per canvas side.
+def measure_costs(name: str, config: Any, repeats: int, trials: int) -> dict[int, dict]:
+    """ms and FLOPs per image of untrained model ``name`` ("ram" or "digits-convnet") of ``config`` per canvas side.
 
     ``trials`` times :func:`time_per_image` (each with new images), all the canvases of
     :data:`CANVASES` in the same process: ``"ms"`` is the median of the trials, ``"ms trials"``
@@ -139,7 +144,7 @@ def measure_costs(name: str, repeats: int, trials: int) -> dict[int, dict]:
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = create_model(name, default_config(name, "translated60")).eval()
+    model = create_model(name, config).eval()
     flops = {}
     for side in CANVASES:
         with FlopCounterMode(display=False) as counter:
@@ -272,9 +277,11 @@ def draw(path: Path, table: dict[str, dict[str, dict]], names: list[str], costs:
 
 
 def label(name: str) -> str:
-    if name.startswith("ram"):
-        return f"RAM, {name.split('-')[1] if '-' in name else 6} glimpses"
-    return {"digits-mlp": "FC net", "digits-convnet": "convnet"}[name]
+    """The name in tables and legends of a run ("ram-4", "digits-mlp") or of a model of the costs."""
+    if name.startswith("ram-"):
+        return f"RAM, {name.split('-')[1]} glimpses"
+    names = {"ram": "RAM, 6 glimpses", "ram (rnn)": "RAM, 6 glimpses, the paper's RNN core"}
+    return names.get(name) or {"digits-mlp": "FC net", "digits-convnet": "convnet"}[name]
 
 
 def write_report(
@@ -393,9 +400,8 @@ def cost_lines(costs: dict[str, dict[int, dict]]) -> list[str]:
     for name, series in costs.items():
         ms = [f"{series[side]['ms']:.3f}" for side in CANVASES]
         mflops = [f"{series[side]['flops'] / 1e6:.2f}" for side in CANVASES]
-        fresh = series[last]["ms"] / series[first]["ms"]
-        cached = series[last]["ms cached"] / series[first]["ms cached"]
-        lines.append(f"| {label(name)} | {' | '.join(ms + mflops)} | {fresh:.2f}x | {cached:.2f}x |")
+        ratios = f"{growth(series, 'ms'):.2f}x | {growth(series, 'ms cached'):.2f}x"
+        lines.append(f"| {label(name)} | {' | '.join(ms + mflops)} | {ratios} |")
     return lines
 
 
@@ -656,19 +662,22 @@ def goals(table: dict[str, dict[str, dict]], costs: dict[str, dict[int, dict]], 
                 )
     first, last = CANVASES[0], CANVASES[-1]
     if "ram" in costs and "digits-convnet" in costs:
-        ram = costs["ram"][last]["ms"] / costs["ram"][first]["ms"]
-        trials = [a / b for a, b in zip(costs["ram"][last]["ms trials"], costs["ram"][first]["ms trials"], strict=True)]
-        convnet = costs["digits-convnet"][last]["ms"] / costs["digits-convnet"][first]["ms"]
-        verdict = "met" if ram <= 1.1 else "missed"
+        ram, convnet = costs["ram"], costs["digits-convnet"]
+        trials = [a / b for a, b in zip(ram[last]["ms trials"], ram[first]["ms trials"], strict=True)]
+        paper = f"the paper's RNN core {growth(costs['ram (rnn)'], 'ms'):.3f}×; " if "ram (rnn)" in costs else ""
         lines.append(
-            f"- RAM's time per image flat (≤ 1.1×) from {first}² to {last}² while the convnet's grows: {verdict} "
-            f"(RAM {ram:.3f}×, from {min(trials):.3f}× to {max(trials):.3f}× in the {len(trials)} trials, "
-            f"{costs['ram'][last]['ms cached'] / costs['ram'][first]['ms cached']:.2f}× with the images in the cache, "
-            f"FLOPs {costs['ram'][last]['flops'] / costs['ram'][first]['flops']:.2f}×; "
-            f"convnet {convnet:.1f}×, FLOPs "
-            f"{costs['digits-convnet'][last]['flops'] / costs['digits-convnet'][first]['flops']:.1f}×)."
+            f"- RAM's time per image flat (≤ 1.1×) from {first}² to {last}² while the convnet's grows: "
+            f"{'met' if growth(ram, 'ms') <= 1.1 else 'missed'} (RAM {growth(ram, 'ms'):.3f}×, from "
+            f"{min(trials):.3f}× to {max(trials):.3f}× in the {len(trials)} trials, {growth(ram, 'ms cached'):.2f}× "
+            f"with the images in the cache, FLOPs {growth(ram, 'flops'):.2f}×; {paper}"
+            f"convnet {growth(convnet, 'ms'):.1f}×, FLOPs {growth(convnet, 'flops'):.1f}×)."
         )
     return lines
+
+
+def growth(series: dict[int, dict], key: str) -> float:
+    """A model's cost ``key`` ("ms", "ms cached" or "flops") on the largest canvas over the smallest."""
+    return series[CANVASES[-1]][key] / series[CANVASES[0]][key]
 
 
 def main() -> None:
@@ -753,9 +762,18 @@ def main() -> None:
             for name, series in json.loads(costs_file.read_text(encoding="utf-8")).items()
         }
     else:
+        measured = {  # the table's RAM-6, the paper's (ReLU RNN core, its default config), the convnet
+            "ram": ("ram", run_config("ram-6", "translated60", args), args.repeats),
+            "ram (rnn)": ("ram", default_config("ram", "translated60"), args.repeats),
+            "digits-convnet": (
+                "digits-convnet",
+                default_config("digits-convnet", "translated60"),
+                args.convnet_repeats,
+            ),
+        }
         costs = {
-            name: measure_costs(name, repeats, args.cost_trials)
-            for name, repeats in [("ram", args.repeats), ("digits-convnet", args.convnet_repeats)]
+            name: measure_costs(model, config, repeats, args.cost_trials)
+            for name, (model, config, repeats) in measured.items()
         }
         costs_file.parent.mkdir(parents=True, exist_ok=True)
         costs_file.write_text(json.dumps(costs, indent=2) + "\n", encoding="utf-8")
