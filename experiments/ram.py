@@ -9,8 +9,8 @@ into the core; ``--ram-core rnn --ram-weight-decay 0 --no-ram-policy-trains-core
 paper's ReLU core with the policy gradient stopped at the location network. It writes:
 
 - ``docs/results/ram.md``: test error (%) of every model on every variant (the paper's Table 1
-  layout), and the cost per image (ms and FLOPs) of RAM with 6 glimpses and of the convnet on
-  60², 100² and 200² canvases;
+  layout), and the cost per image (ms and FLOPs) of RAM with 6 glimpses (the table's and the
+  paper's RNN-core one) and of the convnet on 60², 100² and 200² canvases;
 - ``docs/results/ram.png``: the error table as bars, ms and FLOPs per image against canvas side;
 - ``docs/results/ram_glimpses_<variant>.png``: glimpse paths of RAM-6 on test images.
 
@@ -420,9 +420,7 @@ def policy_lines(diagnostics: dict[tuple[str, str], dict]) -> list[str]:
         "glimpse at the canvas centre. The location network is trained by REINFORCE (which reaches the core too "
         "where the recipe says so) and the classifier by the cross-entropy on the glimpses the policy takes: "
         "when the error on the digit is no lower than on the policy's own path, the classifier has adapted to "
-        "where the policy looks, so the reward gives the policy no reason to move to the digit, and the "
-        "policy's mean wanders (Adam takes steps of about the learning rate even on a gradient that is mostly "
-        "noise).",
+        "where the policy looks, so the reward gives the policy no reason to move to the digit.",
         "",
         "| variant | glimpses | distance to the digit | at the border (%) | error, mean path | "
         "error, on the digit | error, at the centre |",
