@@ -138,8 +138,8 @@ def measure_costs(name: str, config: Any, repeats: int, trials: int) -> dict[int
     :data:`CANVASES` in the same process: ``"ms"`` is the median of the trials, ``"ms trials"``
     each trial's; ``"ms cached"`` the same median with one batch per canvas, timed again and again
     (its images stay in the cache, so their reads cost less). FLOPs: the matrix multiplications and
-    convolutions counted by ``torch.utils.flop_counter`` (RAM's sensor adds 8 FLOPs per bilinear sample: 6 g² = 864
-    samples per glimpse, see the report).
+    convolutions counted by ``torch.utils.flop_counter`` (RAM's sensor adds 8 FLOPs per bilinear
+    sample: 6 g² = 864 samples per glimpse, see the report).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -280,8 +280,12 @@ def label(name: str) -> str:
     """The name in tables and legends of a run ("ram-4", "digits-mlp") or of a model of the costs."""
     if name.startswith("ram-"):
         return f"RAM, {name.split('-')[1]} glimpses"
-    names = {"ram": "RAM, 6 glimpses", "ram (rnn)": "RAM, 6 glimpses, the paper's RNN core"}
-    return names.get(name) or {"digits-mlp": "FC net", "digits-convnet": "convnet"}[name]
+    return {
+        "ram": "RAM, 6 glimpses",
+        "ram (rnn)": "RAM, 6 glimpses, the paper's RNN core",
+        "digits-mlp": "FC net",
+        "digits-convnet": "convnet",
+    }[name]
 
 
 def write_report(
@@ -699,7 +703,9 @@ def main() -> None:
         help="RAM: REINFORCE gradient into the core (paper)",
     )
     parser.add_argument("--ram-core", default="lstm", help="RAM: core network, rnn (paper's MNIST runs) or lstm")
-    parser.add_argument("--ram-core-hidden", type=int, default=256, help="RAM: size of the core state h_t")
+    parser.add_argument(
+        "--ram-core-hidden", type=int, default=RAMConfig.core_hidden, help="RAM: size of the core state h_t"
+    )
     parser.add_argument("--ram-combine", default="add", help="RAM: g_t from what and where, add (paper) or multiply")
     parser.add_argument(
         "--ram-ema-decay", type=float, default=None, help="RAM: end with a moving average of the weights (decay/step)"
