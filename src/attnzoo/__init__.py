@@ -6,8 +6,8 @@ pictures (matplotlib) and the command line (Typer) are imported where they are u
 
 from attnzoo.attention import *  # noqa: F403
 from attnzoo.attention import __all__ as _attention_names
-from attnzoo.models.registry import create_model, list_models, register_model
+from attnzoo.registry import create_model, list_models, presets, register_model
 
 __version__ = "0.1.0"
 
-__all__ = [*_attention_names, "create_model", "list_models", "register_model"]
+__all__ = [*_attention_names, "create_model", "list_models", "presets", "register_model"]

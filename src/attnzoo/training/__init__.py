@@ -1,28 +1,9 @@
-"""What every model's training shares: the Lightning trainer factory and checkpoint I/O.
+"""The ONE way anything trains: :func:`train` (Lightning underneath) and :class:`Run` (a run directory).
 
 Importing this package imports Lightning; ``import attnzoo`` does not.
 """
 
-from attnzoo.training.checkpoint import (
-    SafeCheckpointIO,
-    load_checkpoint_file,
-    load_model,
-    read_task,
-    save_checkpoint_file,
-    save_model,
-    write_task,
-)
-from attnzoo.training.trainer import fit_resuming, make_trainer, seed_everything
+from attnzoo.training.fit import train
+from attnzoo.training.run import Run, RunError
 
-__all__ = [
-    "SafeCheckpointIO",
-    "fit_resuming",
-    "load_checkpoint_file",
-    "load_model",
-    "make_trainer",
-    "read_task",
-    "save_checkpoint_file",
-    "save_model",
-    "seed_everything",
-    "write_task",
-]
+__all__ = ["Run", "RunError", "train"]

@@ -1,13 +1,6 @@
-"""Checkpoints without pickle: tensors in safetensors, everything else as JSON.
+"""Training checkpoints without pickle: tensors in safetensors, everything else as JSON.
 
-Two kinds of files:
-
-- A *run directory* holds the finished model: ``model.safetensors`` (the ``state_dict``) and
-  ``config.json`` (``{"model": registry name, "config": the config dataclass as a dict}``);
-  :func:`save_model` / :func:`load_model`; and ``task.json``, the settings that rebuild the
-  run's data (:func:`write_task` / :func:`read_task`). Models keep their own extra files
-  (vocabularies, results) beside them.
-- A *training checkpoint* is Lightning's checkpoint dictionary (weights, optimiser state,
+A *training checkpoint* is Lightning's checkpoint dictionary (weights, optimiser state,
   loop counters, callback state) written by :class:`SafeCheckpointIO`: its tensors go into a
   safetensors file and the nested structure around them into that file's JSON metadata.
   Lightning's own format is a pickle, which can run code when loaded; this one cannot.
@@ -27,11 +20,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from attnzoo.models.registry import config_class, create_model
-
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-TASK_FILE = "task.json"
 STRUCTURE_KEY = "attnzoo.structure"
 
 
@@ -85,7 +73,7 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
     os.replace(temporary, path)
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file; ``ValueError`` for anything else (a pickle, say)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
@@ -104,7 +92,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     """Read a file written by :func:`save_checkpoint_file`. Never unpickles."""
     path = Path(path)
-    tensors, metadata = _read_safetensors(path)
+    tensors, metadata = read_safetensors(path)
     if STRUCTURE_KEY not in metadata:
         raise ValueError(f"{path}: a safetensors file, but not an attnzoo training checkpoint (no structure)")
     return _decode(json.loads(metadata[STRUCTURE_KEY]), tensors)
@@ -124,54 +112,3 @@ class SafeCheckpointIO(CheckpointIO):
 
     def remove_checkpoint(self, path) -> None:
         Path(path).unlink(missing_ok=True)
-
-
-def save_model(directory: str | Path, name: str, model: nn.Module, config: Any) -> None:
-    """Write ``model.safetensors`` and ``config.json`` of registered model ``name`` to ``directory``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE))
-    document = {"model": name, "config": dataclasses.asdict(config)}
-    (directory / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-
-
-def read_model_config(directory: str | Path) -> tuple[str, Any]:
-    """The registry name and the config dataclass saved in a run directory."""
-    path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {directory} a run directory written by attnzoo?")
-    document = json.loads(path.read_text(encoding="utf-8"))
-    config_type = config_class(document["model"])
-    fields = {field.name: field for field in dataclasses.fields(config_type)}
-    values = {
-        key: tuple(value) if isinstance(value, list) and isinstance(fields[key].default, tuple) else value
-        for key, value in document["config"].items()
-    }
-    return document["model"], config_type(**values)
-
-
-def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any]:
-    """Rebuild the model of a run directory from its config and load its weights. Never unpickles.
-
-    Returns:
-        ``(model, config)``, the model in eval mode.
-    """
-    name, config = read_model_config(directory)
-    model = create_model(name, config)
-    state, _ = _read_safetensors(Path(directory) / WEIGHTS_FILE)
-    model.load_state_dict({key: value.to(map_location) for key, value in state.items()})
-    return model.to(map_location).eval(), config
-
-
-def write_task(directory: str | Path, settings: dict[str, Any]) -> None:
-    """Write ``settings`` (JSON-able: the task, its sizes, the seed, ...) as the run's ``task.json``."""
-    (Path(directory) / TASK_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-
-
-def read_task(directory: str | Path, command: str) -> dict[str, Any]:
-    """The ``task.json`` of a run directory that ``command`` (e.g. ``"attnzoo train ram"``) writes."""
-    path = Path(directory) / TASK_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file; is {directory} a run written by `{command}`?")
-    return json.loads(path.read_text(encoding="utf-8"))

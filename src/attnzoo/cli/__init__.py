@@ -1,0 +1,203 @@
+"""The ``attnzoo`` command (Typer), generated from the registry.
+
+    attnzoo models [MODEL]                      the models, their papers, presets and pictures
+    attnzoo train MODEL --out DIR [--preset P] [--set field=value ...] [options]
+    attnzoo evaluate RUN [--split test] [--task field=value ...]
+    attnzoo plot RUN --picture NAME --out FILE
+    attnzoo translate RUN TEXT [--beam K] [--plot FILE]     (sequence models)
+    attnzoo demo
+
+Nothing here knows a model: commands ask the registry and the model's recipe. Bad input ends with
+one line on stderr (``attnzoo: error: ...``) and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from attnzoo.cli.train import DEFAULT_THREADS, make_train_command
+
+app = typer.Typer(
+    help="attnzoo: attention mechanisms and the models built on them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+train_app = typer.Typer(help="Train a model: attnzoo train MODEL --help.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+RunDir = typer.Argument(..., help="A run directory written by `attnzoo train`.")
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, KeyError)
+
+
+def fail(message: str) -> None:
+    """Print ``attnzoo: error: message`` on stderr and exit with status 2."""
+    typer.echo(f"attnzoo: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def one_line_errors(function: Any) -> Any:
+    """Turn the expected errors of a command (bad values, missing files) into one line and exit 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except EXPECTED_ERRORS as error:
+            fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+
+    return wrapper
+
+
+@app.callback()
+def main() -> None:
+    """Line-buffered output, so a run under nohup or in a pipe shows its progress as it goes."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+
+
+def open_run(run_dir: Path) -> Any:
+    from attnzoo.training.run import Run
+
+    run = Run(run_dir)
+    run.model_name  # noqa: B018 -- reading config.json: a clear error if this is not a run
+    return run
+
+
+@app.command()
+@one_line_errors
+def models(name: str | None = typer.Argument(None, help="Show this model's presets and fields.")) -> None:
+    """List the models (name, paper, presets, pictures), or one model's presets and settings."""
+    from attnzoo.cli.tables import model_details, model_table
+
+    if name is None:
+        model_table()
+    else:
+        model_details(name)
+
+
+@app.command()
+@one_line_errors
+def evaluate(
+    run_dir: Path = RunDir,
+    split: str = typer.Option("test", help="train, valid or test."),
+    task: list[str] | None = typer.Option(None, help="FIELD=VALUE of the task to evaluate on (e.g. a longer length)."),
+    threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
+) -> None:
+    """Evaluate a trained run on a split and print the recipe's metrics."""
+    from attnzoo.cli.tables import print_metrics
+    from attnzoo.registry import parse_assignments
+    from attnzoo.training.callbacks import set_threads
+
+    set_threads(threads)
+    run = open_run(run_dir)
+    if split not in ("train", "valid", "test"):
+        fail(f"--split: expected train, valid or test, got {split!r}")
+    overrides = parse_assignments(run.recipe().Task, task or [], what="--task")
+    recipe = run.recipe(**overrides)
+    data = run.build_task(recipe) if not overrides else recipe.build_task(run.training().seed)
+    metrics = recipe.evaluate(run.load_model(), data, split)
+    print_metrics(f"{run.model_name}, {split}", metrics)
+
+
+@app.command()
+@one_line_errors
+def plot(
+    run_dir: Path = RunDir,
+    picture: str | None = typer.Option(None, help="The picture's name (the run's recipe lists them)."),
+    out: Path = typer.Option(..., help="The file to write (PNG, SVG or PDF)."),
+) -> None:
+    """Draw one of a run's attention pictures to a file."""
+    run = open_run(run_dir)
+    recipe = run.recipe()
+    pictures = recipe.pictures(run.config())
+    if not pictures:
+        fail(f"{run_dir}: this {run.model_name} model has no attention picture")
+    if picture not in pictures:
+        fail(f"--picture: expected one of {', '.join(pictures)}; got {picture!r}")
+    pictures[picture](run.load_model(), run.build_task(recipe), out)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+@one_line_errors
+def translate(
+    run_dir: Path = RunDir,
+    text: str = typer.Argument(..., help="The source text."),
+    beam: int = typer.Option(1, help="Beam size (1: greedy)."),
+    plot: Path | None = typer.Option(None, help="Also draw the attention of this input to this file."),
+) -> None:
+    """Translate one input with a trained sequence-to-sequence run."""
+    if beam < 1:
+        fail(f"--beam: expected a beam size >= 1, got {beam}")
+    run = open_run(run_dir)
+    recipe = run.recipe()
+    if not hasattr(recipe, "translate"):
+        fail(f"{run_dir} holds a {run.model_name} model, which does not translate text")
+    model, task = run.load_model(), run.build_task(recipe)
+    typer.echo(recipe.translate(model, task, [text], beam)[0].output)
+    if plot is not None:
+        pictures = recipe.pictures(run.config())
+        if not pictures:
+            fail(f"{run_dir} has no attention (attention='none'): nothing to plot")
+        next(iter(pictures.values()))(model, task, plot, text=text)
+        typer.echo(f"wrote {plot}")
+
+
+@app.command()
+@one_line_errors
+def demo(
+    threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
+    out: Path = typer.Option(Path("runs/demo"), help="The run directory (replaced if it holds an earlier demo)."),
+    picture: Path = typer.Option(Path("alignment.png"), help="Where to draw the alignment."),
+) -> None:
+    """Train Bahdanau attention on the dates task, print accuracy and examples, draw the alignment."""
+    from attnzoo.cli.demo import run_demo
+
+    run_demo(out, picture, threads)
+
+
+def run_training(name: str, values: dict[str, Any], **settings: Any) -> None:
+    """Train ``name`` with the options of ``attnzoo train NAME``, then print where the run is."""
+    from attnzoo.cli.tables import print_metrics
+    from attnzoo.training import train
+
+    run = train(
+        name,
+        values["out"],
+        preset=values["preset"],
+        resume=values["resume"],
+        overwrite=values["overwrite"],
+        devices=values["devices"],
+        num_nodes=values["num_nodes"],
+        accelerator=values["accelerator"],
+        threads=values["threads"],
+        progress=values["progress"],
+        **settings,
+    )
+    if run.file("metrics.json").is_file():  # the first process of a data-parallel run
+        metrics = run.read_json("metrics.json")
+        print_metrics(f"{name}, valid", {k: v for k, v in metrics.items() if k not in ("step", "kept_step")})
+        typer.echo(f"wrote {run.path}; evaluate with: attnzoo evaluate {run.path}")
+
+
+def _register_train_commands() -> None:
+    """``attnzoo train NAME`` for every registered model."""
+    from attnzoo.registry import config_class, entry, list_models, load_recipe
+
+    for name in list_models():
+        if importlib.util.find_spec(f"{entry(name).package}.recipe") is None:
+            continue  # a model folder without a recipe builds, but does not train
+        recipe = load_recipe(name)
+        command = make_train_command(name, recipe, config_class(name), run_training)
+        train_app.command(name, help=command.__doc__)(one_line_errors(command))
+
+
+_register_train_commands()

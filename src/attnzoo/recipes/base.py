@@ -1,0 +1,191 @@
+"""What every recipe has: the training settings and the :class:`Recipe` base class.
+
+A recipe is how a paper trains and measures its model: the task (data) it builds, the batches,
+the loss and what it logs, the evaluation, the pictures, and a tiny example for tests. It is
+torch + tasks + viz only: no Lightning, no Typer, no file I/O. The generic trainer
+(:mod:`attnzoo.training`) and the command line (:mod:`attnzoo.cli`) drive any recipe through
+the methods below; a paper overrides the ones it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+# Seeds of the data splits, added to the run's seed: one table for every recipe.
+SPLIT_SEEDS = {"train": 0, "valid": 1_000_003, "test": 2_000_003}
+
+
+def split_seed(split: str, seed: int) -> int:
+    """The generator seed of data split ``split`` of a run seeded ``seed``."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split: expected one of {', '.join(SPLIT_SEEDS)}; got {split!r}")
+    return SPLIT_SEEDS[split] + seed
+
+
+@dataclass(frozen=True)
+class Training:
+    """How long and how fast to train: the shared options of every ``attnzoo train`` command."""
+
+    steps: int = 2_000  # optimiser steps (with epochs: whichever ends first; -1: until epochs)
+    epochs: int | None = None  # passes over the training data (None: until steps)
+    batch_size: int = 128  # examples per optimiser step
+    lr: float = 1e-3  # the learning rate (schedule "warmup": the factor of d_model^-0.5 · min(...))
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's β1, β2 (the Transformer paper: 0.9, 0.98)
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0: plain Adam
+    schedule: str = "cosine"  # "constant", "cosine" (to final_lr_fraction) or "warmup" (Vaswani §5.3)
+    final_lr_fraction: float = 0.05  # cosine: the last rate as a fraction of lr
+    warmup_steps: int = 400  # warmup: steps of linear increase before the inverse square-root decay
+    clip: float | None = 1.0  # clip the gradient's global norm to this (None: no clipping)
+    ema_decay: float | None = None  # end with an exponential moving average of the weights (None: no)
+    minutes: float | None = None  # wall-clock budget of the optimisation (validation excluded)
+    val_every: int = 200  # optimiser steps between validations (each logged to metrics.csv)
+    checkpoint_every: int = 200  # optimiser steps between checkpoints (checkpoints/last.ckpt)
+    target: float | None = None  # stop once the recipe's selection metric reaches this on validation
+    seed: int = 0  # seed of the data and the weights
+
+    def __post_init__(self) -> None:
+        checks = {
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "schedule": self.schedule in ("constant", "cosine", "warmup"),
+            "ema_decay": self.ema_decay is None or 0 < self.ema_decay < 1,
+            "minutes": self.minutes is None or self.minutes > 0,
+            "val_every": self.val_every >= 1,
+            "checkpoint_every": self.checkpoint_every >= 1,
+            "steps": self.steps >= 1 or (self.steps == -1 and self.epochs is not None),
+            "epochs": self.epochs is None or self.epochs >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"training {name}: got {getattr(self, name)!r}, which is out of range ({_RANGES[name]})")
+
+
+_RANGES = {
+    "batch_size": ">= 1",
+    "lr": "> 0",
+    "weight_decay": ">= 0",
+    "schedule": "constant, cosine or warmup",
+    "ema_decay": "in (0, 1)",
+    "minutes": "> 0",
+    "val_every": ">= 1",
+    "checkpoint_every": ">= 1",
+    "steps": ">= 1, or -1 with epochs",
+    "epochs": ">= 1",
+}
+
+Picture = Callable[[nn.Module, Any, Path], None]  # (model, task, path): draws one picture to path
+
+
+class Recipe:
+    """How a paper trains and measures its models (the base: override what the paper needs).
+
+    A recipe object is bound to one model name and its task settings (``self.settings``).
+
+    Class attributes a recipe sets:
+        Task: the frozen dataclass of the task settings (data sizes, variant, loss options).
+        training: its default :class:`Training`.
+        selection: ``(metric, "min" | "max")``: the validation metric that ``--target`` and
+            ``keep_best`` read (e.g. ``("exact", "max")``).
+        keep_best: end training with the weights of the best validation so far, not the last.
+    """
+
+    Task: type = type(None)
+    training = Training()
+    selection: tuple[str, str] = ("loss", "min")
+    keep_best = False
+
+    def __init__(self, model_name: str, settings: Any = None) -> None:
+        self.model_name = model_name
+        self.settings = settings if isinstance(settings, self.Task) else self.task_settings(settings)
+
+    # ---- data ------------------------------------------------------------------------------
+
+    def build_task(self, seed: int) -> Any:
+        """The task's data (an object the other methods read) for ``self.settings`` (a ``Task``)."""
+        raise NotImplementedError
+
+    def sized_config(self, config: Any, task: Any) -> Any:
+        """The model config with the sizes that come from the data (vocabularies, features)."""
+        return config
+
+    def task_documents(self, task: Any) -> dict[str, Any]:
+        """JSON documents the run keeps beside the task (e.g. vocabularies); checked on reload."""
+        return {}
+
+    def train_batches(self, task: Any, batch_size: int, seed: int) -> Iterable:
+        """The training batches of one epoch (a ``DataLoader``, seeded by ``seed``)."""
+        raise NotImplementedError
+
+    def on_epoch_start(self, task: Any, epoch: int) -> None:
+        """Called before each training epoch (e.g. to draw new canvases)."""
+
+    # ---- training --------------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Any, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training loss of one batch and what to log beside it (``{"nll": ...}``).
+
+        ``state`` is the recipe's own training state (e.g. a moving-average baseline): a dict of
+        tensors kept in the checkpoints.
+        """
+        raise NotImplementedError
+
+    def optimizer_settings(self, training: Training, config: Any) -> Training:
+        """The settings the optimiser is built with (e.g. a rate scaled by the model's width)."""
+        return training
+
+    # ---- measuring -------------------------------------------------------------------------
+
+    def evaluate(self, model: nn.Module, task: Any, split: str) -> dict[str, float]:
+        """The paper's metrics of ``model`` on ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
+        raise NotImplementedError
+
+    def pictures(self, config: Any = None) -> dict[str, Picture]:
+        """The pictures this recipe draws for a model of ``config`` (None: every picture it can draw):
+        ``{name: draw(model, task, path)}``."""
+        return {}
+
+    def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A tiny ``(model config overrides, task settings overrides)`` for the registry test."""
+        return {}, {}
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def task_settings(self, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The ``Task`` dataclass with ``overrides``."""
+        from attnzoo.registry import build_dataclass
+
+        return build_dataclass(self.Task, dict(overrides or {}), what=f"{self.model_name} task")
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (CPU for a model without parameters)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """``value`` (a tensor, or a tuple/list/dict/dataclass of them) moved to ``device``."""
+    if isinstance(value, Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: to_device(item, device) for key, item in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(to_device(item, device) for item in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(item, device) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {item.name: to_device(getattr(value, item.name), device) for item in dataclasses.fields(value)}
+        return dataclasses.replace(value, **fields)
+    return value
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)

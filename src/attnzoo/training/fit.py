@@ -1,0 +1,178 @@
+"""The one way anything trains: ``train("seq2seq", "runs/dates", preset="bahdanau")``.
+
+:func:`train` builds the settings (the config's defaults, then the preset, then the overrides),
+the recipe's data, the model, and fits it with Lightning: safe checkpoints (no pickle) every
+``checkpoint_every`` steps, ``resume=True`` continuing a stopped run exactly, data-parallel
+processes with ``devices`` / ``num_nodes`` (DDP; gloo on the CPU, under ``torchrun`` across
+nodes), an exponential moving average of the weights, a wall-clock budget, validation rows in
+``metrics.csv``. It writes the run directory (:mod:`attnzoo.training.run`) and returns it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint, WeightAveraging
+from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+from attnzoo.recipes.base import Recipe, Training, split_seed
+from attnzoo.registry import load_recipe, make_config, preset, replace_fields
+from attnzoo.training.callbacks import EpochStart, StepProgress, Validation, set_threads
+from attnzoo.training.checkpoint import SafeCheckpointIO
+from attnzoo.training.module import RecipeModule
+from attnzoo.training.run import Run
+
+
+def quiet_lightning() -> None:
+    """Hide Lightning's start-up chatter (GPU notices, adverts, advice about workers, deprecations)."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for message in (
+        ".*does not have many workers.*",
+        ".*Checkpoint directory .* exists and is not empty.*",
+        r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+        ".*GPU available but not used.*",
+        ".*litlogger.*",
+        ".*The number of training batches .* is smaller than the logging interval.*",
+    ):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def settings_for(
+    name: str,
+    preset_name: str | None,
+    model: Mapping[str, Any] | None,
+    task: Mapping[str, Any] | None,
+    training: Mapping[str, Any] | None,
+) -> tuple[Any, Recipe, Training]:
+    """The model config, the recipe (with its task settings) and the training settings of a new run."""
+    chosen = preset(name, preset_name)
+    config = make_config(name, preset_name, **(model or {}))
+    recipe = load_recipe(name, {**chosen.task, **(task or {})})
+    fields = {**chosen.training, **(training or {})}
+    return config, recipe, replace_fields(recipe.training, fields, what=f"{name} training")
+
+
+def planned_steps(training: Training, batches_per_epoch: int | None) -> int:
+    """The steps the run plans: ``steps``, or ``epochs`` of the data, whichever is fewer."""
+    by_epochs = None if training.epochs is None or batches_per_epoch is None else training.epochs * batches_per_epoch
+    options = [count for count in (training.steps if training.steps > 0 else None, by_epochs) if count]
+    return min(options) if options else max(training.steps, 1)
+
+
+def make_trainer(run: Run, training: Training, total_steps: int, callbacks: list, **options: Any) -> L.Trainer:
+    """The Lightning ``Trainer``: safe checkpoints, clipping, EMA, step-counting progress, no logger."""
+    checkpoint = ModelCheckpoint(
+        dirpath=run.path / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=training.checkpoint_every
+    )
+    if training.ema_decay is not None:
+        callbacks = [*callbacks, WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(training.ema_decay))]
+    progress = options.pop("progress", True)
+    return L.Trainer(
+        default_root_dir=str(run.path),
+        max_epochs=training.epochs if training.epochs is not None else -1,
+        max_steps=total_steps,
+        gradient_clip_val=training.clip,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        logger=False,
+        num_sanity_val_steps=0,
+        plugins=[SafeCheckpointIO()],
+        callbacks=[checkpoint, *([StepProgress(total_steps)] if progress else []), *callbacks],
+        **options,
+    )
+
+
+def train(
+    name: str,
+    out: Any,
+    *,
+    preset: str | None = None,
+    model: Mapping[str, Any] | None = None,
+    task: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    devices: int = 1,
+    num_nodes: int = 1,
+    accelerator: str = "cpu",
+    threads: int | None = None,
+    progress: bool = True,
+) -> Run:
+    """Train registered model ``name`` into the run directory ``out`` and return the :class:`Run`.
+
+    Args:
+        name: the registry name. preset: one of its presets (None: the config's defaults).
+        model / task / training: overrides of the model config, the recipe's task settings and
+            :class:`~attnzoo.recipes.Training` (``{"steps": 500, "lr": 1e-3}``).
+        resume: continue the stopped run in ``out`` from its checkpoint (its saved settings; only
+            ``training`` may change, e.g. more steps). overwrite: replace a finished run in ``out``.
+        devices, num_nodes: data-parallel processes per node and nodes (DDP).
+        accelerator: ``"cpu"``, ``"gpu"`` or ``"auto"``. threads: torch CPU threads per process.
+        progress: show the progress bar (on a terminal).
+    """
+    quiet_lightning()
+    set_threads(threads)
+    run = Run(out)
+    if not is_child_process():
+        run.prepare(resume=resume, overwrite=overwrite)
+    if resume:
+        if preset is not None or model or task:
+            raise ValueError("--resume continues a run with its own model and task: give only training options")
+        config, recipe = run.config(), run.recipe()
+        settings = replace_fields(run.training(), dict(training or {}), what=f"{name} training")
+    else:
+        config, recipe, settings = settings_for(name, preset, model, task, training)
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    data = recipe.build_task(settings.seed)
+    config = recipe.sized_config(config, data)
+    batches = recipe.train_batches(data, settings.batch_size, split_seed("train", settings.seed))
+    total = planned_steps(settings, len(batches) if hasattr(batches, "__len__") else None)
+    module = RecipeModule(recipe, config, settings, total)
+    validation = Validation(
+        run, data, settings.val_every, keep_best=recipe.keep_best, target=settings.target, minutes=settings.minutes
+    )
+    saved_preset = run.preset if resume else preset
+
+    def write_settings(trainer: L.Trainer, _: Any) -> None:
+        if trainer.is_global_zero:
+            run.write_settings(recipe.model_name, saved_preset, config, recipe.settings, recipe.task_documents(data))
+            run.write_training(settings, steps=trainer.global_step, seconds=0.0)
+
+    trainer = make_trainer(
+        run,
+        settings,
+        total,
+        [LambdaCallback(on_train_start=write_settings), validation, EpochStart(data)],
+        progress=progress,
+        devices=devices,
+        num_nodes=num_nodes,
+        accelerator=accelerator,
+        strategy="ddp" if devices * num_nodes > 1 else "auto",
+    )
+    trainer.fit(module, batches, ckpt_path=str(run.checkpoint) if resume else None)
+    if trainer.is_global_zero:
+        finish(run, module, validation, settings, trainer.global_step)
+    return run
+
+
+def finish(run: Run, module: RecipeModule, validation: Validation, settings: Training, steps: int) -> None:
+    """Save the final weights (the best validation's with ``keep_best``), metrics and progress."""
+    metrics = validation.last_metrics
+    if validation.best is not None:
+        module.model.load_state_dict(validation.best["state"])
+        metrics = module.recipe.evaluate(module.model, validation.task, "valid")
+    run.save_model(module.model)
+    kept = None if validation.best is None else validation.best["step"]
+    run.write_metrics({**metrics, "step": steps, "kept_step": kept})
+    run.write_training(settings, steps=steps, seconds=round(module.seconds, 2), kept_step=kept)
+
+
+def is_child_process() -> bool:
+    """Whether this is a data-parallel process other than the first (Lightning's or torchrun's)."""
+    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0"
