@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from attnzoo import AdditiveScore, Attention, MultiHeadAttention
-from attnzoo.attention.soft import fused_dot_product
+from attnzoo.attention.functional import fused_dot_product
 
 THREADS = 2
 MIN_SECONDS = 20.0  # time each comparison for at least this long (more rounds for quick ones)

@@ -12,6 +12,10 @@ A training step is forward, backward and an Adam step; the figure is sequences p
   shift as one ``roll`` per offset) and differentiated by autograd, as attnzoo's NTM was before its
   hand-written backward passes (that code, with ``CosineScore``'s concatenated norms, was a little
   slower still).
+- **autograd addr**: ours with :func:`ntm_address` replaced by the same equations
+  differentiated by autograd, the content focus of eqs. (5)-(6) through attnzoo's
+  ``CosineScore`` (the memory access keeps its hand-written backward pass): what the hand-written
+  backward pass of the addressing alone is worth (``ours/addr``).
 - **compiled** (``--compile``): ours with ``NTM.compile_step`` (``torch.compile`` of one time step:
   Inductor fuses the chains of small operations into generated C++ loops), as ``attnzoo train ntm
   --compile`` trains; compiling takes a minute or two once per batch size (not in the rates).
@@ -24,7 +28,7 @@ A training step is forward, backward and an Adam step; the figure is sequences p
   11 sequences/s at batch 1 and 59 at batch 32 (the issue's figures; not rerun here). The goal
   is at least 5x that at batch 32, i.e. 295 sequences/s.
 
-The three are timed in turns (one step each, round after round), so a change of the machine's
+The cases are timed in turns (one step each, round after round), so a change of the machine's
 load touches them alike. The CPU is shared with other jobs: the script prints the load average
 (1-minute, at the start and after each row) and both wall-clock and CPU-time rates (CPU time of
 this process, all threads), so a busy machine shows as such. It writes the same table to
@@ -41,12 +45,15 @@ import os
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
+import attnzoo.models.ntm.model as ntm_model
+from attnzoo.attention import CosineScore
 from attnzoo.models.ntm import NTM, NTMConfig
-from attnzoo.models.ntm.addressing import read_memory
+from attnzoo.models.ntm.addressing import COSINE_EPS, SHARPEN_FLOOR, read_memory
 from attnzoo.tasks.algorithmic import CopyTask
 
 QUOTED = {1: 11.0, 32: 59.0}  # reference implementation, sequences/s on this machine kind (from the issue)
@@ -68,6 +75,21 @@ def batched_address(memory, key, beta, gate, shift, gamma, previous):
 def batched_write(memory, weights, erase, add):
     """Eqs. (3)-(4) for one write head: ``M + w^T (a - M e)``."""
     return torch.addcmul(memory, weights.transpose(1, 2), add - memory * erase)
+
+
+def cosine_score_address(memory, key, beta, gate, shift, gamma, previous, *, shifts):
+    """Eqs. (5)-(9) for ``ntm_address``'s arguments, differentiated by autograd, eq. (6) by ``CosineScore``."""
+    content = torch.softmax(CosineScore(eps=COSINE_EPS)(key, memory, beta), dim=-1)  # (5)-(6): (B, H, N)
+    gated = torch.lerp(previous, content, gate[..., None])  # (7)
+    rolled = [gated.roll(offset, dims=-1) for offset in shifts]  # w^g(i - o) for each offset o
+    shifted = sum(weight[..., None] * w for weight, w in zip(shift.unbind(-1), rolled, strict=True))  # (8)
+    return torch.softmax(gamma[..., None] * shifted.clamp_min(SHARPEN_FLOOR).log(), dim=-1)  # (9)
+
+
+def autograd_addressing_forward(model: NTM, inputs: torch.Tensor) -> torch.Tensor:
+    """``model``'s own forward pass with its addressing differentiated by autograd; logits ``(B, T, O)``."""
+    with mock.patch.object(ntm_model, "ntm_address", cosine_score_address):
+        return model(inputs).logits
 
 
 def loop_address(memory, key, beta, gate, shift, gamma, previous):
@@ -135,6 +157,7 @@ CASES = {  # name: (forward, timed in one round of every how many)
     "ours": (lambda model, inputs: model(inputs).logits, 1),
     "autograd": (autograd_forward, 1),
     "loops": (loop_forward, 3),
+    "autograd addr": (autograd_addressing_forward, 1),
 }
 
 
@@ -204,25 +227,28 @@ def main() -> None:
     inputs = CopyTask().sample(4, torch.Generator().manual_seed(1), length=20).inputs
     difference = (model(inputs).logits - autograd_forward(model, inputs)).abs().max().item()
     say(f"same model, same inputs: max |logits of ours - logits of autograd| = {difference:.1e}")
+    difference = (model(inputs).logits - autograd_addressing_forward(model, inputs)).abs().max().item()
+    say(f"max |logits of ours - logits of ours with autograd addressing| = {difference:.1e}")
     cases = dict(CASES)
     if args.compile:
         cases["compiled"] = compiled_case(model, inputs, say)
     say("training sequences/s, median over the steps (in brackets: per CPU second); load: 1-min load average after")
     say(
         f"{'threads':>7} {'batch':>5}  " + "  ".join(f"{name:>15}" for name in cases) + "  "
-        f"{'ours/autograd':>13} {'ours/loops':>10} {'fastest/quoted':>14}  {'load':>4}"
+        f"{'ours/autograd':>13} {'ours/loops':>10} {'ours/addr':>9} {'fastest/quoted':>14}  {'load':>4}"
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch_size in args.batches:
             measured = rates(model, cases, batch_size, args.repeats)
-            ours, autograd, loops = (measured[name][0] for name in CASES)
+            ours, autograd, loops, addressing = (measured[name][0] for name in CASES)
             cells = "  ".join(f"{wall:6.1f} ({cpu:6.1f})" for wall, cpu in measured.values())
             quoted = QUOTED.get(batch_size)
             fastest = max(wall for wall, _ in measured.values())
             versus_quoted = f"{fastest / quoted:13.1f}x" if quoted else f"{'-':>14}"
             say(
                 f"{threads:>7} {batch_size:>5}  {cells}  {ours / autograd:12.2f}x {ours / loops:9.1f}x "
+                f"{ours / addressing:8.2f}x "
                 f"{versus_quoted}  {os.getloadavg()[0]:4.1f}"
             )
     say(f"quoted reference: {QUOTED[1]:.0f} sequences/s at batch 1, {QUOTED[32]:.0f} at batch 32")

@@ -143,17 +143,17 @@ class TestMultiHead:
         with raises("query", "(B, Tq, E)", (B, 16)):
             self.mha(torch.randn(B, 16), torch.randn(B, TK, DK), torch.randn(B, TK, DV))
 
-    def test_key_and_value(self):
+    def test_keys_and_values(self):
         query = torch.randn(B, TQ, 16)
-        with raises("key", "(B, Tk, Dk) = (2, ?, 6)", (B, TK, DK + 1)):
+        with raises("keys", "(B, Tk, Dk) = (2, ?, 6)", (B, TK, DK + 1)):
             self.mha(query, torch.randn(B, TK, DK + 1), torch.randn(B, TK, DV))
-        with raises("key", "(B, Tk, Dk) = (2, ?, 6)", (B + 1, TK, DK)):
+        with raises("keys", "(B, Tk, Dk) = (2, ?, 6)", (B + 1, TK, DK)):
             self.mha(query, torch.randn(B + 1, TK, DK), torch.randn(B + 1, TK, DV))
-        with raises("value", "(B, Tk, Dv) = (2, 5, 7)", (B, TK + 1, DV)):
+        with raises("values", "(B, Tk, Dv) = (2, 5, 7)", (B, TK + 1, DV)):
             self.mha(query, torch.randn(B, TK, DK), torch.randn(B, TK + 1, DV))
-        with raises("value", "(B, Tk, Dv) = (2, 5, 7)", (B, TK, DV - 1)):
+        with raises("values", "(B, Tk, Dv) = (2, 5, 7)", (B, TK, DV - 1)):
             self.mha(query, torch.randn(B, TK, DK), torch.randn(B, TK, DV - 1))
-        with raises("key", "(B, Tk, Dk) = (2, ?, 6)", (B, TQ, 16)):  # self-attention needs kdim == E
+        with raises("keys", "(B, Tk, Dk) = (2, ?, 6)", (B, TQ, 16)):  # self-attention needs kdim == E
             self.mha(query)
 
     @pytest.mark.parametrize("mask_shape", [(B, TQ, TK + 1), (B + 1, 1, TK), (B, 3, TQ, TK), (B, 4, 1, TK, 1)])

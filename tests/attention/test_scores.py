@@ -83,6 +83,7 @@ def test_cosine_score_graves_eqs5_6():
     torch.testing.assert_close(CosineScore()(q, k, beta), beta[:, None, None] * cosine)
     beta_per_query = torch.rand(B, TQ) * 10  # (B, Tq)
     torch.testing.assert_close(CosineScore()(q, k, beta_per_query), beta_per_query[:, :, None] * cosine)
+    torch.testing.assert_close(CosineScore().cosine(q, k, k.norm(dim=-1)), cosine)  # eq. (6) alone
 
 
 def test_cosine_score_zero_vectors_give_zero_not_nan():

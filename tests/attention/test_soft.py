@@ -196,8 +196,8 @@ def test_gradcheck_attention_float64(name, need_weights):
     params = [p.detach().clone().requires_grad_() for _, p in attention.named_parameters()]
 
     def run(q, k, v, *params):
-        args = (q, k, v, mask)
-        out = functional_call(attention, dict(zip(names, params, strict=True)), args, {"need_weights": need_weights})
+        kwargs = {"mask": mask, "need_weights": need_weights}
+        out = functional_call(attention, dict(zip(names, params, strict=True)), (q, k, v), kwargs)
         return tuple(out) if need_weights else out.context
 
     assert torch.autograd.gradcheck(run, (q.requires_grad_(), k.requires_grad_(), v.requires_grad_(), *params))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -186,3 +187,36 @@ def rows_of(mask: Tensor | None, rows: slice) -> Tensor | None:
     if mask is None or mask.dim() < 2 or mask.size(-2) == 1:
         return mask
     return mask[..., rows, :]
+
+
+def fused_dot_product(
+    query: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    mask: Tensor | None,
+    scale: float,
+    *,
+    dropout: float = 0.0,
+    is_causal: bool = False,
+) -> Tensor:
+    """Vaswani et al. 2017, eq. (1), ``softmax(scale * Q K^T) V``, through ``F.scaled_dot_product_attention``.
+
+    The fused kernel never materialises the ``(..., Tq, Tk)`` weights; attnzoo's masking rule
+    is kept (True = may attend; a query with no allowed key gets a zero context, never NaN).
+    Used by every mechanism whose score ``is_dot_product`` when no weights are asked for.
+
+    Args:
+        query: ``(..., Tq, D)``; keys: ``(..., Tk, D)``; values: ``(..., Tk, Dv)``.
+        mask: bool broadcastable to ``(..., Tq, Tk)``, True = may attend.
+        scale: the factor of ``q . k``.
+        dropout: dropout probability on the weights. is_causal: SDPA's own causal flag.
+
+    Returns:
+        context ``(..., Tq, Dv)``; zero for a query with no allowed key.
+    """
+    context = F.scaled_dot_product_attention(
+        query, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale
+    )
+    if mask is None:
+        return context
+    return context.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)

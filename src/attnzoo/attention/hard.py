@@ -29,14 +29,15 @@ class HardAttentionOutput(NamedTuple):
     """What :class:`HardAttention` returns (single query: drop the ``Tq`` dim).
 
     context: ``(B, Tq, Dv)`` the chosen value (zero for a query with no allowed key).
-    weights: ``(B, Tq, Tk)`` one-hot at the chosen key (all zero with no allowed key).
+    weights: ``(B, Tq, Tk)`` one-hot at the chosen key (all zero with no allowed key): ``s_t`` of
+        §4.1; ``None`` when the caller asked for no weights.
     log_prob: ``(B, Tq)`` log-probability of the choice (0 with no allowed key).
     entropy: ``(B, Tq)`` entropy of the attention distribution.
     probs: ``(B, Tq, Tk)`` the attention distribution ``alpha`` it sampled from.
     """
 
     context: Tensor
-    weights: Tensor
+    weights: Tensor | None
     log_prob: Tensor
     entropy: Tensor
     probs: Tensor
@@ -60,8 +61,9 @@ class HardAttention(nn.Module):
         query: Tensor,
         keys: Tensor,
         values: Tensor | None = None,
-        mask: Tensor | None = None,
         *,
+        mask: Tensor | None = None,
+        need_weights: bool = True,
         sample: bool | None = None,
     ) -> HardAttentionOutput:
         """Choose one key per query and return its value.
@@ -69,12 +71,17 @@ class HardAttention(nn.Module):
         Args:
             query: ``(B, Tq, Dq)`` or ``(B, Dq)``. keys: ``(B, Tk, Dk)``.
             values: ``(B, Tk, Dv)``, default ``keys``.
-            mask: bool broadcastable to ``(B, Tq, Tk)``; True = may attend.
+            mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query);
+                True = may attend.
+            need_weights: return the one-hot ``s_t`` as ``weights``; False gives ``None`` there
+                (``probs``, ``log_prob`` and ``entropy`` are always returned: REINFORCE needs them).
             sample: draw from the distribution (True) or take its argmax (False);
                 default: sample in training mode, argmax in eval mode.
 
         Returns:
-            :class:`HardAttentionOutput`.
+            :class:`HardAttentionOutput` ``(context, weights, log_prob, entropy, probs)``:
+            ``(B, Tq, Dv)``, ``(B, Tq, Tk)`` or ``None``, ``(B, Tq)``, ``(B, Tq)``, ``(B, Tq, Tk)``
+            (single query: without the ``Tq`` dim).
         """
         query, keys, values, mask, single = standardise_inputs(self.score, query, keys, values, mask)
         sample = self.training if sample is None else sample
@@ -90,8 +97,11 @@ class HardAttention(nn.Module):
         chosen_prob = probs.gather(-1, choice[..., None]).squeeze(-1)  # (B, Tq)
         log_prob = torch.where(has_key, chosen_prob.clamp_min(torch.finfo(probs.dtype).tiny).log(), 0.0)
         entropy = -torch.special.xlogy(probs, probs).sum(dim=-1)  # (B, Tq)
-        output = HardAttentionOutput(attend(weights, values), weights, log_prob, entropy, probs)
-        return HardAttentionOutput(*(part.squeeze(1) for part in output)) if single else output
+        context = attend(weights, values)  # z_t = sum_i s_t,i a_i: (B, Tq, Dv)
+        output = HardAttentionOutput(context, weights if need_weights else None, log_prob, entropy, probs)
+        if single:
+            return HardAttentionOutput(*(None if part is None else part.squeeze(1) for part in output))
+        return output
 
 
 def reinforce_loss(log_prob: Tensor, reward: Tensor, baseline: Tensor | None = None) -> Tensor:

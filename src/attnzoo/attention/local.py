@@ -85,8 +85,9 @@ class LocalAttention(nn.Module):
         query: Tensor,
         keys: Tensor,
         values: Tensor | None = None,
-        mask: Tensor | None = None,
         *,
+        mask: Tensor | None = None,
+        need_weights: bool = True,
         source_lengths: Tensor | None = None,
         offset: int = 0,
     ) -> AttentionOutput:
@@ -95,13 +96,15 @@ class LocalAttention(nn.Module):
         Args:
             query: ``(B, Tq, Dq)``, or ``(B, Dq)`` for a single query.
             keys: ``(B, Tk, Dk)``. values: ``(B, Tk, Dv)``, default ``keys``.
-            mask: bool broadcastable to ``(B, Tq, Tk)``, True = may attend (e.g. padding).
+            mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query), True =
+                may attend (e.g. padding); combined with the window.
+            need_weights: return the weights (eq. (10)'s ``a_t``); False returns ``None`` instead.
             source_lengths: ``(B,)`` the source length ``S`` of each example; default ``Tk``.
             offset: target step of the first query (local-m's ``p_t = t``).
 
         Returns:
-            ``AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk))`` (single query:
-            ``(B, Dv)``, ``(B, Tk)``).
+            ``AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk) or None)`` (single query:
+            ``(B, Dv)``, ``(B, Tk)``). A query with no allowed key in its window gets zeros.
         """
         query, keys, values, mask, single = standardise_inputs(self.score, query, keys, values, mask)
         batch, tk = query.size(0), keys.size(1)
@@ -118,4 +121,4 @@ class LocalAttention(nn.Module):
         if self.mode == "predictive":
             sigma = self.window / 2
             weights = weights * torch.exp(-(distance**2) / (2 * sigma**2))  # eq. (10)
-        return finish_output(attend(weights, values), weights, single)
+        return finish_output(attend(weights, values), weights if need_weights else None, single)

@@ -162,11 +162,22 @@ class CosineScore(Score):
     def prepare_keys(self, keys: Tensor) -> Tensor:
         return torch.cat([keys, keys.norm(dim=-1, keepdim=True)], dim=-1)  # (B, Tk, Dk + 1)
 
-    def score(self, query: Tensor, prepared_keys: Tensor, strength: Tensor | None = None) -> Tensor:
-        keys, key_norms = prepared_keys[..., :-1], prepared_keys[..., -1]  # (B, Tk, Dk), (B, Tk)
+    def cosine(self, query: Tensor, keys: Tensor, key_norms: Tensor) -> Tensor:
+        """Eq. (6), ``K[u, v] = u . v / max(||u|| ||v||, eps)``, for every query and key.
+
+        Args:
+            query: ``(B, Tq, D)``. keys: ``(B, Tk, D)``. key_norms: ``||keys||``, ``(B, Tk)``.
+
+        Returns:
+            cosine similarities ``(B, Tq, Tk)`` in ``[-1, 1]``; 0 where a norm is 0.
+        """
         dots = query @ keys.transpose(-2, -1)  # (B, Tq, Tk)
         norms = query.norm(dim=-1, keepdim=True) * key_norms[:, None, :]  # (B, Tq, Tk)
-        cosine = dots / norms.clamp_min(self.eps)
+        return dots / norms.clamp_min(self.eps)
+
+    def score(self, query: Tensor, prepared_keys: Tensor, strength: Tensor | None = None) -> Tensor:
+        keys, key_norms = prepared_keys[..., :-1], prepared_keys[..., -1]  # (B, Tk, Dk), (B, Tk)
+        cosine = self.cosine(query, keys, key_norms)  # (B, Tq, Tk)
         if strength is None:
             return self.strength * cosine
         return strength.reshape(*strength.shape, *[1] * (cosine.dim() - strength.dim())) * cosine

@@ -11,13 +11,13 @@ Bahdanau et al. 2015, eqs. (5)-(6); Luong et al. 2015, eq. (7); Xu et al. 2015, 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnzoo.attention.functional import (
     AttentionOutput,
     attend,
     finish_output,
+    fused_dot_product,
     masked_softmax,
     query_chunks,
     rows_of,
@@ -54,10 +54,10 @@ class Attention(nn.Module):
         query: Tensor,
         keys: Tensor,
         values: Tensor | None = None,
-        mask: Tensor | None = None,
         *,
-        prepared_keys: Tensor | None = None,
+        mask: Tensor | None = None,
         need_weights: bool = True,
+        prepared_keys: Tensor | None = None,
     ) -> AttentionOutput:
         """Attend from each query to the keys.
 
@@ -67,8 +67,8 @@ class Attention(nn.Module):
             values: ``(B, Tk, Dv)``; default ``keys``.
             mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query);
                 True = may attend. A query with no allowed key gets zero weights and context.
-            prepared_keys: ``self.prepare_keys(keys)``, computed once per source.
             need_weights: return the weights; False allows the fused kernel.
+            prepared_keys: ``self.prepare_keys(keys)``, computed once per source.
 
         Returns:
             ``AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk) or None)``;
@@ -96,32 +96,3 @@ class Attention(nn.Module):
             contexts.append(attend(weights, values))  # (B, chunk, Dv)
             all_weights.append(weights)  # (B, chunk, Tk)
         return torch.cat(contexts, dim=1), torch.cat(all_weights, dim=1)
-
-
-def fused_dot_product(
-    query: Tensor,
-    keys: Tensor,
-    values: Tensor,
-    mask: Tensor | None,
-    scale: float,
-    *,
-    dropout: float = 0.0,
-    is_causal: bool = False,
-) -> Tensor:
-    """``F.scaled_dot_product_attention`` with attnzoo's masking rule.
-
-    Args:
-        query: ``(..., Tq, D)``; keys: ``(..., Tk, D)``; values: ``(..., Tk, Dv)``.
-        mask: bool broadcastable to ``(..., Tq, Tk)``, True = may attend.
-        scale: the factor of ``q . k``.
-        dropout: dropout probability on the weights. is_causal: SDPA's own causal flag.
-
-    Returns:
-        context ``(..., Tq, Dv)``; zero for a query with no allowed key.
-    """
-    context = F.scaled_dot_product_attention(
-        query, keys, values, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale
-    )
-    if mask is None:
-        return context
-    return context.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
