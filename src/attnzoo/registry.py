@@ -66,7 +66,9 @@ def register_model(
         presets: ``{preset name: Preset}``; a plain mapping is taken as model-config overrides.
         paper: the paper, as the model table shows it (``"Bahdanau et al. 2015"``).
     """
-    chosen = {key: value if isinstance(value, Preset) else Preset(model=value) for key, value in (presets or {}).items()}
+    chosen = {
+        key: value if isinstance(value, Preset) else Preset(model=value) for key, value in (presets or {}).items()
+    }
 
     def decorator(builder: Callable[[Any], nn.Module]) -> Callable[[Any], nn.Module]:
         if name in _REGISTRY and _REGISTRY[name].builder.__qualname__ != builder.__qualname__:

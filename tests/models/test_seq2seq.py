@@ -1,18 +1,15 @@
-"""Seq2Seq: decoder shapes and masking, padding, learning, checkpoints, the CLI and resume."""
+"""Seq2Seq: decoder shapes and masking, padding, learning, checkpoints, presets."""
 
-import json
 
 import pytest
 import torch
 import torch.nn.functional as F
-from typer.testing import CliRunner
 
 from attnzoo import create_model
 from attnzoo.models.seq2seq import Seq2SeqConfig
+from attnzoo.recipes.translation import sequence_counts
 from attnzoo.tasks.text import collate_pairs, make_translation_data
-from attnzoo.tasks.vocab import Vocabulary
-from attnzoo.training import load_checkpoint_file, load_model, save_model
-from attnzoo.training.translation import sequence_counts
+from attnzoo.training.run import Run
 
 VARIANTS = [
     {"attention": "none"},
@@ -138,13 +135,30 @@ def test_overfits_one_tiny_batch():
 def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, variant):
     model = tiny_model(**variant)
     source, lengths, target_in = padded_batch()
-    save_model(tmp_path, "seq2seq", model, model.config)
-    loaded, config = load_model(tmp_path)
-    assert config == model.config
+    run = Run(tmp_path / "run")
+    run.prepare(resume=False, overwrite=False)
+    run.write_settings("seq2seq", None, model.config, run_task(), {})
+    run.save_model(model)
+    loaded = run.load_model()
+    assert run.config() == model.config
     assert torch.equal(model(source, lengths, target_in).logits, loaded(source, lengths, target_in).logits)
     for beam in (1, 3):
         first, second = model.generate(source, lengths, 8, beam), loaded.generate(source, lengths, 8, beam)
         assert torch.equal(first.tokens, second.tokens) and torch.equal(first.alignments, second.alignments)
+
+
+def run_task():
+    from attnzoo.recipes.translation import TranslationTask
+
+    return TranslationTask()
+
+
+def test_luong_presets_resolve_the_encoder_direction():
+    """A default that depends on another field resolves anew: Luong's encoder is one-directional."""
+    assert create_model("seq2seq", preset="bahdanau").config.bidirectional
+    assert not create_model("seq2seq", preset="luong-general").config.bidirectional
+    assert create_model("seq2seq", attention="luong", bidirectional=True, score="general").config.bidirectional
+    assert create_model("seq2seq", hidden_size=24).config.output_dim == 24
 
 
 def test_step_by_step_decoding_matches_teacher_forcing():
@@ -157,85 +171,3 @@ def test_step_by_step_decoding_matches_teacher_forcing():
     alive = torch.arange(decoded.tokens.size(1)) < decoded.lengths[:, None]  # up to EOS
     assert torch.equal(replay.logits.argmax(-1)[alive], decoded.tokens[alive])
     assert torch.allclose(replay.alignments[alive], decoded.alignments[alive], atol=1e-6)
-
-
-# ---------------------------------------------------------------------------- command line
-
-TINY = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32"]
-TINY += ["--embedding", "8", "--hidden", "16", "--attention-dim", "16", "--no-progress", "--threads", "1"]
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
-
-
-def invoke(runner, *args):
-    from attnzoo.cli import app
-
-    result = runner.invoke(app, [str(arg) for arg in args])
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    return result.output
-
-
-def test_cli_train_evaluate_translate_plot(runner, tmp_path):
-    out = tmp_path / "run"
-    output = invoke(runner, "train", "seq2seq", "--out", out, "--steps", "4", *TINY)
-    assert "valid: exact match" in output
-    for name in ("model.safetensors", "config.json", "source_vocab.json", "target_vocab.json", "task.json"):
-        assert (out / name).is_file(), name
-    config = json.loads((out / "config.json").read_text())
-    assert config["model"] == "seq2seq"
-    assert len(Vocabulary.load(out / "source_vocab.json")) == config["config"]["source_vocab_size"]
-    assert "test (40 pairs): exact match" in invoke(runner, "evaluate", out)
-    picture = tmp_path / "one.png"
-    output = invoke(runner, "translate", out, "3 марта 2015 г.", "--beam", "2", "--plot", picture)
-    assert picture.stat().st_size > 0 and f"wrote {picture}" in output
-    invoke(runner, "plot", out, "--alignment", tmp_path / "two.png")
-    assert (tmp_path / "two.png").stat().st_size > 0
-
-
-def test_cli_rejects_bad_options(runner, tmp_path):
-    from attnzoo.cli import app
-
-    result = runner.invoke(app, ["train", "seq2seq", "--out", str(tmp_path), "--task", "corpus"])
-    assert result.exit_code != 0 and "--data" in result.output
-    result = runner.invoke(
-        app, ["train", "seq2seq", "--out", str(tmp_path), "--attention", "luong", "--score", "dot", "--bidirectional"]
-    )  # refused before any data are generated
-    assert result.exit_code != 0 and "score: 'dot' needs" in result.output
-    result = runner.invoke(app, ["translate", str(tmp_path), "3 March 2015", "--beam", "0"])
-    assert result.exit_code != 0 and "expected a beam size >= 1, got 0" in result.output
-
-
-def test_cli_resume_continues_the_global_step(runner, tmp_path):
-    out = tmp_path / "run"
-    invoke(runner, "train", "seq2seq", "--out", out, "--steps", "4", "--checkpoint-every", "2", *TINY)
-    assert load_checkpoint_file(out / "checkpoints" / "last.ckpt")["global_step"] == 4
-    invoke(runner, "train", "seq2seq", "--out", out, "--steps", "8", "--checkpoint-every", "2", "--resume", *TINY)
-    checkpoint = load_checkpoint_file(out / "checkpoints" / "last.ckpt")
-    assert checkpoint["global_step"] == 8
-    assert checkpoint["hyper_parameters"]["model"]["hidden_size"] == 16  # plain dicts, stored as JSON
-
-
-def test_cli_resume_without_a_checkpoint_fails_clearly(runner, tmp_path):
-    from attnzoo.cli import app
-
-    result = runner.invoke(app, ["train", "seq2seq", "--out", str(tmp_path), "--steps", "2", "--resume", *TINY])
-    assert result.exit_code != 0 and "nothing to resume from" in str(result.exception)
-
-
-def test_demo_with_tiny_settings(runner, tmp_path, monkeypatch):
-    """The demo's code path end to end (the real settings take ~2 minutes: see the README)."""
-    from attnzoo.models.seq2seq import cli
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "DEMO_DATA", {"train_size": 200, "valid_size": 20, "test_size": 40, "seed": 0})
-    monkeypatch.setattr(cli, "DEMO_MODEL", {"embedding_dim": 8, "hidden_size": 16, "attention_dim": 16})
-    monkeypatch.setattr(cli, "DEMO_TRAINING", {"batch_size": 32, "max_steps": 3, "lr": 3e-3})
-    lines = invoke(runner, "demo").strip().splitlines()
-    assert lines[-1].startswith("Exact match on 40 held-out test dates: ")
-    assert lines[-1].endswith("alignment heatmap written to alignment.png")
-    assert (tmp_path / "alignment.png").stat().st_size > 0
-    assert (tmp_path / "runs" / "demo" / "model.safetensors").is_file()
-    assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples

@@ -1,11 +1,9 @@
-"""The Transformer against torch.nn.Transformer with copied weights, KV-cached generation, the CLI."""
+"""The Transformer against torch.nn.Transformer with copied weights, KV-cached generation, attention maps."""
 
-import json
 
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
 
 from attnzoo import create_model, lengths_to_mask
 from attnzoo.decoding import greedy_decode
@@ -147,68 +145,21 @@ def test_scaled_token_embeddings_have_the_size_of_the_positional_encoding():
     assert weights.max(dim=-1).values.mean() < 0.5
 
 
-# ---------------------------------------------------------------------------- command line
-
-TINY = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32", "--d-model", "16"]
-TINY += ["--heads", "2", "--d-ff", "32", "--encoder-layers", "1", "--decoder-layers", "2", "--warmup", "2"]
-TINY += ["--no-progress", "--threads", "1"]
-
-
-def invoke(*args):
-    from attnzoo.cli import app
-
-    result = CliRunner().invoke(app, [str(arg) for arg in args])
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
-    return result.output
-
-
-def test_cli_train_evaluate_translate_plot(tmp_path):
-    out = tmp_path / "run"
-    assert "valid: exact match" in invoke("train", "transformer", "--out", out, "--steps", "3", *TINY)
-    config = json.loads((out / "config.json").read_text())
-    assert config["model"] == "transformer" and config["config"]["num_decoder_layers"] == 2
-    assert "test (40 pairs): exact match" in invoke("evaluate", out)
-    picture = tmp_path / "heads.png"
-    output = invoke("translate", out, "3 марта 2015 г.", "--beam", "2", "--plot", picture)
-    assert picture.stat().st_size > 0 and f"wrote {picture}" in output
-    for option in ("--heads", "--alignment"):
-        invoke("plot", out, option, tmp_path / "picture.png")
-
-
-def test_cli_trains_on_a_tsv_corpus_and_reports_bleu(tmp_path):
-    corpus = tmp_path / "pairs.tsv"
-    words = ["one", "two", "three", "four", "five", "six"]
-    lines = [f"{a} {b}\t{b} {a}" for a in words for b in words]  # swap two words
-    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "run"
-    output = invoke("train", "transformer", "--out", out, "--task", "corpus", "--data", corpus, "--steps", "2", *TINY)
-    assert "BLEU" in output and "chrF" in output
-    assert json.loads((out / "task.json").read_text())["level"] == "word"
-    invoke("translate", out, "two five")  # word-level input through the saved vocabularies
-
-
-def test_cli_refuses_a_bad_config_before_generating_data(tmp_path):
-    from attnzoo.cli import app
-
-    result = CliRunner().invoke(app, ["train", "transformer", "--out", str(tmp_path), "--d-model", "30"])
-    assert result.exit_code != 0 and "d_model: expected a multiple of num_heads (4), got 30" in result.output
-
-
 def test_attention_maps_are_the_weights_generation_used(tmp_path):
     """The teacher-forced pass over the generated output reproduces each cached step's cross-attention."""
-    from attnzoo.models.seq2seq.cli import Run
-    from attnzoo.models.transformer.cli import attention_maps
-    from attnzoo.tasks.text import encode_source
+    from attnzoo.training import train
 
-    out = tmp_path / "run"
-    invoke("train", "transformer", "--out", out, "--steps", "3", *TINY)
-    run = Run(out)
+    model = {"d_model": 16, "num_heads": 2, "d_ff": 32, "num_encoder_layers": 1, "num_decoder_layers": 2}
+    task = {"train_size": 200, "valid_size": 40, "test_size": 40}
+    run = train("transformer", tmp_path / "run", model=model, task=task, training={"steps": 3}, progress=False)
+    recipe, net = run.recipe(), run.load_model()
+    data = run.build_task(recipe)
     text = "3 March 2015"
-    maps = attention_maps(run, text)
-    heads, layers = run.config.num_heads, run.config.num_decoder_layers
+    maps = recipe.attention_maps(net, data, text)
+    heads, layers = net.config.num_heads, net.config.num_decoder_layers
     length, source_length = len(maps["output_tokens"]), len(maps["source_tokens"])
     assert [tuple(w.shape) for w in maps["cross"]] == [(heads, length, source_length)] * layers
     assert [tuple(w.shape) for w in maps["decoder_self"]] == [(heads, length, length)] * layers
-    source = torch.tensor([encode_source(text, run.source_vocab, run.level)])
-    decoded = run.model.generate(source, torch.tensor([source.size(1)]), length, need_weights=True)
+    source = torch.tensor([data.encode_source(text)])
+    decoded = net.generate(source, torch.tensor([source.size(1)]), length, need_weights=True)
     torch.testing.assert_close(decoded.alignments[0, :length], maps["cross"][-1].mean(dim=0))

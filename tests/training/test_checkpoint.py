@@ -5,26 +5,14 @@ import json
 import pickle
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
-from torch.utils.data import DataLoader
 
-from attnzoo.models import registry
-from attnzoo.training.checkpoint import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    SafeCheckpointIO,
-    load_checkpoint_file,
-    load_model,
-    read_task,
-    save_checkpoint_file,
-    save_model,
-    write_task,
-)
-from attnzoo.training.trainer import fit_resuming, make_trainer
+from attnzoo import registry
+from attnzoo.training.checkpoint import SafeCheckpointIO, load_checkpoint_file, save_checkpoint_file
+from attnzoo.training.run import CONFIG_FILE, WEIGHTS_FILE, Run, RunError
 
 
 def assert_same(got, expected, path="checkpoint"):
@@ -173,17 +161,21 @@ class TinyConfig:
 def tiny_model_name(monkeypatch):
     """A model registered for this test only (removed again afterwards)."""
     name = "test-tiny-linear"
-    monkeypatch.setitem(registry._REGISTRY, name, (TinyConfig, lambda config: nn.Linear(config.size, config.size)))
+    entry = registry.Entry(name, TinyConfig, lambda config: nn.Linear(config.size, config.size), {}, "")
+    monkeypatch.setitem(registry._REGISTRY, name, entry)
     return name
 
 
 def test_run_directory_round_trip(tmp_path, tiny_model_name):
     model, config = nn.Linear(4, 4), TinyConfig(size=4, shape=(5, 6))
-    save_model(tmp_path / "run", tiny_model_name, model, config)
+    run = Run(tmp_path / "run")
+    run.prepare(resume=False, overwrite=False)
+    run.write_settings(tiny_model_name, None, config, TinyConfig(), {})
+    run.save_model(model)
     document = json.loads((tmp_path / "run" / CONFIG_FILE).read_text())
-    assert document == {"model": tiny_model_name, "config": {"size": 4, "shape": [5, 6]}}
-    loaded, loaded_config = load_model(tmp_path / "run")
-    assert loaded_config == config
+    assert document == {"model": tiny_model_name, "preset": None, "config": {"size": 4, "shape": [5, 6]}}
+    assert run.config() == config
+    loaded = run.load_model()
     assert not loaded.training
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
@@ -191,84 +183,15 @@ def test_run_directory_round_trip(tmp_path, tiny_model_name):
 
 def test_a_pickled_model_file_in_a_run_directory_is_refused_without_running_it(tmp_path, malicious, tiny_model_name):
     payload, marker = malicious
-    run = tmp_path / "run"
-    save_model(run, tiny_model_name, nn.Linear(3, 3), TinyConfig())
-    (run / WEIGHTS_FILE).write_bytes(payload)
+    run = Run(tmp_path / "run")
+    run.prepare(resume=False, overwrite=False)
+    run.write_settings(tiny_model_name, None, TinyConfig(), TinyConfig(), {})
+    (run.path / WEIGHTS_FILE).write_bytes(payload)
     with pytest.raises(ValueError, match=r"model\.safetensors: not a safetensors file .*never loads pickled"):
-        load_model(run)
+        run.load_model()
     assert not marker.exists()
 
 
-def test_task_file_round_trip_and_a_missing_one_names_the_command(tmp_path):
-    settings = {"variant": "translated60", "seed": 3, "sizes": [1, 2]}
-    write_task(tmp_path, settings)
-    assert read_task(tmp_path, "attnzoo train ram") == settings
-    with pytest.raises(FileNotFoundError, match=r"task\.json: no such file; .* written by `attnzoo train ntm`"):
-        read_task(tmp_path / "elsewhere", "attnzoo train ntm")
-
-
-class CountingModule(L.LightningModule):
-    """One weight, trained towards 0; records the optimiser steps it saw."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(()))
-        self.steps_seen: list[int] = []
-
-    def training_step(self, batch, batch_idx):
-        self.steps_seen.append(self.global_step)
-        return (self.weight * batch).pow(2).mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
-def test_fit_resuming_continues_a_stopped_run_from_its_last_checkpoint(tmp_path):
-    batches = DataLoader(torch.ones(8, 2), batch_size=None)  # 8 batches of 2 ones
-    first = make_trainer(tmp_path, max_steps=4, checkpoint_every=2, progress=False)
-    stopped = CountingModule()
-    fit_resuming(first, stopped, batches)  # nothing to resume: starts at step 0
-    assert stopped.steps_seen == [0, 1, 2, 3]
-    again = CountingModule()
-    fit_resuming(make_trainer(tmp_path, max_steps=6, checkpoint_every=2, progress=False), again, batches)
-    assert again.steps_seen == [4, 5]  # resumed after step 4, with the stopped run's weight
-    uninterrupted = CountingModule()
-    fit_resuming(make_trainer(tmp_path / "straight", max_steps=6, progress=False), uninterrupted, batches)
-    assert torch.allclose(again.weight, uninterrupted.weight)
-
-
-def test_weight_average_is_the_ema_of_the_weights_and_survives_a_resume(tmp_path):
-    batches = DataLoader(torch.ones(8, 2), batch_size=None)
-    plain = CountingModule()
-    trajectory = []
-
-    class Record(L.Callback):
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            trajectory.append(module.weight.detach().clone())
-
-    fit_resuming(make_trainer(tmp_path / "plain", max_steps=6, progress=False, callbacks=[Record()]), plain, batches)
-    expected = trajectory[0]  # the average starts at the weights after step 1
-    for weight in trajectory[1:]:
-        expected = 0.9 * expected + 0.1 * weight
-    assert not torch.allclose(expected, trajectory[-1])  # the average differs from the last weights
-
-    straight = CountingModule()
-    fit_resuming(make_trainer(tmp_path / "straight", max_steps=6, progress=False, ema_decay=0.9), straight, batches)
-    assert torch.allclose(straight.weight, expected)
-
-    fit_resuming(
-        make_trainer(tmp_path / "stopped", max_steps=4, checkpoint_every=2, progress=False, ema_decay=0.9),
-        CountingModule(),
-        batches,
-    )
-    resumed = CountingModule()
-    again = make_trainer(tmp_path / "stopped", max_steps=6, checkpoint_every=2, progress=False, ema_decay=0.9)
-    fit_resuming(again, resumed, batches)
-    assert resumed.steps_seen == [4, 5]
-    assert torch.allclose(resumed.weight, expected)
-
-
-@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5])
-def test_weight_average_decay_outside_zero_one_is_refused(tmp_path, decay):
-    with pytest.raises(ValueError, match=r"ema_decay: expected a decay in \(0, 1\)"):
-        make_trainer(tmp_path, max_steps=1, ema_decay=decay)
+def test_a_missing_run_file_names_the_command(tmp_path):
+    with pytest.raises(RunError, match=r"config\.json: no such file; is .* a run directory written by `attnzoo train`"):
+        Run(tmp_path / "elsewhere").config()

@@ -188,6 +188,22 @@ def run_training(name: str, values: dict[str, Any], **settings: Any) -> None:
         typer.echo(f"wrote {run.path}; evaluate with: attnzoo evaluate {run.path}")
 
 
+def run() -> None:
+    """The console entry point: the app, with usage errors (an unknown option, a missing value) as one line."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="attnzoo", standalone_mode=False)
+    except Exception as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # `attnzoo` or `attnzoo train` alone: help, shown
+            sys.exit(0)
+        if not hasattr(error, "format_message"):  # not a usage error of the command line
+            raise
+        where = f" (see: {error.ctx.command_path} --help)" if getattr(error, "ctx", None) else ""
+        typer.echo(f"attnzoo: error: {error.format_message()}{where}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 def _register_train_commands() -> None:
     """``attnzoo train NAME`` for every registered model."""
     from attnzoo.registry import config_class, entry, list_models, load_recipe

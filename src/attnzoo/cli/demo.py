@@ -13,8 +13,11 @@ from pathlib import Path
 import typer
 
 
-def run_demo(out: Path, picture: Path, threads: int) -> None:
-    """Train, evaluate, print and draw (see the module docstring)."""
+def run_demo(out: Path, picture: Path, threads: int, **overrides: dict) -> None:
+    """Train, evaluate, print and draw (see the module docstring).
+
+    ``overrides``: ``model=``, ``task=``, ``training=`` overrides of the preset (tests make it tiny).
+    """
     import torch
 
     from attnzoo.recipes.translation import decode_dataset, drawable
@@ -29,7 +32,7 @@ def run_demo(out: Path, picture: Path, threads: int) -> None:
         f"Generating 20,000 training and 2,000 test dates (disjoint by date), training 400 steps of 128 "
         f"on {threads} CPU thread(s) ..."
     )
-    run = train("seq2seq", out, preset="demo", overwrite=True, threads=threads, progress=False)
+    run = train("seq2seq", out, preset="demo", overwrite=True, threads=threads, progress=False, **overrides)
     recipe = run.recipe()
     model, task = run.load_model(), run.build_task(recipe)
     metrics, outputs = decode_dataset(model, task, "test")

@@ -38,10 +38,14 @@ def model_details(name: str) -> None:
     registered = entry(name)
     recipe = load_recipe(name)
     presets = Table(title=f"{name} presets (--preset)")
-    for column in ("preset", "what", "model", "task", "training"):
+    for column in ("preset", "what", "overrides"):
         presets.add_column(column)
     for key, preset in registered.presets.items():
-        presets.add_row(key, preset.about, *(str(dict(part)) or "" for part in (preset.model, preset.task, preset.training)))
+        parts = {"model": preset.model, "task": preset.task, "training": preset.training}
+        overrides = "; ".join(
+            f"{part}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for part, d in parts.items() if d
+        )
+        presets.add_row(key, preset.about, overrides or "–")
     console.print(presets)
     console.print(fields_table(f"{name} config (--set FIELD=VALUE)", registered.config()))
     console.print(fields_table(f"{name} task (--FIELD VALUE)", recipe.Task()))

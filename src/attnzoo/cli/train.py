@@ -48,7 +48,9 @@ def option_type(annotation: Any) -> tuple[Any, bool]:
     return str | None, True  # tuples, unions: parsed by attnzoo.registry.convert
 
 
-def dataclass_parameters(cls: type, defaults: Any, panel: str, prefix: str = "") -> tuple[list[inspect.Parameter], dict]:
+def dataclass_parameters(
+    cls: type, defaults: Any, panel: str, prefix: str = ""
+) -> tuple[list[inspect.Parameter], dict]:
     """One keyword parameter (a Typer option, default None) per field of ``cls``; help = the field's comment.
 
     Returns the parameters and ``{parameter name: (field name, annotation, needs conversion)}``.
@@ -74,14 +76,16 @@ def chosen_values(values: dict[str, Any], fields: dict[str, tuple[str, Any, bool
     for name, (field_name, annotation, converted) in fields.items():
         value = values.get(name)
         if value is not None:
-            chosen[field_name] = convert(value, annotation, f"{what} --{name.replace('_', '-')}") if converted else value
+            chosen[field_name] = (
+                convert(value, annotation, f"{what} --{name.replace('_', '-')}") if converted else value
+            )
     return chosen
 
 
 def make_train_command(name: str, recipe: Any, config_class: type, run_training: Any) -> Any:
     """The ``attnzoo train NAME`` function, with a signature Typer reads."""
-    from attnzoo.registry import entry, parse_assignments
     from attnzoo.recipes.base import Training
+    from attnzoo.registry import entry, parse_assignments
 
     training_parameters, training_fields = dataclass_parameters(Training, recipe.training, "Training")
     task_parameters, task_fields = dataclass_parameters(recipe.Task, recipe.Task(), "Task")

@@ -5,6 +5,24 @@ the shared training settings; :mod:`attnzoo.recipes.translation` is the recipe e
 encoder-decoder shares.
 """
 
-from attnzoo.recipes.base import SPLIT_SEEDS, Recipe, Training, count_parameters, device_of, split_seed, to_device
+from attnzoo.recipes.base import (
+    SPLIT_SEEDS,
+    Recipe,
+    Training,
+    count_parameters,
+    device_of,
+    shuffled_batches,
+    split_seed,
+    to_device,
+)
 
-__all__ = ["SPLIT_SEEDS", "Recipe", "Training", "count_parameters", "device_of", "split_seed", "to_device"]
+__all__ = [
+    "SPLIT_SEEDS",
+    "Recipe",
+    "Training",
+    "count_parameters",
+    "device_of",
+    "shuffled_batches",
+    "split_seed",
+    "to_device",
+]

@@ -10,13 +10,14 @@ the methods below; a paper overrides the ones it needs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 # Seeds of the data splits, added to the run's seed: one table for every recipe.
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_003, "test": 2_000_003}
@@ -65,7 +66,9 @@ class Training:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"training {name}: got {getattr(self, name)!r}, which is out of range ({_RANGES[name]})")
+                raise ValueError(
+                    f"training {name}: got {getattr(self, name)!r}, which is out of range ({_RANGES[name]})"
+                )
 
 
 _RANGES = {
@@ -163,6 +166,35 @@ class Recipe:
         from attnzoo.registry import build_dataclass
 
         return build_dataclass(self.Task, dict(overrides or {}), what=f"{self.model_name} task")
+
+
+class EpochShuffle(Sampler[int]):
+    """A new random order every epoch, drawn from ``(seed, epoch)`` alone.
+
+    Lightning calls ``set_epoch`` before each epoch, so a run resumed at an epoch boundary sees
+    the same order as one that was never stopped.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def shuffled_batches(
+    dataset: Dataset, batch_size: int, seed: int, *, collate_fn: Callable | None = None, drop_last: bool = False
+) -> DataLoader:
+    """A DataLoader of ``dataset`` in an order that depends on ``(seed, epoch)`` only (:class:`EpochShuffle`)."""
+    sampler = EpochShuffle(len(dataset), seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, drop_last=drop_last)
 
 
 def device_of(model: nn.Module) -> torch.device:

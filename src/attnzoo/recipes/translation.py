@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from attnzoo.recipes.base import Recipe, Training, device_of
+from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches
 from attnzoo.tasks.text import PairDataset, TranslationData, collate_pairs
 
 TASKS = ("dates", "corpus", "transduction")
@@ -121,10 +121,9 @@ def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str,
     }
 
 
-def pair_loader(dataset: PairDataset, batch_size: int, shuffle: bool = False, seed: int = 0) -> DataLoader:
-    """A DataLoader of :func:`attnzoo.tasks.text.collate_pairs` batches (seeded shuffling)."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_pairs, generator=generator)
+def pair_loader(dataset: PairDataset, batch_size: int) -> DataLoader:
+    """A DataLoader of :func:`attnzoo.tasks.text.collate_pairs` batches, in order."""
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate_pairs)
 
 
 @torch.no_grad()
@@ -151,7 +150,10 @@ def decode_dataset(
         hypotheses.extend(task.decode_target(row) for row in decoded.tokens.cpu())
         references.extend(task.decode_target(row) for row in target.cpu())
     model.train(was_training)
-    metrics = {"exact": counts[2].item() / max(counts[3].item(), 1), "token_acc": counts[0].item() / max(counts[1].item(), 1)}
+    metrics = {
+        "exact": counts[2].item() / max(counts[3].item(), 1),
+        "token_acc": counts[0].item() / max(counts[1].item(), 1),
+    }
     if task.level == "word":
         metrics.update(bleu_chrf(hypotheses, references))
     return metrics, hypotheses
@@ -172,7 +174,7 @@ class TranslationRecipe(Recipe):
         return {"source_vocab": task.source_vocab.tokens, "target_vocab": task.target_vocab.tokens}
 
     def train_batches(self, task: TranslationData, batch_size: int, seed: int) -> DataLoader:
-        return pair_loader(task.train, batch_size, shuffle=True, seed=seed)
+        return shuffled_batches(task.train, batch_size, seed, collate_fn=collate_pairs)
 
     def loss(self, model: nn.Module, batch: dict[str, Tensor], state: dict[str, Tensor]) -> tuple[Tensor, dict]:
         logits = model(batch["source"], batch["source_lengths"], batch["target_in"]).logits  # (B, T, V)

@@ -24,7 +24,9 @@ class Validation(L.Callback):
     or the ``minutes`` budget is spent.
     """
 
-    def __init__(self, run: Run, task: Any, every: int, *, keep_best: bool, target: float | None, minutes: float | None):
+    def __init__(
+        self, run: Run, task: Any, every: int, *, keep_best: bool, target: float | None, minutes: float | None
+    ):
         self.run, self.task, self.every = run, task, every
         self.keep_best, self.target, self.minutes = keep_best, target, minutes
         self.best: dict[str, Any] | None = None  # {"value", "step", "state"}
@@ -43,6 +45,7 @@ class Validation(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, index: int) -> None:
         step = trainer.global_step
+        pl_module.tick()  # callbacks run before the module's own hook
         out_of_time = self.minutes is not None and pl_module.seconds >= 60 * self.minutes
         out_of_time = trainer.strategy.reduce_boolean_decision(out_of_time, all=False)
         if step % self.every == 0 or out_of_time:
@@ -110,7 +113,8 @@ class EpochStart(L.Callback):
 class StepProgress(TQDMProgressBar):
     """Lightning's bar, counting global steps out of the run's total (not batches of an epoch).
 
-    Shown only on a terminal; elsewhere (``nohup``, a pipe) the validation lines are the progress.
+    Shown on a terminal; elsewhere (``nohup``, a pipe) a plain line every tenth of the run
+    (step, seconds, loss) joins the validation lines.
     """
 
     def __init__(self, total_steps: int) -> None:
@@ -129,7 +133,13 @@ class StepProgress(TQDMProgressBar):
         self.train_progress_bar.set_description("training")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, *_: Any) -> None:
-        if self.train_progress_bar is None or not self.interactive:
+        if not self.interactive:
+            step, every = trainer.global_step, max(self.total_steps // 10, 1)
+            if trainer.is_global_zero and step % every == 0 and step < self.total_steps:
+                loss = trainer.progress_bar_metrics.get("loss", float("nan"))
+                print(f"step {step}/{self.total_steps}  {pl_module.seconds:.0f} s  loss {loss:.4g}", flush=True)
+            return
+        if self.train_progress_bar is None:
             return
         self.train_progress_bar.n = trainer.global_step
         self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)

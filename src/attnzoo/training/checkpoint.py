@@ -8,17 +8,15 @@ A *training checkpoint* is Lightning's checkpoint dictionary (weights, optimiser
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import Tensor, nn
+from torch import Tensor
 
 STRUCTURE_KEY = "attnzoo.structure"
 

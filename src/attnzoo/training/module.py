@@ -51,8 +51,14 @@ class RecipeModule(L.LightningModule):
         self._started = started
         return loss
 
+    def tick(self) -> None:
+        """Add the time since the last training step began (its forward, backward and update) to ``seconds``."""
+        started, self._started = getattr(self, "_started", None), None
+        if started is not None:
+            self.seconds += time.perf_counter() - started
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
-        self.seconds += time.perf_counter() - getattr(self, "_started", time.perf_counter())
+        self.tick()
 
     def running_means(self) -> dict[str, float]:
         """The means of the logged values since the last call (then reset)."""

@@ -172,7 +172,9 @@ class Run:
         task = recipe.build_task(self.training().seed)
         saved = self.read_json(TASK_FILE).get("documents", {})
         if json.loads(json.dumps(recipe.task_documents(task))) != saved:
-            raise RunError(f"{self.path}: the task's data no longer give the run's {', '.join(saved)} (did the data change?)")
+            raise RunError(
+                f"{self.path}: the task's data no longer give the run's {', '.join(saved)} (did the data change?)"
+            )
         return task
 
     def metrics_rows(self) -> list[dict[str, str]]:

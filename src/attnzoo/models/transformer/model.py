@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from attnzoo.attention import KVCache, MultiHeadAttention, lengths_to_mask
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
-from attnzoo.models.registry import register_model
+from attnzoo.registry import Preset, register_model
 
 
 @dataclass(frozen=True)
@@ -359,6 +359,19 @@ class Transformer(nn.Module, EncoderDecoderGeneration):
         return log_probs, {**state, "position": state["position"] + 1}, alignment
 
 
-@register_model("transformer", config=TransformerConfig)
+@register_model(
+    "transformer",
+    config=TransformerConfig,
+    paper="Vaswani 2017",
+    presets={
+        "small": Preset(about="the defaults: 2 + 2 layers of width 128, 4 heads (trains on dates on a CPU)"),
+        "pre-ln": Preset(model={"norm_first": True}, about="the defaults with layer norm before each sub-layer"),
+        "paper-base": Preset(
+            model={"d_model": 512, "num_heads": 8, "num_encoder_layers": 6, "num_decoder_layers": 6, "d_ff": 2048},
+            training={"warmup_steps": 4000},
+            about="the paper's base model (§6.1; 65M parameters on WMT, slow on a CPU)",
+        ),
+    },
+)
 def build_transformer(config: TransformerConfig) -> Transformer:
     return Transformer(config)

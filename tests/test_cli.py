@@ -1,0 +1,136 @@
+"""The generated command line: train / evaluate / plot / translate / models / demo, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from attnzoo.cli import app
+
+SEQ2SEQ = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32", "--no-progress"]
+SEQ2SEQ += ["--set", "embedding_dim=8", "--set", "hidden_size=16", "--set", "attention_dim=16"]
+TRANSFORMER = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32"]
+TRANSFORMER += ["--set", "d_model=16", "--set", "num_heads=2", "--set", "d_ff=32", "--set", "num_encoder_layers=1"]
+TRANSFORMER += ["--warmup-steps", "2", "--no-progress"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+def refused(*args) -> str:
+    """The one line a refused command prints; it must exit with status 2 and no traceback."""
+    result = CliRunner().invoke(app, [str(arg) for arg in args])
+    assert result.exit_code == 2, f"{result.output}\n{result.exception!r}"
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_seq2seq_train_evaluate_translate_plot(tmp_path):
+    out = tmp_path / "run"
+    output = invoke("train", "seq2seq", "--out", out, "--steps", "4", "--val-every", "2", *SEQ2SEQ)
+    assert "exact" in output and f"wrote {out}" in output
+    for name in ("model.safetensors", "config.json", "task.json", "training.json", "metrics.csv", "metrics.json"):
+        assert (out / name).is_file(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "seq2seq" and config["config"]["hidden_size"] == 16
+    assert (
+        len(json.loads((out / "task.json").read_text())["documents"]["source_vocab"])
+        == config["config"]["source_vocab_size"]
+    )
+    assert "token_acc" in invoke("evaluate", out, "--split", "test")
+    picture = tmp_path / "one.png"
+    output = invoke("translate", out, "3 марта 2015 г.", "--beam", "2", "--plot", picture)
+    assert picture.stat().st_size > 0 and f"wrote {picture}" in output
+    invoke("plot", out, "--picture", "alignment", "--out", tmp_path / "two.png")
+    assert (tmp_path / "two.png").stat().st_size > 0
+
+
+def test_resume_continues_the_global_step(tmp_path):
+    from attnzoo.training.checkpoint import load_checkpoint_file
+
+    out = tmp_path / "run"
+    invoke("train", "seq2seq", "--out", out, "--steps", "4", "--checkpoint-every", "2", *SEQ2SEQ)
+    assert load_checkpoint_file(out / "checkpoints" / "last.ckpt")["global_step"] == 4
+    invoke("train", "seq2seq", "--out", out, "--steps", "8", "--checkpoint-every", "2", "--resume", "--no-progress")
+    assert load_checkpoint_file(out / "checkpoints" / "last.ckpt")["global_step"] == 8
+
+
+def test_transformer_trains_on_a_tsv_corpus_and_reports_bleu(tmp_path):
+    corpus = tmp_path / "pairs.tsv"
+    words = ["one", "two", "three", "four", "five", "six"]
+    corpus.write_text("\n".join(f"{a} {b}\t{b} {a}" for a in words for b in words) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    output = invoke(
+        "train", "transformer", "--out", out, "--kind", "corpus", "--data", corpus, "--steps", "2", *TRANSFORMER
+    )
+    assert "bleu" in output and "chrf" in output
+    assert json.loads((out / "task.json").read_text())["task"]["level"] == "word"
+    invoke("translate", out, "two five")
+    for picture in ("heads", "alignment"):
+        invoke("plot", out, "--picture", picture, "--out", tmp_path / f"{picture}.png")
+
+
+def test_models_table_and_details():
+    output = invoke("models")
+    for name in ("seq2seq", "transformer", "pointer", "ntm", "ram"):
+        assert name in output
+    details = invoke("models", "seq2seq")
+    assert "luong-local-p" in details and "hidden_size" in details and "label_smoothing" in details
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--set", "hidden=3"], "no field 'hidden'; the fields are source_vocab_size, "),
+        (["--set", "hidden_size=abc"], "hidden_size: expected int, got 'abc'"),
+        (["--set", "hidden_size"], "expected FIELD=VALUE, got 'hidden_size'"),
+        (["--set", "attention=luong", "--set", "score=dot", "--set", "bidirectional=true"], "score: 'dot' needs"),
+        (["--kind", "corpus"], "task kind 'corpus' needs data=FILE"),
+        (["--kind", "corpus", "--data", "missing.tsv"], "missing.tsv"),
+        (["--preset", "nope"], "preset: model 'seq2seq' has presets bahdanau, "),
+        (["--lr", "-1"], "training lr: got -1.0, which is out of range (> 0)"),
+        (["--threads", "0"], "threads: expected >= 1, got 0"),
+    ],
+)
+def test_bad_training_input_is_one_line_and_exit_2(tmp_path, arguments, message):
+    line = refused("train", "seq2seq", "--out", tmp_path / "run", *arguments)
+    assert line.startswith("attnzoo: error: ") and message in line
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_bad_run_input_is_one_line_and_exit_2(tmp_path):
+    assert "no such file; is" in refused("evaluate", tmp_path / "nothing")
+    out = tmp_path / "run"
+    invoke("train", "seq2seq", "--out", out, "--steps", "2", *SEQ2SEQ)
+    assert "holds a run already" in refused("train", "seq2seq", "--out", out, "--steps", "2")
+    assert "expected one of alignment; got 'x'" in refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
+    assert "expected a beam size >= 1, got 0" in refused("translate", out, "3 March 2015", "--beam", "0")
+    assert "expected train, valid or test" in refused("evaluate", out, "--split", "dev")
+    assert "no field 'nope'" in refused("evaluate", out, "--task", "nope=3")
+
+
+def test_demo_with_tiny_settings(tmp_path, monkeypatch, capsys):
+    """The demo's code path end to end (the real settings take about a minute: see the README)."""
+    from attnzoo.cli.demo import run_demo
+
+    monkeypatch.chdir(tmp_path)
+    run_demo(
+        tmp_path / "runs" / "demo",
+        tmp_path / "alignment.png",
+        1,
+        model={"embedding_dim": 8, "hidden_size": 16, "attention_dim": 16},
+        task={"train_size": 200, "valid_size": 20, "test_size": 40},
+        training={"steps": 3, "batch_size": 32},
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("Exact match on 40 held-out test dates: ")
+    assert lines[-1].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
+    assert (tmp_path / "alignment.png").stat().st_size > 0
+    assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples
