@@ -115,6 +115,8 @@ def plot(
     out: Path = typer.Option(..., help="The file to write (PNG, SVG or PDF)."),
 ) -> None:
     """Draw one of a run's attention pictures to a file."""
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        fail(f"--out: expected a file name ending in .png, .svg or .pdf, got {str(out)!r}")
     run = open_run(run_dir)
     recipe = run.recipe()
     pictures = recipe.pictures(run.config())

@@ -48,6 +48,11 @@ class TranslationTask:
             raise ValueError(f"task kind: expected one of {', '.join(TASKS)}; got {self.kind!r}")
         if self.kind == "corpus" and not self.data:
             raise ValueError("task kind 'corpus' needs data=FILE (a source<TAB>target file)")
+        for name in ("train_size", "valid_size", "test_size", "train_max_len", "test_max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"task {name}: expected >= 1, got {getattr(self, name)}")
+        if self.max_len is not None and self.max_len < 1:
+            raise ValueError(f"task max_len: expected >= 1, got {self.max_len}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"task label_smoothing: expected a value in [0, 1), got {self.label_smoothing}")
 
@@ -196,6 +201,13 @@ class TranslationRecipe(Recipe):
         from attnzoo.tasks.vocab import EOS
 
         model.eval()
+        longest = max(len(ids) for ids in task.train.source_ids)
+        for text in texts:
+            if len(task.encode_source(text)) > longest:
+                raise ValueError(
+                    f"the input has {len(task.encode_source(text)) - 1} tokens, longer than the longest training "
+                    f"source ({longest - 1}): the model was never trained on such lengths"
+                )
         batch = collate_pairs([(task.encode_source(text), []) for text in texts])
         source, lengths = batch["source"].to(device_of(model)), batch["source_lengths"].to(device_of(model))
         decoded = model.generate(source, lengths, generation_limit(lengths), beam_size=beam)

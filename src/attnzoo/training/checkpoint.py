@@ -68,6 +68,8 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     save_file(tensors, str(temporary), metadata={STRUCTURE_KEY: json.dumps(structure)})
+    with open(temporary, "rb") as handle:  # on disk before the rename: a power loss leaves the old file
+        os.fsync(handle.fileno())
     os.replace(temporary, path)
 
 

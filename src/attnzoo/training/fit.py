@@ -65,10 +65,26 @@ def planned_steps(training: Training, batches_per_epoch: int | None) -> int:
     return min(options) if options else max(training.steps, 1)
 
 
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's checkpoint callback that restores no file path from a checkpoint.
+
+    Lightning's own restores ``last_model_path`` / ``best_model_path`` from the file and deletes
+    that path at its next save: a crafted checkpoint could name any file. This one keeps only
+    its own ``dirpath`` (``<run>/checkpoints``) and writes ``last.ckpt`` there.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore nothing: the run's checkpoint paths are fixed names, not data from the file."""
+
+
 def make_trainer(run: Run, training: Training, total_steps: int, callbacks: list, **options: Any) -> L.Trainer:
     """The Lightning ``Trainer``: safe checkpoints, clipping, EMA, step-counting progress, no logger."""
-    checkpoint = ModelCheckpoint(
-        dirpath=run.path / "checkpoints", save_last=True, save_top_k=0, every_n_train_steps=training.checkpoint_every
+    checkpoint = RunCheckpoint(
+        dirpath=run.path / "checkpoints",
+        save_last=True,
+        enable_version_counter=False,
+        save_top_k=0,
+        every_n_train_steps=training.checkpoint_every,
     )
     if training.ema_decay is not None:
         callbacks = [*callbacks, WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(training.ema_decay))]
@@ -118,6 +134,9 @@ def train(
     """
     quiet_lightning()
     set_threads(threads)
+    for option, value in (("devices", devices), ("num_nodes", num_nodes)):
+        if value < 1:
+            raise ValueError(f"{option}: expected >= 1, got {value}")
     run = Run(out)
     if not is_child_process():
         run.prepare(resume=resume, overwrite=overwrite)
@@ -132,7 +151,12 @@ def train(
     data = recipe.build_task(settings.seed)
     config = recipe.sized_config(config, data)
     batches = recipe.train_batches(data, settings.batch_size, split_seed("train", settings.seed))
-    total = planned_steps(settings, len(batches) if hasattr(batches, "__len__") else None)
+    per_epoch = len(batches) if hasattr(batches, "__len__") else None
+    if per_epoch == 0:
+        raise ValueError(
+            f"the training set is smaller than one batch ({settings.batch_size}): lower --batch-size or add data"
+        )
+    total = planned_steps(settings, per_epoch)
     module = RecipeModule(recipe, config, settings, total)
     validation = Validation(
         run, data, settings.val_every, keep_best=recipe.keep_best, target=settings.target, minutes=settings.minutes

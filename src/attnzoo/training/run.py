@@ -17,6 +17,8 @@ import csv
 import dataclasses
 import json
 import shutil
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +43,44 @@ class RunError(ValueError):
     """A run directory that cannot be used as asked (missing, not a run, already there)."""
 
 
-def from_json(cls: type, values: dict[str, Any]) -> Any:
-    """Dataclass ``cls`` from its JSON dict (lists back to tuples where the default is a tuple)."""
-    fields = {item.name: item for item in dataclasses.fields(cls)}
-    unknown = [key for key in values if key not in fields]
-    if unknown:
-        raise RunError(f"{cls.__name__}: the run has a field {unknown[0]!r} this version does not know")
-    return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+def from_json(cls: type, values: Any, source: Path) -> Any:
+    """Dataclass ``cls`` from its JSON dict in file ``source``: every field present, of its type.
+
+    Lists come back as tuples; a missing, unknown or mistyped field raises :class:`RunError`
+    naming the file (never a silent default).
+    """
+    if not isinstance(values, dict):
+        raise RunError(f"{source}: expected an object of {cls.__name__} fields, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [item.name for item in dataclasses.fields(cls)]
+    for name in names:
+        if name not in values:
+            raise RunError(f"{source}: the {cls.__name__} field {name!r} is missing")
+    for key, value in values.items():
+        if key not in hints:
+            raise RunError(f"{source}: {cls.__name__} has no field {key!r}")
+        if not json_matches(value, hints[key]):
+            raise RunError(f"{source}: {cls.__name__} field {key!r} expected {hints[key]}, got {value!r}")
+    try:
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+    except (TypeError, ValueError) as error:
+        raise RunError(f"{source}: {error}") from None
+
+
+def json_matches(value: Any, annotation: Any) -> bool:
+    """Whether a JSON value fits a field's annotation (``int``, ``float | None``, ``tuple[int, ...]``)."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    if options:
+        return any(json_matches(value, option) for option in options)
+    if annotation is type(None):
+        return value is None
+    if typing.get_origin(annotation) is tuple:
+        return isinstance(value, list) and all(json_matches(item, typing.get_args(annotation)[0]) for item in value)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation) if isinstance(annotation, type) else True
 
 
 class Run:
@@ -135,9 +168,21 @@ class Run:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RunError(f"{path}: not valid JSON ({error})") from None
 
+    def entry(self, name: str, key: str) -> Any:
+        """``document[key]`` of the run's JSON file ``name``; its absence names the file."""
+        document = self.read_json(name)
+        if not isinstance(document, dict) or key not in document:
+            raise RunError(f"{self.file(name)}: expected a key {key!r}, which is missing")
+        return document[key]
+
     @property
     def model_name(self) -> str:
-        return self.read_json(CONFIG_FILE)["model"]
+        name = self.entry(CONFIG_FILE, "model")
+        try:
+            config_class(name)
+        except ValueError as error:
+            raise RunError(f"{self.file(CONFIG_FILE)}: {error}") from None
+        return name
 
     @property
     def preset(self) -> str | None:
@@ -145,16 +190,15 @@ class Run:
 
     def config(self) -> Any:
         """The model's config dataclass."""
-        document = self.read_json(CONFIG_FILE)
-        return from_json(config_class(document["model"]), document["config"])
+        return from_json(config_class(self.model_name), self.entry(CONFIG_FILE, "config"), self.file(CONFIG_FILE))
 
     def training(self) -> Training:
-        return from_json(Training, self.read_json(TRAINING_FILE)["training"])
+        return from_json(Training, self.entry(TRAINING_FILE, "training"), self.file(TRAINING_FILE))
 
     def recipe(self, **task_overrides: Any) -> Recipe:
         """The model's recipe with the run's task settings (and ``task_overrides``)."""
         recipe = load_recipe(self.model_name)
-        settings = from_json(recipe.Task, self.read_json(TASK_FILE)["task"])
+        settings = from_json(recipe.Task, self.entry(TASK_FILE, "task"), self.file(TASK_FILE))
         return load_recipe(self.model_name, dataclasses.replace(settings, **task_overrides))
 
     def load_model(self, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -163,7 +207,11 @@ class Run:
 
         model = create_model(self.model_name, self.config())
         state, _ = read_safetensors(self.file(WEIGHTS_FILE))
-        model.load_state_dict({key: value.to(map_location) for key, value in state.items()})
+        try:
+            model.load_state_dict({key: value.to(map_location) for key, value in state.items()})
+        except RuntimeError as error:
+            problem = str(error).strip().splitlines()[-1].strip()
+            raise RunError(f"{self.file(WEIGHTS_FILE)}: the weights do not fit config.json ({problem})") from None
         return model.to(map_location).eval()
 
     def build_task(self, recipe: Recipe | None = None) -> Any:

@@ -85,6 +85,11 @@ class Seq2SeqConfig:
         for name in ("source_vocab_size", "target_vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        for name in ("window", "attention_dim", "output_dim", "max_source_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout}")
         if self.attention == "luong" and self.score == "dot" and self.annotation_size != self.hidden_size:
             raise ValueError(
                 f"score: 'dot' needs annotations ({self.annotation_size}) as wide as the decoder state "
