@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from attnzoo.attention import AdditiveScore, Attention
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import Decoded, beam_search, greedy_decode, sample_decode
-from attnzoo.models.registry import register_model
+from attnzoo.registry import Preset, register_model
 
 START = -1  # the "previous token" of the first decoding step: the decoder is fed a learned start vector
 
@@ -228,7 +228,23 @@ class PointerNet(nn.Module):
         return greedy_decode(self.step, state, **options)
 
 
-@register_model("pointer", config=PointerConfig)
+@register_model(
+    "pointer",
+    config=PointerConfig,
+    paper="Vinyals et al. 2015",
+    presets={
+        "vinyals": Preset(
+            model={"n_glimpses": 0, "logit_clip": None},
+            task={"rl": False},
+            about="Vinyals et al. 2015: supervised on the exact answers (eq. 3 pointer, no glimpse), 128 units",
+        ),
+        "bello-rl": Preset(
+            model={"n_glimpses": 1, "logit_clip": 10.0},
+            task={"problem": "tsp", "rl": True},
+            about="Bello et al. 2016: REINFORCE on tour length (eq. 4), 1 glimpse, logits clipped to 10·tanh",
+        ),
+    },
+)
 def pointer_network(config: PointerConfig) -> PointerNet:
     """Pointer Network (Vinyals et al. 2015)."""
     return PointerNet(config)
