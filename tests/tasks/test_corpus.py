@@ -103,3 +103,16 @@ def test_transduction_data_lengths_and_disjoint():
     assert max(len(s.split()) for s, _ in data.test.pairs) <= 60
     assert not train_sources & {s for s, _ in data.test.pairs}
     assert len(data.source_vocab) == 24 and len(data.target_vocab) == 24
+
+
+def test_without_max_len_an_outlier_line_is_dropped_and_reported(tmp_path, caplog):
+    from attnzoo.tasks.corpus import default_max_len
+
+    lines = [f"word{i} two three\tmot{i} deux trois" for i in range(200)] + ["x " * 100_000 + "\ty"]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        pairs = read_parallel_tsv(path)
+    assert len(pairs) == 200 and all(len(source.split()) == 3 for source, _ in pairs)
+    assert "dropped 1 of 201 pairs longer than 5 word tokens" in caplog.text
+    assert default_max_len([("a b c d", "e")] * 99 + [("a " * 9, "e")]) == 6

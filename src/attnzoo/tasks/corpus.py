@@ -19,6 +19,7 @@ is ignored; ``\\n`` or ``\\r\\n`` line ends). Choices:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections.abc import Collection, Sequence
@@ -46,11 +47,23 @@ def filter_by_length(pairs: Sequence[Pair], max_len: int | None, level: Level = 
     return kept, len(pairs) - len(kept)
 
 
+def default_max_len(pairs: Sequence[Pair], level: Level = "word") -> int:
+    """1.5 × the 99th percentile of the pairs' lengths (the longer side, in ``level`` tokens).
+
+    The limit a corpus gets without ``max_len``: the rare outlier (a stray 1 MB line) is dropped
+    instead of exhausting memory, and ordinary long sentences are kept.
+    """
+    lengths = sorted(max(len(tokenize(source, level)), len(tokenize(target, level))) for source, target in pairs)
+    percentile = lengths[int(0.99 * (len(lengths) - 1))]
+    return max(math.ceil(1.5 * percentile), 1)
+
+
 def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_len: int | None = None) -> list[Pair]:
     """Sentence pairs of a ``source<TAB>target`` UTF-8 file (format and errors: module doc).
 
     ``level`` is the tokenisation ``max_len`` counts in (``"word"`` or ``"char"``); the pairs are
-    returned as text.
+    returned as text. Without ``max_len``, pairs longer than :func:`default_max_len` are dropped;
+    how many is logged as a warning.
     """
     _check_level(level)
     path = Path(path)
@@ -85,11 +98,21 @@ def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_l
         pairs.append((source, target))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
-    kept, dropped = filter_by_length(pairs, max_len, level)
-    if dropped:
+    chosen = default_max_len(pairs, level) if max_len is None else max_len
+    kept, dropped = filter_by_length(pairs, chosen, level)
+    if dropped and max_len is None:
+        logger.warning(
+            "%s: dropped %d of %d pairs longer than %d %s tokens (1.5x the 99th percentile; set max_len to change)",
+            path,
+            dropped,
+            len(pairs),
+            chosen,
+            level,
+        )
+    elif dropped:
         logger.info("%s: dropped %d of %d pairs longer than %d %s tokens", path, dropped, len(pairs), max_len, level)
     if not kept:
-        raise ValueError(f"{path}: no sentence pairs of at most {max_len} {level} tokens (all {len(pairs)} dropped)")
+        raise ValueError(f"{path}: no sentence pairs of at most {chosen} {level} tokens (all {len(pairs)} dropped)")
     return kept
 
 
