@@ -14,7 +14,7 @@ the training time (wall and CPU seconds on one thread, with the machine's load).
 ``docs/results/transformer_vs_rnn.md`` and ``.png``.
 
     nohup python experiments/transformer_vs_rnn.py > runs/transformer_vs_rnn.log 2>&1 &
-    python experiments/transformer_vs_rnn.py --scale 0.02 --out /tmp/smoke --rnn-runs /tmp/smoke  # smoke run
+    python experiments/transformer_vs_rnn.py --scale 0.02 --out /tmp/smoke --rnn-runs /tmp/smoke --results /tmp/smoke
 """
 
 from __future__ import annotations
@@ -25,23 +25,23 @@ from pathlib import Path
 import seq2seq_length as rnn
 import torch
 
-from attnzoo.models.transformer.cli import paper_optimizer, sized_for
-from attnzoo.models.transformer.model import TransformerConfig
+from attnzoo.registry import load_recipe, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
-TRANSFORMER = TransformerConfig(d_model=48, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=96)
+PRESET = "small"  # the transformer preset, made smaller below (post-LN, sinusoidal positions, dropout 0.1)
+SIZES = {"d_model": 48, "num_heads": 4, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ff": 96}
+TRANSFORMER = make_config("transformer", PRESET, **SIZES)
 STEP_FACTOR = 4  # the Transformer trains for this many times the RNN's steps (it needs more; see the report)
 WARMUP_FRACTION = 0.1  # warm-up steps as a fraction of the Transformer's steps
 
 
-def train_transformer(task: str, out: Path, scale: float, data_cache: dict) -> Path:
-    """Train the Transformer on ``task`` into ``out/transformer-<task>`` (unless already there)."""
-    translation = data_cache[task]
-    factor = STEP_FACTOR * scale
-    steps = max(2, round(rnn.TRAINING[task]["steps"] * factor))
-    optimizer = paper_optimizer(TRANSFORMER.d_model, max(1, round(WARMUP_FRACTION * steps)))
-    config = sized_for(TRANSFORMER, translation)
-    return rnn.timed_fit(out / f"transformer-{task}", translation, config, "transformer", task, optimizer, factor, 0.1)
+def train_transformer(task: str, out: Path, scale: float) -> Path:
+    """Train the Transformer on ``task`` into ``out/transformer-<task>`` (unless already there) with the
+    recipe's schedule (``lr`` 1: the paper's d_model^-0.5 · min(...)) and label smoothing 0.1."""
+    training = rnn.training_for(task, scale, STEP_FACTOR)
+    del training["lr"]  # the RNN's rate; the Transformer's is the recipe's warm-up schedule
+    training["warmup_steps"] = max(1, round(WARMUP_FRACTION * training["steps"]))
+    return rnn.timed_train(out / f"transformer-{task}", "transformer", PRESET, SIZES, task, training)
 
 
 def plot(results: dict[str, list[dict]], path: Path) -> None:
@@ -71,14 +71,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every run's steps (smoke runs)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cache = {task: rnn.load_task(rnn.TASKS[task]) for task in rnn.TASKS}
+    cache = {task: load_recipe("transformer", rnn.TASKS[task]).build_task(0) for task in rnn.TASKS}
     hidden = rnn.hidden_for_budget(cache["transduction"], rnn.LENGTH_MODELS["bahdanau"], rnn.BUDGET)
     runs = {}
     for task, name in (("transduction", "length"), ("dates", "dates")):
         bahdanau = rnn.train_run(
-            f"{name}-bahdanau", task, rnn.LENGTH_MODELS["bahdanau"], hidden, args.rnn_runs, args.scale, cache
+            f"{name}-bahdanau", task, rnn.LENGTH_MODELS["bahdanau"], hidden, args.rnn_runs, args.scale
         )
-        runs[task] = {"Bahdanau (GRU)": bahdanau, "Transformer": train_transformer(task, args.out, args.scale, cache)}
+        runs[task] = {"Bahdanau (GRU)": bahdanau, "Transformer": train_transformer(task, args.out, args.scale)}
     length_results = {
         name: rnn.bucket_scores(run_dir, cache["transduction"]) for name, run_dir in runs["transduction"].items()
     }

@@ -229,7 +229,16 @@ def _convert_one(text: str, kind: Any) -> Any:
 
 @functools.cache
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment after each field of dataclass ``cls`` in its source: the help text of the CLI."""
+    """The comment after each field of dataclass ``cls`` (and of its dataclass bases) in its source:
+    the help text of the CLI."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            comments.update(_own_field_comments(klass))
+    return comments
+
+
+def _own_field_comments(cls: type) -> dict[str, str]:
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
