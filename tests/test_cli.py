@@ -40,10 +40,8 @@ def test_seq2seq_train_evaluate_translate_plot(tmp_path):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "seq2seq" and config["config"]["hidden_size"] == 16
-    assert (
-        len(json.loads((out / "task.json").read_text())["documents"]["source_vocab"])
-        == config["config"]["source_vocab_size"]
-    )
+    documents = json.loads((out / "documents.json").read_text())
+    assert len(documents["source_vocab"]) == config["config"]["source_vocab_size"]
     assert "token_acc" in invoke("evaluate", out, "--split", "test")
     picture = tmp_path / "one.png"
     output = invoke("translate", out, "3 марта 2015 г.", "--beam", "2", "--plot", picture)
@@ -62,19 +60,54 @@ def test_resume_continues_the_global_step(tmp_path):
     assert load_checkpoint_file(out / "checkpoints" / "last.ckpt")["global_step"] == 8
 
 
-def test_transformer_trains_on_a_tsv_corpus_and_reports_bleu(tmp_path):
-    corpus = tmp_path / "pairs.tsv"
-    words = ["one", "two", "three", "four", "five", "six"]
-    corpus.write_text("\n".join(f"{a} {b}\t{b} {a}" for a in words for b in words) + "\n", encoding="utf-8")
+WORDS = ["one", "two", "three", "four", "five", "six", "seven"]
+
+
+def write_corpus(path, rows):
+    """A TSV of word pairs (the target swaps the two words), with Tatoeba's third attribution column."""
+    lines = [f"{a} {b}.\t{b} {a}.\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}" for i, (a, b) in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_transformer_on_a_tsv_corpus_with_subwords_is_a_self_contained_run(tmp_path):
+    corpus = write_corpus(tmp_path / "pairs.tsv", [(a, b) for a in WORDS for b in WORDS])
     out = tmp_path / "run"
-    output = invoke(
-        "train", "transformer", "--out", out, "--kind", "corpus", "--data", corpus, "--steps", "2", *TRANSFORMER
-    )
+    options = ["--data", corpus, "--vocab-size", "40", "--steps", "2", *TRANSFORMER]
+    output = invoke("train", "transformer", "--out", out, *options)
     assert "bleu" in output and "chrf" in output
-    assert json.loads((out / "task.json").read_text())["task"]["level"] == "word"
-    invoke("translate", out, "two five")
+    assert json.loads((out / "task.json").read_text())["task"]["level"] == "subword"  # the corpus default
+    corpus.rename(tmp_path / "moved.tsv")  # the run keeps its tokenisers, vocabularies and pairs
+    evaluated = invoke("evaluate", out, "--beam", "2")
+    assert "bleu" in evaluated and "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp" in evaluated
     for picture in ("heads", "alignment"):
         invoke("plot", out, "--picture", picture, "--out", tmp_path / f"{picture}.png")
+    other = write_corpus(tmp_path / "other.tsv", [("two", "five"), ("six", "one")])
+    assert "other.tsv, beam 1" in invoke("evaluate", out, "--data", other)
+
+
+def test_translate_a_file_and_stdin_in_order(tmp_path):
+    corpus = write_corpus(tmp_path / "pairs.tsv", [(a, b) for a in WORDS for b in WORDS])
+    out = tmp_path / "run"
+    invoke("train", "seq2seq", "--out", out, "--data", corpus, "--level", "word", "--steps", "2", *SEQ2SEQ[-6:])
+    sources = tmp_path / "in.txt"
+    sources.write_text("two five .\none two .\nsix .\n", encoding="utf-8")
+    invoke("translate", out, "--input", sources, "--output", tmp_path / "out.txt", "--batch-size", "2")
+    assert len((tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()) == 3
+    result = CliRunner().invoke(app, ["translate", str(out), "--input", "-"], input="two five .\nsix .\n")
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 2
+
+
+def test_split_seed_cuts_the_corpus_and_seed_only_the_model(tmp_path):
+    from attnzoo.training import Run
+
+    corpus = write_corpus(tmp_path / "pairs.tsv", [(a, b) for a in WORDS for b in WORDS])
+    common = ["--data", corpus, "--level", "word", "--steps", "1", *SEQ2SEQ[-6:]]
+    invoke("train", "seq2seq", "--out", tmp_path / "a", "--seed", "1", *common)
+    invoke("train", "seq2seq", "--out", tmp_path / "b", "--seed", "2", *common)
+    invoke("train", "seq2seq", "--out", tmp_path / "c", "--seed", "1", "--split-seed", "5", *common)
+    tests = {name: Run(tmp_path / name).build_task().test.pairs for name in "abc"}
+    assert tests["a"] == tests["b"] and tests["a"] != tests["c"]
 
 
 def test_models_table_and_details():
@@ -93,7 +126,10 @@ def test_models_table_and_details():
         (["--set", "hidden_size"], "expected FIELD=VALUE, got 'hidden_size'"),
         (["--set", "attention=luong", "--set", "score=dot", "--set", "bidirectional=true"], "score: 'dot' needs"),
         (["--kind", "corpus"], "task kind 'corpus' needs data=FILE"),
-        (["--kind", "corpus", "--data", "missing.tsv"], "missing.tsv"),
+        (["--data", "x.tsv", "--split", "0.9/0.2/0.1"], "task split: expected train/valid/test fractions"),
+        (["--data", "x.tsv", "--columns", "2,2"], "task columns: expected two different column numbers"),
+        (["--kind", "dates", "--data", "x.tsv"], "a file is for kind 'corpus'"),
+        (["--data", "missing.tsv"], "missing.tsv: no such file"),
         (["--preset", "nope"], "preset: model 'seq2seq' has presets bahdanau, "),
         (["--lr", "-1"], "training lr: got -1.0, which is out of range (> 0)"),
         (["--threads", "0"], "threads: expected >= 1, got 0"),
@@ -111,7 +147,8 @@ def test_bad_run_input_is_one_line_and_exit_2(tmp_path):
     invoke("train", "seq2seq", "--out", out, "--steps", "2", *SEQ2SEQ)
     assert "holds a run already" in refused("train", "seq2seq", "--out", out, "--steps", "2")
     assert "expected one of alignment; got 'x'" in refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
-    assert "expected a beam size >= 1, got 0" in refused("translate", out, "3 March 2015", "--beam", "0")
+    assert "--beam and --batch-size: expected >= 1, got 0" in refused("translate", out, "3 March 2015", "--beam", "0")
+    assert "give the TEXT to translate or --input" in refused("translate", out)
     assert "expected train, valid or test" in refused("evaluate", out, "--split", "dev")
     assert "no field 'nope'" in refused("evaluate", out, "--task", "nope=3")
 

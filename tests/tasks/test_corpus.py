@@ -29,7 +29,7 @@ def test_reads_pairs_skipping_blank_lines(tmp_path):
     ("content", "line", "message"),
     [
         ("a\tb\nno tab here\n", 2, "no tab"),
-        ("a\tb\n\nx\ty\tz\n", 3, "2 tabs"),
+        ("a\tb\tc\n\nx\n", 3, "no tab"),
         ("a\tb\n\t target only\n", 2, "empty source"),
         ("source only\t   \n", 1, "empty target"),
     ],

@@ -67,11 +67,18 @@ def test_load_errors(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "level", "tokens"),
-    [("a b", "char", ["a", " ", "b"]), ("  Go  home. ", "word", ["Go", "home."]), ("", "word", [])],
+    [
+        ("a b", "char", ["a", " ", "b"]),
+        ("  Go  home. ", "word", ["Go", "home", "."]),
+        ("", "word", []),
+        ("Où es-tu, Zoë? «Ici!» (dit-elle) I don't know.", "word", None),
+    ],
 )
 def test_tokenize(text, level, tokens):
-    assert tokenize(text, level) == tokens
-    assert detokenize(tokens, level) == (text if level == "char" else " ".join(text.split()))
+    """Words and punctuation marks apart; detokenising gives back written text's spacing."""
+    if tokens is not None:
+        assert tokenize(text, level) == tokens
+    assert detokenize(tokenize(text, level), level) == (text if level == "char" else " ".join(text.split()))
 
 
 def test_tokenize_bad_level():

@@ -89,9 +89,11 @@ def evaluate(
     run_dir: Path = RunDir,
     split: str = typer.Option("test", help="train, valid or test."),
     task: list[str] | None = typer.Option(None, help="FIELD=VALUE of the task to evaluate on (e.g. a longer length)."),
+    data: Path | None = typer.Option(None, help="Text models: score on this source<TAB>reference file instead."),
+    beam: int = typer.Option(1, help="Text models: beam size (1: greedy)."),
     threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
 ) -> None:
-    """Evaluate a trained run on a split and print the recipe's metrics."""
+    """Evaluate a trained run on a split (or, text models, on a TSV file) and print the recipe's metrics."""
     from attnzoo.cli.tables import print_metrics
     from attnzoo.registry import parse_assignments
     from attnzoo.training.callbacks import set_threads
@@ -102,9 +104,28 @@ def evaluate(
         fail(f"--split: expected train, valid or test, got {split!r}")
     overrides = parse_assignments(run.recipe().Task, task or [], what="--task")
     recipe = run.recipe(**overrides)
-    data = run.build_task(recipe) if not overrides else recipe.build_task(run.training().seed)
-    metrics = recipe.evaluate(run.load_model(), data, split)
-    print_metrics(f"{run.model_name}, {split}", metrics)
+    if (data is not None or beam != 1) and not hasattr(recipe, "evaluate_pairs"):
+        fail(f"--data and --beam are for text models; {run.model_name} evaluates with --split and --task")
+    data_set = run.build_task(recipe) if not overrides else recipe.build_task(run.training().seed)
+    model = run.load_model()
+    if data is not None or beam != 1:
+        pairs = read_pairs(data, recipe) if data is not None else getattr(data_set, split).pairs
+        metrics, title = (
+            recipe.evaluate_pairs(model, data_set, pairs, beam),
+            f"{data.name if data else split}, beam {beam}",
+        )
+    else:
+        metrics, title = recipe.evaluate(model, data_set, split), split
+    print_metrics(f"{run.model_name}, {title}", metrics)
+    if hasattr(recipe, "metric_note"):
+        typer.echo(recipe.metric_note())
+
+
+def read_pairs(path: Path, recipe: Any) -> list[tuple[str, str]]:
+    """The pairs of a TSV file, read with the run's columns (no length filter: every line is scored)."""
+    from attnzoo.tasks.corpus import read_parallel_tsv
+
+    return read_parallel_tsv(path, level="char", max_len=10**9, columns=recipe.settings.column_numbers())
 
 
 @app.command()
@@ -132,25 +153,58 @@ def plot(
 @one_line_errors
 def translate(
     run_dir: Path = RunDir,
-    text: str = typer.Argument(..., help="The source text."),
+    text: str | None = typer.Argument(None, help="The source text (or give --input)."),
+    input: Path | None = typer.Option(None, "--input", help="Translate every line of this file (- : stdin)."),
+    output: Path | None = typer.Option(None, help="Write the translations here, a line each (default: stdout)."),
     beam: int = typer.Option(1, help="Beam size (1: greedy)."),
-    plot: Path | None = typer.Option(None, help="Also draw the attention of this input to this file."),
+    batch_size: int = typer.Option(64, help="Lines decoded at once (sorted by length)."),
+    plot: Path | None = typer.Option(None, help="TEXT only: also draw its attention to this file."),
+    threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
 ) -> None:
-    """Translate one input with a trained sequence-to-sequence run."""
-    if beam < 1:
-        fail(f"--beam: expected a beam size >= 1, got {beam}")
+    """Translate TEXT, or every line of --input (a file or - for stdin), with a trained text run."""
+    from attnzoo.training.callbacks import set_threads
+
+    set_threads(threads)
+    if beam < 1 or batch_size < 1:
+        fail(f"--beam and --batch-size: expected >= 1, got {beam} and {batch_size}")
+    if (text is None) == (input is None):
+        fail("give the TEXT to translate or --input FILE (- for stdin), not both")
     run = open_run(run_dir)
     recipe = run.recipe()
     if not hasattr(recipe, "translate"):
         fail(f"{run_dir} holds a {run.model_name} model, which does not translate text")
     model, task = run.load_model(), run.build_task(recipe)
-    typer.echo(recipe.translate(model, task, [text], beam)[0].output)
+    texts = [text] if text is not None else read_lines(input)
+    lines = recipe.translate_many(model, task, texts, beam, batch_size)
+    if output is None:
+        for line in lines:
+            typer.echo(line)
+    else:
+        output.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        typer.echo(f"wrote {len(lines)} translations to {output}", err=True)
     if plot is not None:
-        pictures = recipe.pictures(run.config())
-        if not pictures:
-            fail(f"{run_dir} has no attention (attention='none'): nothing to plot")
-        next(iter(pictures.values()))(model, task, plot, text=text)
-        typer.echo(f"wrote {plot}")
+        draw_translation(recipe, run, model, task, text, plot)
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 file, or of stdin for ``-``."""
+    if str(path) == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def draw_translation(recipe: Any, run: Any, model: Any, task: Any, text: str | None, plot: Path) -> None:
+    """Draw the attention of ``text`` (the first picture of the recipe) to ``plot``."""
+    if text is None:
+        fail("--plot draws one sentence: give TEXT, not --input")
+    pictures = recipe.pictures(run.config())
+    if not pictures:
+        fail(f"{run.path} has no attention (attention='none'): nothing to plot")
+    next(iter(pictures.values()))(model, task, plot, text=text)
+    typer.echo(f"wrote {plot}")
 
 
 @app.command()

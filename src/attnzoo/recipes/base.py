@@ -115,6 +115,17 @@ class Recipe:
         """The task's data (an object the other methods read) for ``self.settings`` (a ``Task``)."""
         raise NotImplementedError
 
+    def restore_task(self, seed: int, documents: dict[str, Any]) -> Any:
+        """A saved run's task: rebuilt from the settings and seed, refused if it no longer gives the
+        run's documents (e.g. its vocabularies); a recipe that keeps its data in the documents
+        rebuilds from them instead."""
+        import json
+
+        task = self.build_task(seed)
+        if json.loads(json.dumps(self.task_documents(task))) != documents:
+            raise ValueError(f"the task's data no longer give the run's {', '.join(documents)} (did the data change?)")
+        return task
+
     def sized_config(self, config: Any, task: Any) -> Any:
         """The model config with the sizes that come from the data (vocabularies, features)."""
         return config

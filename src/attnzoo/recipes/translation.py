@@ -6,15 +6,15 @@ teacher forcing and ``model.generate(source, source_lengths, max_len, beam_size=
 :class:`TranslationRecipe` and adds its config sizes (:meth:`TranslationRecipe.sized_config`) and
 its pictures.
 
-The tasks: ``dates`` (dates in 20 locales → ISO 8601, generated, characters), ``corpus`` (a
-``source<TAB>target`` file, ``data=...``) and ``transduction`` (the length experiment's generated
-word task).
+The tasks and their tokenisation: :mod:`attnzoo.recipes.translation_data`. Scores are honest:
+BLEU and chrF (sacrebleu's standard settings, signature in :data:`SIGNATURE`) and exact match
+compare the detokenised outputs with the raw reference strings, never with references rebuilt
+from the target vocabulary (where an unknown word would become ``<unk>``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -23,38 +23,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches
+from attnzoo.recipes.translation_data import (
+    TranslationTask,
+    build_translation_data,
+    restore_translation_data,
+    task_documents,
+)
 from attnzoo.tasks.text import PairDataset, TranslationData, collate_pairs
-
-TASKS = ("dates", "corpus", "transduction")
-
-
-@dataclass(frozen=True)
-class TranslationTask:
-    """The data of a translation run and the options of its loss."""
-
-    kind: str = "dates"  # "dates" (generated), "corpus" (the TSV file data) or "transduction" (generated words)
-    data: str | None = None  # corpus: the source<TAB>target file, one pair per line
-    level: str = "word"  # corpus: "char" or "word" tokens (dates are characters, transduction words)
-    max_len: int | None = None  # corpus: drop pairs longer than this many tokens
-    train_size: int = 20_000  # dates, transduction: training pairs generated
-    valid_size: int = 1_000  # dates, transduction: validation pairs generated
-    test_size: int = 2_000  # dates, transduction: test pairs generated
-    train_max_len: int = 40  # transduction: longest training source (words)
-    test_max_len: int = 60  # transduction: longest test source (words)
-    label_smoothing: float = 0.0  # ε_ls of the training loss (Szegedy et al. 2016; Vaswani §5.4: 0.1)
-
-    def __post_init__(self) -> None:
-        if self.kind not in TASKS:
-            raise ValueError(f"task kind: expected one of {', '.join(TASKS)}; got {self.kind!r}")
-        if self.kind == "corpus" and not self.data:
-            raise ValueError("task kind 'corpus' needs data=FILE (a source<TAB>target file)")
-        for name in ("train_size", "valid_size", "test_size", "train_max_len", "test_max_len"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"task {name}: expected >= 1, got {getattr(self, name)}")
-        if self.max_len is not None and self.max_len < 1:
-            raise ValueError(f"task max_len: expected >= 1, got {self.max_len}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"task label_smoothing: expected a value in [0, 1), got {self.label_smoothing}")
 
 
 class Translation(NamedTuple):
@@ -64,29 +39,6 @@ class Translation(NamedTuple):
     source_tokens: list[str]
     output_tokens: list[str]
     alignment: Tensor | None
-
-
-def build_translation_data(settings: TranslationTask, seed: int) -> TranslationData:
-    """The :class:`TranslationData` that ``settings`` describe."""
-    if settings.kind == "dates":
-        from attnzoo.tasks.dates import dates_data
-
-        sizes = {"train_size": settings.train_size, "valid_size": settings.valid_size}
-        return dates_data(**sizes, test_size=settings.test_size, seed=seed)
-    if settings.kind == "transduction":
-        from attnzoo.tasks.corpus import transduction_data
-
-        return transduction_data(
-            settings.train_size,
-            settings.valid_size,
-            settings.test_size,
-            train_max_len=settings.train_max_len,
-            test_max_len=settings.test_max_len,
-            seed=seed,
-        )
-    from attnzoo.tasks.corpus import corpus_data
-
-    return corpus_data(settings.data, level=settings.level, max_len=settings.max_len, seed=seed)
 
 
 def generation_limit(source_lengths: Tensor, target_out: Tensor | None = None) -> int:
@@ -117,13 +69,24 @@ def token_counts(logits: Tensor, target_out: Tensor, pad_id: int) -> tuple[int, 
 
 
 def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, default settings) of hypotheses against one reference each."""
-    import sacrebleu
+    """Corpus BLEU and chrF (sacrebleu's standard settings: :func:`signature`) against one reference each."""
+    from sacrebleu.metrics import BLEU, CHRF
 
     return {
-        "bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
-        "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score,
+        "bleu": BLEU().corpus_score(list(hypotheses), [list(references)]).score,
+        "chrf": CHRF().corpus_score(list(hypotheses), [list(references)]).score,
     }
+
+
+def signature() -> str:
+    """sacrebleu's signatures of the BLEU and chrF that :func:`bleu_chrf` computes."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    signatures = []
+    for metric in (BLEU(), CHRF()):
+        metric.corpus_score(["x"], [["x"]])  # sacrebleu knows the number of references once it has scored
+        signatures.append(f"{type(metric).__name__} {metric.get_signature()}")
+    return "; ".join(signatures)
 
 
 def pair_loader(dataset: PairDataset, batch_size: int) -> DataLoader:
@@ -135,33 +98,46 @@ def pair_loader(dataset: PairDataset, batch_size: int) -> DataLoader:
 def decode_dataset(
     model: nn.Module, task: TranslationData, split: str, *, beam_size: int = 1, batch_size: int = 500
 ) -> tuple[dict[str, float], list[str]]:
-    """Decode split ``split`` of ``task`` and score it.
+    """Decode split ``split`` of ``task`` and score it against its raw reference strings.
 
     Returns:
-        ``{"exact", "token_acc"}`` (plus ``"bleu"``, ``"chrf"`` on word-level tasks), and the
+        ``{"exact", "token_acc"}`` (plus ``"bleu"``, ``"chrf"`` on word and subword tasks), and the
         generated text of each example in order.
     """
+    return decode_pairs(model, task, getattr(task, split), beam_size=beam_size, batch_size=batch_size)
+
+
+@torch.no_grad()
+def decode_pairs(
+    model: nn.Module, task: TranslationData, dataset: PairDataset, *, beam_size: int = 1, batch_size: int = 500
+) -> tuple[dict[str, float], list[str]]:
+    """:func:`decode_dataset` for any encoded :class:`PairDataset` of ``task``'s vocabularies."""
     was_training = model.training
     model.eval()
     pad, device = model.config.pad_id, device_of(model)
-    counts = torch.zeros(4, dtype=torch.long)  # correct tokens, tokens, exact, sequences
-    hypotheses, references = [], []
-    for batch in pair_loader(getattr(task, split), batch_size):
+    counts = torch.zeros(2, dtype=torch.long)  # correct tokens, tokens (teacher forced)
+    hypotheses = []
+    for batch in pair_loader(dataset, batch_size):
         source, lengths = batch["source"].to(device), batch["source_lengths"].to(device)
         target = batch["target_out"].to(device)
         logits = model(source, lengths, batch["target_in"].to(device)).logits
         decoded = model.generate(source, lengths, generation_limit(lengths, target), beam_size=beam_size)
-        counts += torch.tensor([*token_counts(logits, target, pad), *sequence_counts(decoded.tokens, target, pad)])
+        counts += torch.tensor(token_counts(logits, target, pad))
         hypotheses.extend(task.decode_target(row) for row in decoded.tokens.cpu())
-        references.extend(task.decode_target(row) for row in target.cpu())
     model.train(was_training)
-    metrics = {
-        "exact": counts[2].item() / max(counts[3].item(), 1),
-        "token_acc": counts[0].item() / max(counts[1].item(), 1),
-    }
-    if task.level == "word":
+    references = [reference for _, reference in dataset.pairs] or [
+        task.decode_target(ids) for ids in dataset.target_ids
+    ]
+    metrics = {"exact": exact_match(hypotheses, references), "token_acc": counts[0].item() / max(counts[1].item(), 1)}
+    if task.level != "char":
         metrics.update(bleu_chrf(hypotheses, references))
     return metrics, hypotheses
+
+
+def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """The fraction of outputs equal to their reference string (whitespace runs counted as one space)."""
+    same = sum(" ".join(h.split()) == " ".join(r.split()) for h, r in zip(hypotheses, references, strict=True))
+    return same / max(len(references), 1)
 
 
 class TranslationRecipe(Recipe):
@@ -176,7 +152,18 @@ class TranslationRecipe(Recipe):
         return build_translation_data(self.settings, seed)
 
     def task_documents(self, task: TranslationData) -> dict[str, Any]:
-        return {"source_vocab": task.source_vocab.tokens, "target_vocab": task.target_vocab.tokens}
+        return task_documents(task, self.settings)
+
+    def restore_task(self, seed: int, documents: dict[str, Any]) -> TranslationData:
+        """A corpus run's data from its own documents (the original files are not read again)."""
+        if self.settings.kind == "corpus" and "pairs" in documents:
+            return restore_translation_data(self.settings, documents)
+        return super().restore_task(seed, documents)
+
+    def metric_note(self) -> str:
+        """What the CLI prints under the metrics: the scores' definitions."""
+        note = "exact match and BLEU/chrF against the raw reference strings"
+        return note if self.settings.level == "char" else f"{note}; {signature()}"
 
     def train_batches(self, task: TranslationData, batch_size: int, seed: int) -> DataLoader:
         return shuffled_batches(task.train, batch_size, seed, collate_fn=collate_pairs)
@@ -197,7 +184,6 @@ class TranslationRecipe(Recipe):
     @torch.no_grad()
     def translate(self, model: nn.Module, task: TranslationData, texts: list[str], beam: int = 1) -> list[Translation]:
         """Decode ``texts`` (greedy, or beam search of width ``beam``)."""
-        from attnzoo.tasks.text import collate_pairs, tokenize
         from attnzoo.tasks.vocab import EOS
 
         model.eval()
@@ -215,13 +201,34 @@ class TranslationRecipe(Recipe):
         for row, text in enumerate(texts):
             length = int(decoded.lengths[row])
             output_tokens = task.target_vocab.decode(decoded.tokens[row, :length].cpu(), strip_special=False)
-            source_tokens = [*tokenize(text, task.level), EOS]
+            source_tokens = [*task.source_tokens(text), EOS]
             alignment = None
             if decoded.alignments is not None:
                 alignment = decoded.alignments[row, :length, : len(source_tokens)].cpu()
             output = task.decode_target(decoded.tokens[row].cpu())
             results.append(Translation(output, source_tokens, output_tokens, alignment))
         return results
+
+    def translate_many(
+        self, model: nn.Module, task: TranslationData, texts: list[str], beam: int = 1, batch_size: int = 64
+    ) -> list[str]:
+        """The outputs of ``texts`` in their order, decoded in batches of similar length (one model load)."""
+        order = sorted(range(len(texts)), key=lambda index: len(task.encode_source(texts[index])))
+        outputs = [""] * len(texts)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            for row, translation in zip(rows, self.translate(model, task, [texts[i] for i in rows], beam), strict=True):
+                outputs[row] = translation.output
+        return outputs
+
+    def evaluate_pairs(
+        self, model: nn.Module, task: TranslationData, pairs: Sequence[tuple[str, str]], beam: int = 1
+    ) -> dict[str, float]:
+        """The scores of ``model`` on any ``(source, reference)`` pairs (e.g. a TSV file of yours)."""
+        from attnzoo.tasks.text import make_pair_dataset
+
+        vocabularies = (task.source_vocab, task.target_vocab, task.source_tokenizer, task.target_tokenizer)
+        return decode_pairs(model, task, make_pair_dataset(pairs, *vocabularies), beam_size=beam)[0]
 
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"alignment": self.draw_alignment}

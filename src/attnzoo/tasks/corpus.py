@@ -5,8 +5,10 @@ is ignored; ``\\n`` or ``\\r\\n`` line ends). Choices:
 
 - A blank line (empty or only whitespace) is **skipped**, so a trailing newline or a blank line
   between blocks is harmless; it still counts for the line numbers in error messages.
-- Each side is stripped of surrounding whitespace. A line with no tab, with more than one tab,
-  or with an empty side raises ``ValueError("<file>:<line>: ...")``, the line 1-based.
+- Each side is stripped of surrounding whitespace. ``columns`` (default ``(1, 2)``) says which
+  tab-separated columns hold the source and the target; other columns (e.g. Tatoeba's
+  attribution) are ignored, with a warning saying how many. A line with too few columns or with
+  an empty side raises ``ValueError("<file>:<line>: ...")``, the line 1-based.
 - A missing file raises ``FileNotFoundError`` naming the path; a file without a single pair
   ``ValueError("<file>: no sentence pairs")``; bytes that are not UTF-8
   ``ValueError("<file>:<line>: not valid UTF-8 ...")``.
@@ -58,7 +60,12 @@ def default_max_len(pairs: Sequence[Pair], level: Level = "word") -> int:
     return max(math.ceil(1.5 * percentile), 1)
 
 
-def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_len: int | None = None) -> list[Pair]:
+def read_parallel_tsv(
+    path: str | os.PathLike[str],
+    level: Level = "word",
+    max_len: int | None = None,
+    columns: tuple[int, int] = (1, 2),
+) -> list[Pair]:
     """Sentence pairs of a ``source<TAB>target`` UTF-8 file (format and errors: module doc).
 
     ``level`` is the tokenisation ``max_len`` counts in (``"word"`` or ``"char"``); the pairs are
@@ -75,7 +82,10 @@ def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_l
         raise IsADirectoryError(f"{path}: is a directory, expected a TSV file") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if len(columns) != 2 or min(columns) < 1 or columns[0] == columns[1]:
+        raise ValueError(f"columns: expected two different column numbers from 1, got {columns}")
     pairs: list[Pair] = []
+    extra = 0
     for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
         try:
             line = line_bytes.decode("utf-8")
@@ -88,16 +98,22 @@ def read_parallel_tsv(path: str | os.PathLike[str], level: Level = "word", max_l
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != 2:
-            what = "no tab" if len(fields) == 1 else f"{len(fields) - 1} tabs"
-            raise ValueError(f"{path}:{number}: expected 'source<TAB>target', found {what}: {_preview(line)}")
-        source, target = fields[0].strip(), fields[1].strip()
+        if len(fields) < max(columns):
+            what = "no tab" if len(fields) == 1 else f"{len(fields)} columns"
+            raise ValueError(
+                f"{path}:{number}: expected the source in column {columns[0]} and the target in column "
+                f"{columns[1]} (tab-separated), found {what}: {_preview(line)}"
+            )
+        extra = max(extra, len(fields) - 2)
+        source, target = fields[columns[0] - 1].strip(), fields[columns[1] - 1].strip()
         if not source or not target:
             side = "source" if not source else "target"
             raise ValueError(f"{path}:{number}: empty {side}: {_preview(line)}")
         pairs.append((source, target))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
+    if extra:
+        logger.warning("%s: ignored %d column(s) beyond the source and the target (columns %s)", path, extra, columns)
     chosen = default_max_len(pairs, level) if max_len is None else max_len
     kept, dropped = filter_by_length(pairs, chosen, level)
     if dropped and max_len is None:
@@ -156,6 +172,39 @@ def corpus_data(
     pairs = read_parallel_tsv(path, level=level, max_len=max_len)
     train, valid, test = split_pairs(pairs, valid_fraction, test_fraction, seed)
     return make_translation_data(train, valid, test, level=level, min_count=min_count)
+
+
+def corpus_splits(
+    *,
+    data: str | None = None,
+    train: str | None = None,
+    valid: str | None = None,
+    test: str | None = None,
+    fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
+    split_seed: int = 0,
+    level: Level = "word",
+    max_len: int | None = None,
+    columns: tuple[int, int] = (1, 2),
+) -> tuple[list[Pair], list[Pair], list[Pair]]:
+    """Train / valid / test pairs from one file ``data`` cut by ``fractions``, or from ``train``
+    with optional ``valid`` and ``test`` files (a missing one is cut from ``train`` by its fraction).
+
+    The cut is shuffled by ``split_seed`` (not the model's seed). Length filtering: ``max_len``, or
+    :func:`default_max_len` of each file.
+    """
+    if (data is None) == (train is None):
+        raise ValueError("corpus: give either data=FILE (one file, split) or train=FILE [valid=FILE] [test=FILE]")
+    total = sum(fractions)
+    if len(fractions) != 3 or min(fractions) < 0 or fractions[0] <= 0 or abs(total - 1) > 1e-6:
+        raise ValueError(f"split: expected three fractions train/valid/test summing to 1, got {fractions}")
+    read = {"level": "char" if level == "char" else "word", "max_len": max_len, "columns": columns}
+    pairs = read_parallel_tsv(data or train, **read)
+    valid_pairs = read_parallel_tsv(valid, **read) if valid else None
+    test_pairs = read_parallel_tsv(test, **read) if test else None
+    cut_valid = 0.0 if valid_pairs is not None else fractions[1]
+    cut_test = 0.0 if test_pairs is not None else fractions[2]
+    train_pairs, cut_valid_pairs, cut_test_pairs = split_pairs(pairs, cut_valid, cut_test, split_seed)
+    return train_pairs, valid_pairs or cut_valid_pairs, test_pairs or cut_test_pairs
 
 
 # -- the length experiment's task ------------------------------------------------------------

@@ -15,37 +15,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import Dataset
 
+from attnzoo.tasks.tokenizers import LEVELS, SubwordTokenizer, make_tokenizer
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
-Level = Literal["char", "word"]
-LEVELS: tuple[str, ...] = ("char", "word")
+Level = Literal["char", "word", "subword"]
+Tokenizer = Any  # attnzoo.tasks.tokenizers: CharTokenizer, WordTokenizer or SubwordTokenizer
 
 
 def _check_level(level: str) -> None:
     if level not in LEVELS:
-        raise ValueError(f"level must be 'char' or 'word', got {level!r}")
+        raise ValueError(f"level: expected one of {', '.join(LEVELS)}, got {level!r}")
 
 
-def tokenize(text: str, level: Level) -> list[str]:
-    """Split ``text`` into characters (``"char"``, spaces included) or whitespace-separated words.
-
-    ``"word"`` splits on runs of whitespace only: punctuation stays attached (``"Go."`` is one
-    token), so corpora should come pre-tokenised if that matters. It is lossless up to whitespace:
-    ``detokenize(tokenize(t, "word"), "word") == " ".join(t.split())``.
-    """
-    _check_level(level)
-    return list(text) if level == "char" else text.split()
+def tokenize(text: str, level: Level | Tokenizer) -> list[str]:
+    """Split ``text`` into characters (``"char"``, spaces included), or words and punctuation marks
+    (``"word"``: ``"Go."`` is ``Go .``); or with a tokeniser object (:mod:`attnzoo.tasks.tokenizers`)."""
+    return _tokenizer(level).tokenize(text)
 
 
-def detokenize(tokens: Sequence[str], level: Level) -> str:
-    """Inverse of :func:`tokenize`: characters joined as is, words joined by single spaces."""
-    _check_level(level)
-    return "".join(tokens) if level == "char" else " ".join(tokens)
+def detokenize(tokens: Sequence[str], level: Level | Tokenizer) -> str:
+    """Inverse of :func:`tokenize`: characters joined as is, words joined as written text spaces them."""
+    return _tokenizer(level).detokenize(tokens)
+
+
+def _tokenizer(level: Level | Tokenizer) -> Tokenizer:
+    if isinstance(level, str):
+        _check_level(level)
+        return make_tokenizer(level)
+    return level
 
 
 @dataclass
@@ -110,7 +112,10 @@ def collate_pairs(
 
 @dataclass(frozen=True)
 class TranslationData:
-    """A task ready for training: vocabularies (built from ``train`` only) and three datasets."""
+    """A task ready for training: tokenisers and vocabularies (from ``train`` only) and three datasets.
+
+    ``source_tokenizer`` / ``target_tokenizer`` default to the tokeniser of ``level`` (char, word).
+    """
 
     source_vocab: Vocabulary
     target_vocab: Vocabulary
@@ -118,44 +123,74 @@ class TranslationData:
     valid: PairDataset
     test: PairDataset
     level: Level
+    source_tokenizer: Tokenizer = None
+    target_tokenizer: Tokenizer = None
+
+    def __post_init__(self) -> None:
+        for side in ("source_tokenizer", "target_tokenizer"):
+            if getattr(self, side) is None:
+                object.__setattr__(self, side, make_tokenizer(self.level))
 
     def encode_source(self, text: str) -> list[int]:
         """Source ids exactly as the datasets hold them (tokens + ``<eos>``)."""
-        return encode_source(text, self.source_vocab, self.level)
+        return encode_source(text, self.source_vocab, self.source_tokenizer)
 
     def encode_target(self, text: str) -> list[int]:
         """Bare target ids, as the datasets hold them (no ``<bos>`` / ``<eos>``)."""
-        return encode_target(text, self.target_vocab, self.level)
+        return encode_target(text, self.target_vocab, self.target_tokenizer)
 
     def decode_target(self, ids) -> str:
         """Text of target ids, cut at the first ``<eos>`` (model output → string)."""
-        return decode_target(ids, self.target_vocab, self.level)
+        return decode_target(ids, self.target_vocab, self.target_tokenizer)
+
+    def source_tokens(self, text: str) -> list[str]:
+        """The source tokens the model reads (the labels of an alignment's columns)."""
+        return self.source_tokenizer.tokenize(text)
 
 
-def encode_source(text: str, vocab: Vocabulary, level: Level) -> list[int]:
+def encode_source(text: str, vocab: Vocabulary, level: Level | Tokenizer) -> list[int]:
     """Source text → ids: tokens then ``<eos>``. Use this for any input given to a trained model."""
     return vocab.encode(tokenize(text, level), add_bos=False, add_eos=True)
 
 
-def encode_target(text: str, vocab: Vocabulary, level: Level) -> list[int]:
+def encode_target(text: str, vocab: Vocabulary, level: Level | Tokenizer) -> list[int]:
     """Target text → bare ids (no ``<bos>`` / ``<eos>``; :func:`collate_pairs` adds them)."""
     return vocab.encode(tokenize(text, level), add_bos=False, add_eos=False)
 
 
-def decode_target(ids, vocab: Vocabulary, level: Level) -> str:
+def decode_target(ids, vocab: Vocabulary, level: Level | Tokenizer) -> str:
     """Target ids → text, cut at the first ``<eos>``, ``<pad>`` / ``<bos>`` dropped."""
     return detokenize(vocab.decode(ids, strip_special=True), level)
 
 
 def make_pair_dataset(
-    pairs: Sequence[tuple[str, str]], source_vocab: Vocabulary, target_vocab: Vocabulary, level: Level
+    pairs: Sequence[tuple[str, str]],
+    source_vocab: Vocabulary,
+    target_vocab: Vocabulary,
+    level: Level | Tokenizer,
+    target_level: Level | Tokenizer | None = None,
 ) -> PairDataset:
     """Encode text pairs with the given vocabularies (unknown tokens become ``<unk>``)."""
     pairs = [(str(s), str(t)) for s, t in pairs]
+    target_level = level if target_level is None else target_level
     return PairDataset(
         source_ids=[encode_source(s, source_vocab, level) for s, _ in pairs],
-        target_ids=[encode_target(t, target_vocab, level) for _, t in pairs],
+        target_ids=[encode_target(t, target_vocab, target_level) for _, t in pairs],
         pairs=pairs,
+    )
+
+
+def make_tokenizers(
+    train_pairs: Sequence[tuple[str, str]], level: Level, *, lowercase: bool = False, vocab_size: int = 8000
+) -> tuple[Tokenizer, Tokenizer]:
+    """The source and target tokenisers of ``level``; subwords are learned from ``train_pairs`` only."""
+    _check_level(level)
+    if level != "subword":
+        return make_tokenizer(level, lowercase=lowercase), make_tokenizer(level, lowercase=lowercase)
+    sources, targets = [s for s, _ in train_pairs], [t for _, t in train_pairs]
+    return (
+        SubwordTokenizer.train(sources, vocab_size, lowercase=lowercase),
+        SubwordTokenizer.train(targets, vocab_size, lowercase=lowercase),
     )
 
 
@@ -165,18 +200,38 @@ def make_translation_data(
     test_pairs: Sequence[tuple[str, str]],
     level: Level,
     min_count: int = 1,
+    *,
+    lowercase: bool = False,
+    vocab_size: int = 8000,
+    max_vocab: int | None = None,
+    tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
 ) -> TranslationData:
-    """Build source / target vocabularies from ``train_pairs`` only, then encode all three splits."""
+    """Tokenisers and source / target vocabularies from ``train_pairs`` only, then all three splits encoded.
+
+    Args:
+        level: ``"char"``, ``"word"`` or ``"subword"`` (``vocab_size`` pieces per side, learned).
+        min_count / max_vocab: keep tokens seen at least ``min_count`` times, at most ``max_vocab``
+            of them (the most frequent; specials not counted).
+        lowercase: lowercase before tokenising (word and subword levels).
+        tokenizers: ``(source, target)`` tokenisers to use instead of building them (a saved run's).
+    """
     _check_level(level)
     if len(train_pairs) == 0:
         raise ValueError("make_translation_data: no training pairs")
-    source_vocab = Vocabulary.build((tokenize(s, level) for s, _ in train_pairs), min_count=min_count)
-    target_vocab = Vocabulary.build((tokenize(t, level) for _, t in train_pairs), min_count=min_count)
+    source, target = tokenizers or make_tokenizers(train_pairs, level, lowercase=lowercase, vocab_size=vocab_size)
+    source_vocab = Vocabulary.build(
+        (source.tokenize(s) for s, _ in train_pairs), min_count=min_count, max_size=max_vocab
+    )
+    target_vocab = Vocabulary.build(
+        (target.tokenize(t) for _, t in train_pairs), min_count=min_count, max_size=max_vocab
+    )
     return TranslationData(
         source_vocab=source_vocab,
         target_vocab=target_vocab,
-        train=make_pair_dataset(train_pairs, source_vocab, target_vocab, level),
-        valid=make_pair_dataset(valid_pairs, source_vocab, target_vocab, level),
-        test=make_pair_dataset(test_pairs, source_vocab, target_vocab, level),
+        train=make_pair_dataset(train_pairs, source_vocab, target_vocab, source, target),
+        valid=make_pair_dataset(valid_pairs, source_vocab, target_vocab, source, target),
+        test=make_pair_dataset(test_pairs, source_vocab, target_vocab, source, target),
         level=level,
+        source_tokenizer=source,
+        target_tokenizer=target,
     )

@@ -49,14 +49,17 @@ class Vocabulary:
             self._tokens.append(token)
 
     @classmethod
-    def build(cls, sequences: Iterable[Sequence[str]], min_count: int = 1) -> Vocabulary:
+    def build(cls, sequences: Iterable[Sequence[str]], min_count: int = 1, max_size: int | None = None) -> Vocabulary:
         """Vocabulary of the tokens occurring at least ``min_count`` times in ``sequences``.
 
-        Tokens are ordered by decreasing count, then by their text; the special tokens' strings,
-        if present in the data, are not added again (they keep ids 0..3).
+        Tokens are ordered by decreasing count, then by their text; ``max_size`` keeps the most
+        frequent ones (specials not counted); the special tokens' strings, if present in the data,
+        are not added again (they keep ids 0..3).
         """
         if min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
+        if max_size is not None and max_size < 1:
+            raise ValueError(f"max_size must be >= 1 or None, got {max_size}")
         counts: Counter[str] = Counter()
         for sequence in sequences:
             if isinstance(sequence, str):
@@ -64,7 +67,7 @@ class Vocabulary:
             counts.update(sequence)
         kept = [token for token, count in counts.items() if count >= min_count and token not in SPECIALS]
         kept.sort(key=lambda token: (-counts[token], token))
-        return cls(kept)
+        return cls(kept[:max_size])
 
     # -- size and lookup -------------------------------------------------------------------
 

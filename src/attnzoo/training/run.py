@@ -1,7 +1,8 @@
 """A run directory: the only code that reads and writes one.
 
     <run>/config.json        {"model": registry name, "preset": name or null, "config": the model config}
-    <run>/task.json          {"task": the recipe's task settings, "documents": e.g. vocabularies}
+    <run>/task.json          {"task": the recipe's task settings}
+    <run>/documents.json     what the recipe keeps of its data (vocabularies, tokenisers, a corpus's pairs)
     <run>/training.json      the Training settings, and the steps and seconds done
     <run>/model.safetensors  the final weights (never pickle)
     <run>/metrics.csv        one row per validation: step, seconds, training loss, valid_* metrics
@@ -31,12 +32,13 @@ from attnzoo.registry import config_class, create_model, load_recipe
 
 CONFIG_FILE = "config.json"
 TASK_FILE = "task.json"
+DOCUMENTS_FILE = "documents.json"
 TRAINING_FILE = "training.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_CSV = "metrics.csv"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
-RUN_FILES = (CONFIG_FILE, TASK_FILE, TRAINING_FILE, WEIGHTS_FILE, METRICS_CSV, METRICS_FILE)
+RUN_FILES = (CONFIG_FILE, TASK_FILE, DOCUMENTS_FILE, TRAINING_FILE, WEIGHTS_FILE, METRICS_CSV, METRICS_FILE)
 
 
 class RunError(ValueError):
@@ -128,7 +130,8 @@ class Run:
     def write_settings(self, name: str, preset: str | None, config: Any, task: Any, documents: dict) -> None:
         """Write ``config.json`` and ``task.json``."""
         self._write_json(CONFIG_FILE, {"model": name, "preset": preset, "config": dataclasses.asdict(config)})
-        self._write_json(TASK_FILE, {"task": dataclasses.asdict(task), "documents": documents})
+        self._write_json(TASK_FILE, {"task": dataclasses.asdict(task)})
+        self._write_json(DOCUMENTS_FILE, documents)
 
     def write_training(self, training: Training, **progress: Any) -> None:
         """Write ``training.json``: the settings and how far training went (steps, seconds)."""
@@ -217,13 +220,11 @@ class Run:
     def build_task(self, recipe: Recipe | None = None) -> Any:
         """The run's data, rebuilt from its settings and seed; refused if they no longer give its vocabularies."""
         recipe = recipe or self.recipe()
-        task = recipe.build_task(self.training().seed)
-        saved = self.read_json(TASK_FILE).get("documents", {})
-        if json.loads(json.dumps(recipe.task_documents(task))) != saved:
-            raise RunError(
-                f"{self.path}: the task's data no longer give the run's {', '.join(saved)} (did the data change?)"
-            )
-        return task
+        saved = self.read_json(DOCUMENTS_FILE) if self.file(DOCUMENTS_FILE).is_file() else {}
+        try:
+            return recipe.restore_task(self.training().seed, saved)
+        except ValueError as error:
+            raise RunError(f"{self.path}: {error}") from None
 
     def metrics_rows(self) -> list[dict[str, str]]:
         """The rows of ``metrics.csv``."""
