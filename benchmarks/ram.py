@@ -60,6 +60,34 @@ def timed(function, batches: list[tuple[torch.Tensor, torch.Tensor]], loops: int
     return (time.perf_counter() - start) / loops
 
 
+def fresh_batches(batch: int, side: int, *, fresh: bool, megabytes: int = 64) -> list[torch.Tensor]:
+    """Random ``(batch, 1, side, side)`` image batches: ``fresh``: at least ``megabytes`` MB of them
+    (cycled through, a batch is not already in the cache, as with a data loader), else one batch."""
+    count = max(2, -(-megabytes * 2**20 // (batch * side * side * 4))) if fresh else 1
+    return [torch.rand(batch, 1, side, side) for _ in range(count)]
+
+
+@torch.no_grad()
+def time_per_image(model: torch.nn.Module, canvases: tuple[int, ...], batch: int, repeats: int, *, fresh: bool):
+    """ms per image of ``model`` on each canvas side in ``canvases``: ``{side: ms}``, medians of ``repeats`` rounds.
+
+    Batches of ``batch`` images (see :func:`fresh_batches`). One warm-up batch per canvas, then rounds
+    that time one batch of every canvas in turn (the sizes interleaved, so that a change of a shared
+    machine's load hits them alike). Used by ``experiments/ram_costs.py`` for whole models.
+    """
+    batches, times = {}, {side: [] for side in canvases}
+    for side in canvases:
+        batches[side] = fresh_batches(batch, side, fresh=fresh)
+        model(batches[side][0])  # warm-up
+    for index in range(1, repeats + 1):
+        for side in canvases:
+            images = batches[side][index % len(batches[side])]
+            start = time.perf_counter()
+            model(images)
+            times[side].append(time.perf_counter() - start)
+    return {side: statistics.median(times[side]) * 1e3 / batch for side in canvases}
+
+
 def main() -> None:
     lines: list[str] = []
 

@@ -1,18 +1,23 @@
-"""RAM: the glimpse sensor against slicing, where REINFORCE pushes the policy, the registry, the CLI."""
+"""RAM: the glimpse sensor against slicing, where REINFORCE pushes the policy, the recipe, presets, the CLI."""
 
 from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from attnzoo import create_model
-from attnzoo.models.ram import RAM, GlimpseSensor, RAMConfig, glimpse_boxes
-from attnzoo.models.ram.module import MODELS, default_config, hybrid_loss
+from attnzoo.models.ram import RAM, DigitsMLPConfig, GlimpseSensor, RAMConfig, glimpse_boxes
+from attnzoo.models.ram.model import DIGIT_CANVAS
+from attnzoo.models.ram.recipe import hybrid_loss
+from attnzoo.registry import create_model, load_recipe, make_config
+from attnzoo.tasks.digits import DIGIT_SIZE
+
+MODELS = ("ram", "digits-mlp", "digits-convnet")
 
 CORNERS = [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
 
@@ -93,8 +98,9 @@ def test_glimpse_checks_shapes():
 @pytest.mark.parametrize("variant", ["centred28", "translated60"])
 def test_registry_smoke(name, variant):
     torch.manual_seed(0)
-    model = create_model(name, default_config(name, variant))
     side = 28 if variant == "centred28" else 60
+    config = load_recipe(name, {"variant": variant}).sized_config(make_config(name), SimpleNamespace(canvas=side))
+    model = create_model(name, config)
     images, labels = torch.rand(3, 1, side, side), torch.tensor([1, 5, 9])
     output = model(images)
     log_probs = output.log_probs if isinstance(model, RAM) else output
@@ -103,6 +109,57 @@ def test_registry_smoke(name, variant):
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize(("canvas", "size", "scales"), [(28, 8, 1), (60, 12, 3), (100, 12, 4)])
+def test_glimpse_defaults_follow_the_canvas_as_table_1(canvas, size, scales):
+    config = create_model("ram", canvas=canvas).config
+    assert (config.glimpse_size, config.scales) == (size, scales)
+    moved = RAMConfig().on_canvas(canvas)  # what the recipe does with the task's canvas
+    assert (moved.canvas, moved.glimpse_size, moved.scales) == (canvas, size, scales)
+    kept = RAMConfig(glimpse_size=10).on_canvas(canvas)  # a value that was set is kept
+    assert (kept.glimpse_size, kept.scales) == (10, scales)
+    assert DIGIT_CANVAS == DIGIT_SIZE  # the model's 28 is the data's
+    assert DigitsMLPConfig().on_canvas(canvas).hidden == ((256, 256) if canvas == 28 else (64, 64))
+    assert DigitsMLPConfig(hidden=(8,)).on_canvas(canvas).hidden == (8,)
+
+
+def test_presets_are_the_paper_and_the_measured_recipe():
+    from attnzoo.training.fit import settings_for
+
+    paper, _, paper_training = settings_for("ram", "ram-paper", None, None, None)
+    assert (paper.core, paper.policy_trains_core, paper_training.weight_decay) == ("rnn", False, 0.0)
+    config, recipe, training = settings_for("ram", "ram-lstm", {"glimpses": 4}, {"variant": "cluttered60"}, None)
+    assert (config.core, config.policy_trains_core, config.glimpses) == ("lstm", True, 4)
+    assert (training.weight_decay, training.steps, training.epochs, training.lr) == (0.1, -1, 260, 2e-3)
+    assert recipe.settings.variant == "cluttered60" and recipe.selection == ("error_m10", "min")
+    assert load_recipe("digits-convnet").training.epochs == 30
+    assert load_recipe("digits-mlp").selection == ("error", "min")
+    assert load_recipe("digits-mlp").pictures(DigitsMLPConfig()) == {} and "glimpses" in load_recipe("ram").pictures()
+
+
+def test_evaluation_is_repeatable_and_leaves_the_training_stream_alone():
+    recipe = load_recipe("ram", {"variant": "centred28", "samples": (0, 1, 3)})
+    task = recipe.build_task(0)
+    model = create_model("ram", recipe.sized_config(make_config("ram", glimpses=2, core_hidden=16), task))
+    torch.manual_seed(11)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(11)
+    first = recipe.evaluate(model, task, "valid")
+    assert torch.equal(torch.rand(3), expected_draw)  # evaluation forks the random stream
+    assert list(first) == ["error_m0", "error_m1", "error_m3"] and model.training
+    assert recipe.evaluate(model, task, "valid") == first
+    assert len(task.split("valid")) == 179  # centred28: one canvas per validation digit
+
+
+def test_every_epoch_draws_new_training_canvases():
+    recipe = load_recipe("ram", {"variant": "translated60"})
+    task = recipe.build_task(0)
+    before = task.train.images.clone()
+    recipe.on_epoch_start(task, 1)
+    assert not torch.equal(before, task.train.images)
+    assert torch.equal(task.split("test").images, recipe.build_task(0).split("test").images)  # fixed by the seed
+    assert len(task.split("test")) == 5 * 360
 
 
 def test_ram_output_shapes_and_locations():
@@ -238,19 +295,19 @@ def test_dropout_acts_on_the_glimpse_representation_in_training_only():
     torch.testing.assert_close(model(images, sample=False).log_probs, model(images, sample=False).log_probs)
 
 
-def test_weight_decay_shrinks_every_parameter_by_lr_times_decay():
-    from attnzoo.models.ram.module import DigitsModule
+def test_the_lstm_recipes_weight_decay_shrinks_every_parameter_by_lr_times_decay():
+    from attnzoo.training.fit import settings_for
+    from attnzoo.training.schedules import make_optimizer
 
-    module = DigitsModule("ram", RAMConfig(glimpses=2, glimpse_size=4, scales=2), lr=0.01, weight_decay=0.5)
-    optimizer = module.configure_optimizers()
-    before = [parameter.detach().clone() for parameter in module.parameters()]
-    for parameter in module.parameters():
+    config, _, training = settings_for("ram", "ram-lstm", {"glimpses": 2, "core_hidden": 8}, None, {"lr": 0.01})
+    model = create_model("ram", config)
+    optimizer = make_optimizer(model.parameters(), training, lambda step: 0.0)["optimizer"]
+    before = [parameter.detach().clone() for parameter in model.parameters()]
+    for parameter in model.parameters():
         parameter.grad = torch.zeros_like(parameter)
     optimizer.step()  # a zero gradient: Adam's update is 0, only the decoupled decay acts
-    for old, new in zip(before, module.parameters(), strict=True):
-        torch.testing.assert_close(new.detach(), old * (1 - 0.01 * 0.5))
-    with pytest.raises(ValueError, match="weight_decay: expected >= 0, got -1"):
-        DigitsModule("ram", RAMConfig(), weight_decay=-1)
+    for old, new in zip(before, model.parameters(), strict=True):
+        torch.testing.assert_close(new.detach(), old * (1 - 0.01 * 0.1))
 
 
 def test_cli_trains_evaluates_and_plots(tmp_path):
@@ -258,20 +315,20 @@ def test_cli_trains_evaluates_and_plots(tmp_path):
 
     run = tmp_path / "run"
     runner = CliRunner()
-    options = ["--variant", "centred28", "--glimpses", "2", "--epochs", "1", "--batch-size", "128"]
-    options += ["--ema-decay", "0.9", "--core", "lstm", "--core-hidden", "16"]
+    options = ["--preset", "ram-lstm", "--variant", "centred28", "--set", "glimpses=2", "--set", "core_hidden=16"]
+    options += ["--epochs", "1", "--batch-size", "128", "--ema-decay", "0.9", "--samples", "0,2"]
     result = runner.invoke(app, ["train", "ram", *options, "--out", str(run), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (run / "model.safetensors").is_file()
-    assert json.loads((run / "task.json").read_text())["ema_decay"] == 0.9
+    assert json.loads((run / "training.json").read_text())["training"]["ema_decay"] == 0.9
     config = json.loads((run / "config.json").read_text())["config"]
-    assert (config["core"], config["core_hidden"]) == ("lstm", 16)
+    assert (config["core"], config["core_hidden"], config["glimpse_size"], config["scales"]) == ("lstm", 16, 8, 1)
     result = runner.invoke(app, ["evaluate", str(run), "--split", "valid"])
     assert result.exit_code == 0, result.output
-    assert "mean path" in result.output
+    assert "error_m0" in result.output and "error_m2" in result.output
     picture = tmp_path / "glimpses.png"
-    result = runner.invoke(app, ["plot", str(run), "--glimpses", str(picture)])
+    result = runner.invoke(app, ["plot", str(run), "--picture", "glimpses", "--out", str(picture)])
     assert result.exit_code == 0, result.output
     assert picture.stat().st_size > 1000
-    result = runner.invoke(app, ["plot", str(run), "--alignment", str(tmp_path / "a.png")])
+    result = runner.invoke(app, ["plot", str(run), "--picture", "alignment", "--out", str(tmp_path / "a.png")])
     assert result.exit_code != 0

@@ -21,23 +21,46 @@ convolutional net (:class:`DigitsConvNet`) whose cost grows with the image.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnzoo.models.ram.glimpse import GlimpseSensor
-from attnzoo.models.registry import register_model
+from attnzoo.registry import Preset, register_model
+
+DIGIT_CANVAS = 28  # a centred digit's canvas (attnzoo.tasks.digits.DIGIT_SIZE, MNIST's); larger: translated
+
+
+class CanvasDefaults:
+    """A config whose fields left ``None`` take defaults that depend on ``canvas`` (resolved in ``__post_init__``).
+
+    :meth:`on_canvas` moves the config to another canvas: the fields that were left to their
+    default follow the new canvas, the ones that were set keep their value.
+    """
+
+    def _resolve(self, defaults: dict[str, Any]) -> None:
+        unset = tuple(name for name in defaults if getattr(self, name) is None)
+        for name in unset:
+            object.__setattr__(self, name, defaults[name])
+        object.__setattr__(self, "_canvas_defaults", unset)  # not a field: not saved, not compared
+
+    def on_canvas(self, canvas: int) -> Any:
+        """This config for square images of side ``canvas`` (the recipe sets it from the task)."""
+        if canvas == self.canvas:
+            return self
+        return replace(self, canvas=canvas, **dict.fromkeys(getattr(self, "_canvas_defaults", ())))
 
 
 @dataclass(frozen=True)
-class RAMConfig:
-    """Sizes of RAM; defaults are the paper's 60×60 translated-MNIST model (§4.1)."""
+class RAMConfig(CanvasDefaults):
+    """Sizes of RAM; defaults are the paper's translated-MNIST model (§4.1) for its ``canvas``."""
 
-    glimpse_size: int = 12  # g: side of the first (finest) patch in pixels; paper: 8 on 28×28, 12 on 60×60
-    scales: int = 3  # k: patches per glimpse, each twice as wide; paper: 1 on 28×28, 3 on 60×60
+    canvas: int = 60  # side of the square images the glimpse defaults are chosen for (the recipe sets it)
+    glimpse_size: int | None = None  # g: side of the finest patch in pixels (None: 8 on 28×28, else 12; Table 1)
+    scales: int | None = None  # k: patches per glimpse, each twice as wide (None: 1 on 28×28, 3 to 60×60, 4 beyond)
     channels: int = 1  # image channels (grey digits)
     glimpses: int = 6  # T: glimpses per image, the first at the centre; paper Table 1: 2 to 8
     patch_hidden: int = 128  # size of h_g, the "what" features of the patches (paper: 128)
@@ -50,6 +73,12 @@ class RAMConfig:
     policy_trains_core: bool = False  # REINFORCE gradient into the core too (paper: yes); default: policy only
     dropout: float = 0.0  # dropout on the glimpse representation g_t in training (not in the paper; 0: none)
     combine: str = "add"  # g_t from what and where: "add" (the paper's sum) or "multiply" (⊙, Ba et al. 2015)
+
+    def __post_init__(self) -> None:
+        if self.canvas == DIGIT_CANVAS:  # Table 1, 28×28: 8×8 glimpses of one scale
+            self._resolve({"glimpse_size": 8, "scales": 1})
+        else:  # Table 1, 60×60: 12×12 glimpses of 3 scales; a larger canvas: one more scale
+            self._resolve({"glimpse_size": 12, "scales": 3 if self.canvas <= 60 else 4})
 
 
 class RAMOutput(NamedTuple):
@@ -109,7 +138,7 @@ CORES = {"rnn": RNNCore, "lstm": LSTMCore}
 class RAM(nn.Module):
     """Recurrent Attention Model (Mnih et al. 2014): glimpse, core, location, action, baseline networks.
 
-    Gradients (see :mod:`attnzoo.models.ram.module` for the loss): the sampled location ``l_t`` is
+    Gradients (see :mod:`attnzoo.models.ram.recipe` for the loss): the sampled location ``l_t`` is
     detached, so the classification loss reaches the glimpse and core networks through the patches
     and ``h_l`` only, as in the paper, where the sensor is not differentiable in ``l``. The
     location network gets the REINFORCE gradient through ``log π(l_t | f_l(h_t))``; with
@@ -217,20 +246,39 @@ class RAM(nn.Module):
         return torch.stack([self(images).log_probs.exp() for _ in range(samples)]).mean(0)
 
 
-register_model("ram", config=RAMConfig)(RAM)
+register_model(
+    "ram",
+    config=RAMConfig,
+    paper="Mnih et al. 2014",
+    presets={
+        "ram-paper": Preset(
+            model={"core": "rnn", "policy_trains_core": False},
+            training={"weight_decay": 0.0},
+            about="the paper's model: ReLU RNN core of 256, Adam; the policy gradient stops at the location net",
+        ),
+        "ram-lstm": Preset(
+            model={"core": "lstm", "policy_trains_core": True},
+            training={"weight_decay": 0.1},
+            about="the measured recipe (docs/results/ram.md): LSTM core, AdamW decay 0.1, policy gradient in the core",
+        ),
+    },
+)(RAM)
 
 
 # ---- the baselines of Table 1 -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class DigitsMLPConfig:
+class DigitsMLPConfig(CanvasDefaults):
     """A fully connected net on the whole canvas (Mnih et al. 2014, Table 1: "FC, 2 layers")."""
 
-    canvas: int = 60  # side of the square input image
+    canvas: int = 60  # side of the square input image (the recipe sets it from the task)
     channels: int = 1  # image channels
-    hidden: tuple[int, ...] = (64, 64)  # hidden layer sizes; paper: 256 on 28×28, 64 on 60×60
+    hidden: tuple[int, ...] | None = None  # hidden layer sizes (None: Table 1's 256, 256 on 28×28, else 64, 64)
     classes: int = 10  # number of classes
+
+    def __post_init__(self) -> None:
+        self._resolve({"hidden": (256, 256) if self.canvas == DIGIT_CANVAS else (64, 64)})
 
 
 class DigitsMLP(nn.Module):
@@ -254,7 +302,7 @@ class DigitsMLP(nn.Module):
         return F.log_softmax(self.layers(images.flatten(1)), dim=-1)
 
 
-register_model("digits-mlp", config=DigitsMLPConfig)(DigitsMLP)
+register_model("digits-mlp", config=DigitsMLPConfig, paper="Mnih et al. 2014 (baseline)")(DigitsMLP)
 
 
 @dataclass(frozen=True)
@@ -299,4 +347,4 @@ class DigitsConvNet(nn.Module):
         return F.log_softmax(self.head(features), dim=-1)
 
 
-register_model("digits-convnet", config=DigitsConvNetConfig)(DigitsConvNet)
+register_model("digits-convnet", config=DigitsConvNetConfig, paper="Mnih et al. 2014 (baseline)")(DigitsConvNet)
