@@ -171,3 +171,19 @@ def test_demo_with_tiny_settings(tmp_path, monkeypatch, capsys):
     assert lines[-1].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
     assert (tmp_path / "alignment.png").stat().st_size > 0
     assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples
+
+
+def test_python_api_load_run_translate_evaluate(tmp_path):
+    import attnzoo
+
+    corpus = write_corpus(tmp_path / "pairs.tsv", [(a, b) for a in WORDS for b in WORDS])
+    out = tmp_path / "run"
+    invoke("train", "seq2seq", "--out", out, "--data", corpus, "--level", "word", "--steps", "2", *SEQ2SEQ[-6:])
+    run = attnzoo.load_run(out)
+    translation = run.translate(["two five ."], beam=2)[0]
+    assert isinstance(translation.output, str) and translation.source_tokens == ["two", "five", ".", "<eos>"]
+    assert translation.alignment.shape == (len(translation.output_tokens), 4)
+    metrics = run.evaluate([("two five .", "five two ."), ("six one .", "one six .")])
+    assert set(metrics) == {"exact", "token_acc", "bleu", "chrf"}
+    with pytest.raises(ValueError, match="config.json: no such file"):
+        attnzoo.load_run(tmp_path / "nothing")

@@ -180,3 +180,16 @@ def test_ddp_two_cpu_processes_train_one_run(tmp_path):
     assert run.read_json("training.json")["done"]["steps"] == 2
     assert [int(row["step"]) for row in run.metrics_rows()] == [2]  # one row: only the first process writes
     assert "Traceback" not in result.stderr
+
+
+def test_a_resumed_run_draws_the_epoch_it_restarts_in(tmp_path):
+    """RAM draws new canvases every epoch: a run resumed after epoch 1 ends as one never stopped."""
+    settings = {"epochs": 2, "steps": -1, "batch_size": 256, "val_every": 1000, "checkpoint_every": 4}
+    settings["schedule"] = "constant"  # a cosine planned over 1 epoch differs from one over 2
+    task = {"variant": "centred28"}
+    straight = train("digits-mlp", tmp_path / "straight", task=task, training=settings, progress=False, threads=1)
+    train("digits-mlp", tmp_path / "stopped", task=task, training=settings | {"epochs": 1}, progress=False, threads=1)
+    resumed = train("digits-mlp", tmp_path / "stopped", training={"epochs": 2}, resume=True, progress=False, threads=1)
+    expected = weights(straight)
+    for key, value in weights(resumed).items():
+        assert torch.equal(value, expected[key]), key

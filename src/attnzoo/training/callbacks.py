@@ -101,13 +101,25 @@ def report(trainer: L.Trainer, row: dict[str, Any]) -> None:
 
 
 class EpochStart(L.Callback):
-    """Calls ``recipe.on_epoch_start(task, epoch)`` before each training epoch."""
+    """Calls ``recipe.on_epoch_start(task, epoch)`` once before each training epoch.
+
+    Also at the start of a resumed run, for which Lightning does not call ``on_train_epoch_start``
+    in the epoch it restarts in (the recipe's new canvases would be missing there).
+    """
 
     def __init__(self, task: Any) -> None:
-        self.task = task
+        self.task, self.started = task, None
+
+    def start(self, pl_module: Any, epoch: int) -> None:
+        if self.started != epoch:
+            pl_module.recipe.on_epoch_start(self.task, epoch)
+            self.started = epoch
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.start(pl_module, trainer.current_epoch)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        pl_module.recipe.on_epoch_start(self.task, trainer.current_epoch)
+        self.start(pl_module, trainer.current_epoch)
 
 
 class StepProgress(TQDMProgressBar):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import shutil
 import types
@@ -225,6 +226,34 @@ class Run:
             return recipe.restore_task(self.training().seed, saved)
         except ValueError as error:
             raise RunError(f"{self.path}: {error}") from None
+
+    # ---- using a trained run from Python --------------------------------------------------------
+
+    @functools.cached_property
+    def model(self) -> nn.Module:
+        """The final model (loaded once), in eval mode."""
+        return self.load_model()
+
+    @functools.cached_property
+    def task(self) -> Any:
+        """The run's data (built once)."""
+        return self.build_task()
+
+    def translate(self, texts: list[str], beam: int = 1) -> list[Any]:
+        """Text models: ``Translation(output, source_tokens, output_tokens, alignment)`` per text."""
+        recipe = self.recipe()
+        if not hasattr(recipe, "translate"):
+            raise RunError(f"{self.path} holds a {self.model_name} model, which does not translate text")
+        return recipe.translate(self.model, self.task, list(texts), beam)
+
+    def evaluate(self, pairs: list[tuple[str, str]] | None = None, *, split: str = "test", beam: int = 1) -> dict:
+        """The recipe's metrics on ``split``, or (text models) on ``(source, reference)`` ``pairs``."""
+        recipe = self.recipe()
+        if pairs is None and beam == 1:
+            return recipe.evaluate(self.model, self.task, split)
+        if not hasattr(recipe, "evaluate_pairs"):
+            raise RunError(f"{self.path}: pairs and beams are for text models, not {self.model_name}")
+        return recipe.evaluate_pairs(self.model, self.task, pairs or getattr(self.task, split).pairs, beam)
 
     def metrics_rows(self) -> list[dict[str, str]]:
         """The rows of ``metrics.csv``."""
