@@ -234,15 +234,18 @@ class TranslationRecipe(Recipe):
         return {"alignment": self.draw_alignment}
 
     def draw_alignment(self, model: nn.Module, task: TranslationData, path, text: str | None = None) -> None:
-        """The alignment heat map of ``text`` (default: the first test source the font can draw)."""
+        """The alignment heat map of ``text`` (default: the first test pair the font can draw, with
+        its reference under the title)."""
         from attnzoo.viz.alignment import plot_alignment
 
-        text = text or example_source(task)
+        text, reference = (text, None) if text else example_pair(task)
         translation = self.translate(model, task, [text])[0]
         if translation.alignment is None:
             raise ValueError("this model has no attention (attention='none'): there is no alignment to draw")
-        title = f"{text} → {translation.output}"
-        plot_alignment(translation.alignment, translation.source_tokens, translation.output_tokens, path, title=title)
+        tokens = (translation.source_tokens, translation.output_tokens)
+        plot_alignment(
+            translation.alignment, *tokens, path, title=f"{text} → {translation.output}", reference=reference
+        )
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {"train_size": 64, "valid_size": 16, "test_size": 16}
@@ -253,7 +256,12 @@ def drawable(text: str) -> bool:
     return all(ord(character) < 0x0530 for character in text)
 
 
-def example_source(task: TranslationData) -> str:
-    """The source of the task's first test pair that the default font can draw."""
+def example_pair(task: TranslationData) -> tuple[str, str]:
+    """The task's first test pair whose source the default font can draw: ``(source, reference)``."""
     pairs = task.test.pairs
-    return next((source for source, _ in pairs if drawable(source)), pairs[0][0])
+    return next(((source, target) for source, target in pairs if drawable(source)), pairs[0])
+
+
+def example_source(task: TranslationData) -> str:
+    """The source of :func:`example_pair`."""
+    return example_pair(task)[0]

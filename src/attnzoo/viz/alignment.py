@@ -6,10 +6,13 @@ as the brightness of cell ``(j, i)``.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+PANEL_COLUMNS = 40  # source tokens per panel: a longer input is split across panels, one under another
 
 
 def plot_alignment(
@@ -19,16 +22,30 @@ def plot_alignment(
     path: str | Path,
     *,
     title: str | None = None,
+    reference: str | None = None,
 ) -> None:
-    """Draw one alignment matrix as a heatmap and write it to ``path``.
+    """Draw one alignment matrix as a heatmap and write it to ``path`` (see :func:`alignment_figure`)."""
+    alignment_figure(weights, source_tokens, output_tokens, title=title, reference=reference).savefig(path, dpi=120)
+
+
+def alignment_figure(
+    weights,
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    *,
+    title: str | None = None,
+    reference: str | None = None,
+):
+    """One alignment matrix as a matplotlib ``Figure``: source tokens on x (rotated when they are
+    words), output tokens on y, the colour bar on the right, the title wrapped above everything.
 
     Args:
         weights: ``(T_out, T_in)`` array or tensor, row ``i`` the weights of output token ``i``;
             rows and columns beyond the given tokens are cut off (e.g. padding).
         source_tokens: ``T_in`` labels of the x axis (a space is shown as ``␣``).
         output_tokens: ``T_out`` labels of the y axis.
-        path: the PNG (or any format matplotlib writes) to write.
-        title: text above the picture.
+        title: text above the picture (e.g. ``source → output``), wrapped.
+        reference: the reference translation, shown under the title (a wrong output then shows).
     """
     from matplotlib.figure import Figure  # lazily: `import attnzoo` must not load matplotlib
 
@@ -39,20 +56,34 @@ def plot_alignment(
             f" got {matrix.shape}"
         )
     matrix = matrix[: len(output_tokens), : len(source_tokens)]
-
     height, width = matrix.shape
-    figure = Figure(figsize=(max(3.0, 0.32 * width + 1.6), max(2.5, 0.32 * height + 1.2)), layout="constrained")
-    axis = figure.subplots()
-    image = axis.imshow(matrix, cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal")
-    axis.set_xticks(range(width), token_labels(source_tokens), fontfamily=font_families())
-    axis.set_yticks(range(height), token_labels(output_tokens), fontfamily=font_families())
+    panels = [range(lo, min(lo + PANEL_COLUMNS, width)) for lo in range(0, width, PANEL_COLUMNS)]
+    words = max((len(token) for token in source_tokens), default=1) > 1
+    label_room = 0.09 * max((len(token) for token in source_tokens), default=1) if words else 0.3
+    columns = min(width, PANEL_COLUMNS)
+    size = (max(4.0, 0.32 * columns + 2.4), len(panels) * (0.32 * height + label_room + 0.6) + 0.9)
+    figure = Figure(figsize=size, layout="constrained")
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for axis, columns_shown in zip(axes, panels, strict=True):
+        image = draw_panel(axis, matrix, source_tokens, output_tokens, columns_shown, rotate=words)
+    figure.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight", location="right")
+    heading = [textwrap.fill(title, 70)] if title else []
+    heading += [textwrap.fill(f"reference: {reference}", 70)] if reference is not None else []
+    if heading:
+        figure.suptitle("\n".join(heading), fontsize=10)
+    return figure
+
+
+def draw_panel(axis, matrix: np.ndarray, source_tokens, output_tokens, columns: range, *, rotate: bool):
+    """One panel: the columns ``columns`` of the alignment, labelled; returns the image."""
+    image = axis.imshow(matrix[:, columns.start : columns.stop], cmap="viridis", vmin=0.0, vmax=1.0, aspect="equal")
+    labels = token_labels([source_tokens[i] for i in columns])
+    axis.set_xticks(range(len(columns)), labels, fontfamily=font_families(), rotation=90 if rotate else 0)
+    axis.set_yticks(range(len(output_tokens)), token_labels(output_tokens), fontfamily=font_families())
     axis.tick_params(axis="x", top=True, labeltop=True, bottom=False, labelbottom=False)
-    axis.set_xlabel("source")
+    axis.set_xlabel("source" if columns.start == 0 else f"source (from token {columns.start + 1})")
     axis.set_ylabel("output")
-    if title:
-        axis.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axis, shrink=0.8, label="attention weight")
-    figure.savefig(path, dpi=120)
+    return image
 
 
 def token_labels(tokens: Sequence[str]) -> list[str]:

@@ -7,6 +7,7 @@ the query tokens on y and the key tokens on x, as in Vaswani et al. 2017's Figur
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,14 +64,15 @@ def plot_attention_heads(
     for row, (label, weights, y_tokens, x_tokens) in enumerate(rows):
         for head in range(heads):
             axis = axes[row, head]
-            axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-            axis.set_xticks(range(len(x_tokens)), token_labels(x_tokens), **font)
+            image = axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+            axis.set_xticks(range(len(x_tokens)), token_labels(x_tokens), rotation=90, **font)
             axis.set_yticks(range(len(y_tokens)), token_labels(y_tokens), **font)
             axis.tick_params(length=0, pad=1)
             if row == 0:
                 axis.set_title(f"head {head + 1}", fontsize=9)
             if head == 0:
                 axis.set_ylabel(label, fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight", location="right")  # one for all
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(textwrap.fill(title, 90), fontsize=10)
     figure.savefig(path, dpi=110)
