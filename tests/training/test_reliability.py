@@ -133,4 +133,4 @@ def test_plot_refuses_a_file_type_it_cannot_write(tmp_path):
 def test_translate_refuses_an_input_longer_than_any_training_source(tmp_path):
     run = tiny_run(tmp_path / "run")
     result = CliRunner().invoke(app, ["translate", str(run.path), "3 March 2015 " * 50])
-    assert result.exit_code == 2 and "longer than the longest training source" in result.output
+    assert result.exit_code == 2 and "more than twice the longest training source" in result.output

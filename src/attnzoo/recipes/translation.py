@@ -146,7 +146,16 @@ class TranslationRecipe(Recipe):
 
     Task = TranslationTask
     training = Training(steps=2_000, batch_size=128, lr=3e-3)
-    selection = ("exact", "max")
+
+    @property
+    def selection(self) -> tuple[str, str]:
+        """Exact match on characters (dates), BLEU on words and subwords (real text is rarely exact)."""
+        return ("exact", "max") if self.settings.level == "char" else ("bleu", "max")
+
+    @property
+    def keep_best(self) -> bool:
+        """A corpus run ends with the weights of its best validation BLEU (later ones may overfit)."""
+        return self.settings.kind == "corpus"
 
     def build_task(self, seed: int) -> TranslationData:
         return build_translation_data(self.settings, seed)
@@ -187,12 +196,12 @@ class TranslationRecipe(Recipe):
         from attnzoo.tasks.vocab import EOS
 
         model.eval()
-        longest = max(len(ids) for ids in task.train.source_ids)
+        limit = 2 * max(len(ids) for ids in task.train.source_ids)
         for text in texts:
-            if len(task.encode_source(text)) > longest:
+            if len(task.encode_source(text)) > limit:
                 raise ValueError(
-                    f"the input has {len(task.encode_source(text)) - 1} tokens, longer than the longest training "
-                    f"source ({longest - 1}): the model was never trained on such lengths"
+                    f"the input has {len(task.encode_source(text)) - 1} tokens, more than twice the longest training "
+                    f"source ({limit // 2 - 1}): the model was never trained on anything near that length"
                 )
         batch = collate_pairs([(task.encode_source(text), []) for text in texts])
         source, lengths = batch["source"].to(device_of(model)), batch["source_lengths"].to(device_of(model))

@@ -401,6 +401,31 @@ class Seq2Seq(nn.Module, EncoderDecoderGeneration):
             about="Luong 2015: local-p window, general score",
         ),
         "fixed-context": Preset(model={"attention": "none"}, about="Cho 2014: one fixed context, no attention"),
+        "corpus-small": Preset(
+            model={
+                "attention": "bahdanau",
+                "embedding_dim": 128,
+                "hidden_size": 256,
+                "attention_dim": 128,
+                "dropout": 0.2,
+            },
+            task={"level": "subword", "vocab_size": 4000},
+            training={"batch_size": 64, "lr": 2e-3, "steps": 50_000, "minutes": 10, "val_every": 500},
+            about="a real corpus in 10 minutes: Bahdanau, subwords (any language pair)",
+        ),
+        "corpus-small-luong": Preset(
+            model={
+                "attention": "luong",
+                "score": "general",
+                "rnn": "lstm",
+                "embedding_dim": 128,
+                "hidden_size": 256,
+                "dropout": 0.2,
+            },
+            task={"level": "subword", "vocab_size": 4000},
+            training={"batch_size": 64, "lr": 2e-3, "steps": 50_000, "minutes": 10, "val_every": 500},
+            about="a real corpus in 10 minutes: Luong (global, general score), subwords",
+        ),
         "demo": Preset(
             model={"attention": "bahdanau"},
             task={"valid_size": 500},
