@@ -189,8 +189,8 @@ def corpus_splits(
     """Train / valid / test pairs from one file ``data`` cut by ``fractions``, or from ``train``
     with optional ``valid`` and ``test`` files (a missing one is cut from ``train`` by its fraction).
 
-    The cut is shuffled by ``split_seed`` (not the model's seed). Length filtering: ``max_len``, or
-    :func:`default_max_len` of each file.
+    The cut is shuffled by ``split_seed`` (not the model's seed). Length filtering (``max_len``, or
+    :func:`default_max_len`) applies to the file that is cut, never to a given valid or test file.
     """
     if (data is None) == (train is None):
         raise ValueError("corpus: give either data=FILE (one file, split) or train=FILE [valid=FILE] [test=FILE]")
@@ -199,8 +199,9 @@ def corpus_splits(
         raise ValueError(f"split: expected three fractions train/valid/test summing to 1, got {fractions}")
     read = {"level": "char" if level == "char" else "word", "max_len": max_len, "columns": columns}
     pairs = read_parallel_tsv(data or train, **read)
-    valid_pairs = read_parallel_tsv(valid, **read) if valid else None
-    test_pairs = read_parallel_tsv(test, **read) if test else None
+    whole = read | {"max_len": 10**9}  # a given valid or test file is scored whole
+    valid_pairs = read_parallel_tsv(valid, **whole) if valid else None
+    test_pairs = read_parallel_tsv(test, **whole) if test else None
     cut_valid = 0.0 if valid_pairs is not None else fractions[1]
     cut_test = 0.0 if test_pairs is not None else fractions[2]
     train_pairs, cut_valid_pairs, cut_test_pairs = split_pairs(pairs, cut_valid, cut_test, split_seed)

@@ -82,10 +82,12 @@ class SubwordTokenizer:
             raise ValueError(f"subword model: expected unigram or bpe, got {model!r}")
         if model == "unigram":
             tokenizer = Tokenizer(models.Unigram())
-            trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>")
+            trainer = trainers.UnigramTrainer(
+                vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>", show_progress=False
+            )
         else:
             tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-            trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS)
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
         steps = [normalizers.NFKC(), *([normalizers.Lowercase()] if lowercase else [])]
         tokenizer.normalizer = normalizers.Sequence(steps)
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from typing import Any
 
 import lightning as L
@@ -125,14 +126,15 @@ class EpochStart(L.Callback):
 class StepProgress(TQDMProgressBar):
     """Lightning's bar, counting global steps out of the run's total (not batches of an epoch).
 
-    Shown on a terminal; elsewhere (``nohup``, a pipe) a plain line every tenth of the run
-    (step, seconds, loss) joins the validation lines.
+    Shown on a terminal; elsewhere (``nohup``, a pipe) a plain line every tenth of the run or
+    every 30 s, whichever comes first (step, seconds, loss), joins the validation lines.
     """
 
     def __init__(self, total_steps: int) -> None:
         super().__init__()
         self.total_steps = total_steps
         self.interactive = sys.stdout.isatty()
+        self.printed = time.monotonic()
         if not self.interactive:
             self.disable()
 
@@ -147,9 +149,11 @@ class StepProgress(TQDMProgressBar):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, *_: Any) -> None:
         if not self.interactive:
             step, every = trainer.global_step, max(self.total_steps // 10, 1)
-            if trainer.is_global_zero and step % every == 0 and step < self.total_steps:
+            due = step % every == 0 or time.monotonic() - self.printed >= 30
+            if trainer.is_global_zero and due and step < self.total_steps:
                 loss = trainer.progress_bar_metrics.get("loss", float("nan"))
                 print(f"step {step}/{self.total_steps}  {pl_module.seconds:.0f} s  loss {loss:.4g}", flush=True)
+                self.printed = time.monotonic()
             return
         if self.train_progress_bar is None:
             return

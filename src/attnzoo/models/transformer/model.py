@@ -367,10 +367,10 @@ class Transformer(nn.Module, EncoderDecoderGeneration):
         "small": Preset(about="the defaults: 2 + 2 layers of width 128, 4 heads (trains on dates on a CPU)"),
         "pre-ln": Preset(model={"norm_first": True}, about="the defaults with layer norm before each sub-layer"),
         "corpus-small": Preset(
-            model={"d_model": 256, "num_heads": 4, "num_encoder_layers": 3, "num_decoder_layers": 3, "d_ff": 1024},
+            model={"d_model": 128, "num_heads": 4, "num_encoder_layers": 3, "num_decoder_layers": 3, "d_ff": 512},
             task={"level": "subword", "vocab_size": 4000},
-            training={"batch_size": 64, "warmup_steps": 1000, "steps": 50_000, "minutes": 10, "val_every": 500},
-            about="a real corpus in 10 minutes: 3 + 3 layers of width 256, subwords (any language pair)",
+            training={"batch_size": 64, "warmup_steps": 500, "steps": 50_000, "minutes": 10, "val_every": 500},
+            about="a real corpus in 10 minutes: 3 + 3 layers of width 128, subwords (any language pair)",
         ),
         "paper-base": Preset(
             model={"d_model": 512, "num_heads": 8, "num_encoder_layers": 6, "num_decoder_layers": 6, "d_ff": 2048},
