@@ -71,8 +71,17 @@ def test_readme_commands_run_as_written(readme, tmp_path, monkeypatch):
     for words in found:
         if words[0] in ("evaluate", "plot", "translate"):
             make_tiny_run(Path(words[1]), runs)
+            make_inputs(words)
         result = CliRunner().invoke(app, words)
         assert result.exit_code == 0, f"attnzoo {shlex.join(words)}\n{result.output}\n{result.exception!r}"
+
+
+def make_inputs(words: list[str]) -> None:
+    """The input files a command reads (``--data``, ``--input``), as dates the tiny runs know."""
+    for flag, text in (("--data", "3 March 2015\t2015-03-03\n"), ("--input", "3 March 2015\n")):
+        name = option(words, flag)
+        if name and name != "-" and not Path(name).exists():
+            Path(name).write_text(text, encoding="utf-8")
 
 
 def make_tiny_run(path: Path, runs: dict[Path, str]) -> None:
