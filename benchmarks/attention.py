@@ -297,11 +297,29 @@ def main() -> None:
     print("3/3 chunked additive attention ...", file=sys.stderr)
     additive, additive_ok, method = additive_rows(max(3, (args.repeats + 1) // 2))
 
+    report = make_report(args.repeats, load_before, (mha, mha_ok), (core, core_ok), (additive, additive_ok, method))
+    print(report)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(report, encoding="utf-8")
+        print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+def cpu_name() -> str:
+    """The processor's model name (from /proc/cpuinfo where there is one)."""
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").exists():
         names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
         cpu = names[0] if names else cpu
-    report = "\n".join(
+    return cpu
+
+
+def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tuple, chunked: tuple) -> str:
+    """The markdown report of the three tables."""
+    (mha, mha_ok), (core, core_ok), (additive, additive_ok, method) = multihead, core_table, chunked
+    cpu = cpu_name()
+    args = argparse.Namespace(repeats=repeats)
+    return "\n".join(
         [
             "# Attention benchmark",
             "",
@@ -338,11 +356,6 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(report, encoding="utf-8")
-        print(f"wrote {RESULTS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

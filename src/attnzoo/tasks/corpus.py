@@ -87,29 +87,10 @@ def read_parallel_tsv(
     pairs: list[Pair] = []
     extra = 0
     for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line = line_bytes.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ValueError(
-                f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} is byte"
-                f" {error.start + 1} of the line); save the file as UTF-8"
-            ) from None
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < max(columns):
-            what = "no tab" if len(fields) == 1 else f"{len(fields)} columns"
-            raise ValueError(
-                f"{path}:{number}: expected the source in column {columns[0]} and the target in column "
-                f"{columns[1]} (tab-separated), found {what}: {_preview(line)}"
-            )
-        extra = max(extra, len(fields) - 2)
-        source, target = fields[columns[0] - 1].strip(), fields[columns[1] - 1].strip()
-        if not source or not target:
-            side = "source" if not source else "target"
-            raise ValueError(f"{path}:{number}: empty {side}: {_preview(line)}")
-        pairs.append((source, target))
+        pair, fields = parse_line(path, number, line_bytes, columns)
+        if pair is not None:
+            pairs.append(pair)
+            extra = max(extra, fields - 2)
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
     if extra:
@@ -130,6 +111,32 @@ def read_parallel_tsv(
     if not kept:
         raise ValueError(f"{path}: no sentence pairs of at most {chosen} {level} tokens (all {len(pairs)} dropped)")
     return kept
+
+
+def parse_line(path: Path, number: int, line_bytes: bytes, columns: tuple[int, int]) -> tuple[Pair | None, int]:
+    """``((source, target), number of columns)`` of one TSV line; ``(None, 0)`` for a blank line."""
+    try:
+        line = line_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} is byte"
+            f" {error.start + 1} of the line); save the file as UTF-8"
+        ) from None
+    line = line.rstrip("\r")
+    if not line.strip():
+        return None, 0
+    fields = line.split("\t")
+    if len(fields) < max(columns):
+        what = "no tab" if len(fields) == 1 else f"{len(fields)} columns"
+        raise ValueError(
+            f"{path}:{number}: expected the source in column {columns[0]} and the target in column "
+            f"{columns[1]} (tab-separated), found {what}: {_preview(line)}"
+        )
+    source, target = fields[columns[0] - 1].strip(), fields[columns[1] - 1].strip()
+    if not source or not target:
+        side = "source" if not source else "target"
+        raise ValueError(f"{path}:{number}: empty {side}: {_preview(line)}")
+    return (source, target), len(fields)
 
 
 def _preview(line: str, width: int = 60) -> str:

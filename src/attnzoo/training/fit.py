@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint, WeightAveraging
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from attnzoo.recipes.base import Recipe, Training, split_seed
@@ -140,49 +140,64 @@ def train(
     run = Run(out)
     if not is_child_process():
         run.prepare(resume=resume, overwrite=overwrite)
-    if resume:
-        if preset is not None or model or task:
-            raise ValueError("--resume continues a run with its own model and task: give only training options")
-        config, recipe = run.config(), run.recipe()
-        settings = replace_fields(run.training(), dict(training or {}), what=f"{name} training")
-    else:
-        config, recipe, settings = settings_for(name, preset, model, task, training)
+    config, recipe, settings = run_settings(run, name, preset, model, task, training, resume)
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    data = recipe.build_task(settings.seed)
+    data = run.build_task(recipe) if resume else recipe.build_task(settings.seed)
     config = recipe.sized_config(config, data)
+    batches, total = training_batches(recipe, data, settings)
+    module = RecipeModule(recipe, config, settings, total)
+    validation = Validation(
+        run, data, settings.val_every, keep_best=recipe.keep_best, target=settings.target, minutes=settings.minutes
+    )
+    saved_preset = run.preset if resume else preset
+    written = SettingsWriter(run, saved_preset, config, recipe, data, settings)
+    machine = {"devices": devices, "num_nodes": num_nodes, "accelerator": accelerator}
+    strategy = "ddp" if devices * num_nodes > 1 else "auto"
+    callbacks = [written, validation, EpochStart(data)]
+    trainer = make_trainer(run, settings, total, callbacks, progress=progress, strategy=strategy, **machine)
+    trainer.fit(module, batches, ckpt_path=str(run.checkpoint) if resume else None)
+    if trainer.is_global_zero:
+        finish(run, module, validation, settings, trainer.global_step)
+    return run
+
+
+class SettingsWriter(L.Callback):
+    """Writes the run's settings (config, task, documents, training) when training starts, in the first process."""
+
+    def __init__(self, run: Run, preset: str | None, config: Any, recipe: Recipe, data: Any, settings: Training):
+        self.run, self.preset, self.config, self.recipe, self.data, self.settings = (
+            run, preset, config, recipe, data, settings
+        )  # fmt: skip
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if trainer.is_global_zero:
+            documents = self.recipe.task_documents(self.data)
+            self.run.write_settings(self.recipe.model_name, self.preset, self.config, self.recipe.settings, documents)
+            self.run.write_training(self.settings, steps=trainer.global_step, seconds=0.0)
+
+
+def run_settings(
+    run: Run, name: str, preset: str | None, model: Any, task: Any, training: Any, resume: bool
+) -> tuple[Any, Recipe, Training]:
+    """The model config, recipe and training settings: a resumed run's own (its training settings
+    may change, e.g. more steps), or a new run's from the preset and the overrides."""
+    if not resume:
+        return settings_for(name, preset, model, task, training)
+    if preset is not None or model or task:
+        raise ValueError("--resume continues a run with its own model and task: give only training options")
+    settings = replace_fields(run.training(), dict(training or {}), what=f"{name} training")
+    return run.config(), run.recipe(), settings
+
+
+def training_batches(recipe: Recipe, data: Any, settings: Training) -> tuple[Any, int]:
+    """The recipe's training batches and the steps the run plans; refuses a set smaller than a batch."""
     batches = recipe.train_batches(data, settings.batch_size, split_seed("train", settings.seed))
     per_epoch = len(batches) if hasattr(batches, "__len__") else None
     if per_epoch == 0:
         raise ValueError(
             f"the training set is smaller than one batch ({settings.batch_size}): lower --batch-size or add data"
         )
-    total = planned_steps(settings, per_epoch)
-    module = RecipeModule(recipe, config, settings, total)
-    validation = Validation(
-        run, data, settings.val_every, keep_best=recipe.keep_best, target=settings.target, minutes=settings.minutes
-    )
-    saved_preset = run.preset if resume else preset
-
-    def write_settings(trainer: L.Trainer, _: Any) -> None:
-        if trainer.is_global_zero:
-            run.write_settings(recipe.model_name, saved_preset, config, recipe.settings, recipe.task_documents(data))
-            run.write_training(settings, steps=trainer.global_step, seconds=0.0)
-
-    trainer = make_trainer(
-        run,
-        settings,
-        total,
-        [LambdaCallback(on_train_start=write_settings), validation, EpochStart(data)],
-        progress=progress,
-        devices=devices,
-        num_nodes=num_nodes,
-        accelerator=accelerator,
-        strategy="ddp" if devices * num_nodes > 1 else "auto",
-    )
-    trainer.fit(module, batches, ckpt_path=str(run.checkpoint) if resume else None)
-    if trainer.is_global_zero:
-        finish(run, module, validation, settings, trainer.global_step)
-    return run
+    return batches, planned_steps(settings, per_epoch)
 
 
 def finish(run: Run, module: RecipeModule, validation: Validation, settings: Training, steps: int) -> None:

@@ -44,7 +44,8 @@ from attnzoo.attention import (
 )
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
-from attnzoo.registry import Preset, register_model
+from attnzoo.models.seq2seq.presets import PRESETS
+from attnzoo.registry import register_model
 
 ATTENTIONS = ("none", "bahdanau", "luong")
 SCORES = ("dot", "general", "concat", "location")
@@ -391,48 +392,7 @@ class Seq2Seq(nn.Module, EncoderDecoderGeneration):
     "seq2seq",
     config=Seq2SeqConfig,
     paper="Cho 2014, Bahdanau 2015, Luong 2015",
-    presets={
-        "bahdanau": Preset(model={"attention": "bahdanau"}, about="Bahdanau 2015: bi-GRU, additive score"),
-        "luong-general": Preset(
-            model={"attention": "luong", "score": "general", "rnn": "lstm"}, about="Luong 2015: global, general score"
-        ),
-        "luong-local-p": Preset(
-            model={"attention": "luong", "score": "general", "local": "predictive", "rnn": "lstm"},
-            about="Luong 2015: local-p window, general score",
-        ),
-        "fixed-context": Preset(model={"attention": "none"}, about="Cho 2014: one fixed context, no attention"),
-        "corpus-small": Preset(
-            model={
-                "attention": "bahdanau",
-                "embedding_dim": 128,
-                "hidden_size": 256,
-                "attention_dim": 128,
-                "dropout": 0.2,
-            },
-            task={"level": "subword", "vocab_size": 4000},
-            training={"batch_size": 64, "lr": 2e-3, "steps": 50_000, "minutes": 10, "val_every": 500},
-            about="a real corpus in 10 minutes: Bahdanau, subwords (any language pair)",
-        ),
-        "corpus-small-luong": Preset(
-            model={
-                "attention": "luong",
-                "score": "general",
-                "rnn": "lstm",
-                "embedding_dim": 128,
-                "hidden_size": 256,
-                "dropout": 0.2,
-            },
-            task={"level": "subword", "vocab_size": 4000},
-            training={"batch_size": 64, "lr": 2e-3, "steps": 50_000, "minutes": 10, "val_every": 500},
-            about="a real corpus in 10 minutes: Luong (global, general score), subwords",
-        ),
-        "demo": Preset(
-            model={"attention": "bahdanau"},
-            task={"valid_size": 500},
-            training={"steps": 400, "lr": 4e-3, "val_every": 400, "checkpoint_every": 400},
-            about="attnzoo demo: Bahdanau on dates, 99.95% exact match in 400 steps",
-        ),
-    },
+    presets=PRESETS,
 )
 def build_seq2seq(config: Seq2SeqConfig) -> Seq2Seq:
     return Seq2Seq(config)
