@@ -10,6 +10,13 @@ Shape legend used throughout attnzoo:
 Masks are boolean and ``True`` means "may attend", as in
 ``torch.nn.functional.scaled_dot_product_attention``. A mask broadcasts to the
 scores' shape ``(B, Tq, Tk)``.
+
+Half precision (float16, bfloat16): scores and softmax are computed in float32, as
+``F.scaled_dot_product_attention`` does, and the weights are returned in the input dtype
+(float16's largest number is 65504: ``q . k`` of two vectors of 300s already overflows).
+
+Every mechanism checks its query, keys and values once per call and raises ``ValueError``
+naming the argument on an inf or a NaN (:func:`check_finite`), instead of returning NaN.
 """
 
 from __future__ import annotations
@@ -59,12 +66,51 @@ def check_mask(mask: Tensor, scores_shape: torch.Size, name: str = "mask") -> No
         raise ValueError(f"{name}: expected a shape that broadcasts to {tuple(scores_shape)}, got {tuple(mask.shape)}")
 
 
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def upcast(tensor: Tensor) -> Tensor:
+    """``tensor`` in float32 if it is float16 or bfloat16, else unchanged (float32, float64)."""
+    return tensor.float() if tensor.dtype in HALF_DTYPES else tensor
+
+
+SMALL_CHECK = 4096  # below this many elements isfinite(x).all() is the cheaper finiteness check
+
+
+def all_finite(tensor: Tensor) -> Tensor:
+    """0-dim bool: no inf and no NaN in ``tensor``. One pass over it, without a bool copy for large ones.
+
+    ``aminmax`` propagates NaN and exposes ``±inf`` in its min or max; on CPU it is several times
+    faster than ``isfinite(x).all()`` for more than a few thousand elements.
+    """
+    if tensor.numel() < SMALL_CHECK:
+        return torch.isfinite(tensor).all()
+    return torch.isfinite(torch.stack(torch.aminmax(tensor))).all()
+
+
+def check_finite(name: str, tensor: Tensor) -> None:
+    """Raise ``ValueError`` if ``tensor`` holds an inf or a NaN: ``query: expected finite values, got inf at (1, 2)``.
+
+    One pass and one host sync per call (:func:`all_finite`); the position is looked up only on
+    failure. Under ``torch.compile`` the check is ``torch._assert_async`` (a ``RuntimeError``),
+    which traces without a graph break.
+    """
+    if torch.compiler.is_compiling():
+        torch._assert_async(all_finite(tensor), f"{name}: expected finite values")
+        return
+    if not bool(all_finite(tensor)):
+        index = (~torch.isfinite(tensor)).nonzero()[0]
+        value = tensor[tuple(index)].item()
+        raise ValueError(f"{name}: expected finite values, got {value} at {tuple(index.tolist())}")
+
+
 def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
     """Softmax over ``dim`` that gives masked positions exactly zero weight.
 
     A row whose every position is masked gets all-zero weights (not NaN), with finite
     gradients: masked scores are replaced by the most negative finite number rather
     than ``-inf``, so such a row is a harmless uniform softmax that is then zeroed.
+    Half-precision scores are normalised in float32 and the weights cast back.
 
     Args:
         scores: any shape, e.g. ``(B, Tq, Tk)``.
@@ -75,11 +121,12 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
         weights: same shape as ``scores``; each row sums to 1 over its allowed positions,
         or to 0 if it has none.
     """
+    dtype, scores = scores.dtype, upcast(scores)
     if mask is None:
-        return torch.softmax(scores, dim=dim)
+        return torch.softmax(scores, dim=dim).to(dtype)
     check_mask(mask, scores.shape)
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return torch.softmax(scores, dim=dim).masked_fill(~mask, 0.0)
+    return torch.softmax(scores, dim=dim).masked_fill(~mask, 0.0).to(dtype)
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
@@ -134,12 +181,18 @@ def standardise_inputs(
 ) -> AttentionInputs:
     """Check a mechanism's inputs against ``score`` and the conventions, raising ``ValueError``.
 
+    Shapes are checked, and query, keys and values must hold finite numbers (:func:`check_finite`).
+
     Args:
         score: the mechanism's score module (its ``check_inputs`` checks query and keys).
         query: ``(B, Tq, Dq)`` or ``(B, Dq)``. keys: ``(B, Tk, Dk)``.
         values: ``(B, Tk, Dv)`` or ``None`` for ``keys``.
         mask: bool broadcastable to ``(B, Tq, Tk)`` (``(B, Tk)`` for a single query) or ``None``.
     """
+    check_finite("query", query)
+    check_finite("keys", keys)
+    if values is not None and values is not keys:
+        check_finite("values", values)
     values = keys if values is None else values
     single = query.dim() == 2
     if single:

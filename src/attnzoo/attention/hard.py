@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnzoo.attention.functional import attend, masked_softmax, standardise_inputs
+from attnzoo.attention.functional import attend, masked_softmax, standardise_inputs, upcast
 from attnzoo.attention.scores import Score
 
 
@@ -85,7 +85,7 @@ class HardAttention(nn.Module):
         """
         query, keys, values, mask, single = standardise_inputs(self.score, query, keys, values, mask)
         sample = self.training if sample is None else sample
-        probs = masked_softmax(self.score(query, keys), mask)  # (B, Tq, Tk)
+        probs, log_probs = self.distribution(upcast(self.score(query, keys)), mask)  # (B, Tq, Tk) each
         has_key = probs.sum(dim=-1) > 0  # (B, Tq)
         if sample:
             uniform = torch.full_like(probs, 1.0 / probs.size(-1))
@@ -93,15 +93,29 @@ class HardAttention(nn.Module):
             choice = torch.multinomial(drawable.flatten(0, 1), 1).view(has_key.shape)  # (B, Tq)
         else:
             choice = probs.argmax(dim=-1)  # (B, Tq)
-        weights = F.one_hot(choice, probs.size(-1)).to(probs.dtype) * has_key[..., None]  # (B, Tq, Tk)
-        chosen_prob = probs.gather(-1, choice[..., None]).squeeze(-1)  # (B, Tq)
-        log_prob = torch.where(has_key, chosen_prob.clamp_min(torch.finfo(probs.dtype).tiny).log(), 0.0)
-        entropy = -torch.special.xlogy(probs, probs).sum(dim=-1)  # (B, Tq)
+        weights = F.one_hot(choice, probs.size(-1)).to(values.dtype) * has_key[..., None]  # s_t: (B, Tq, Tk)
+        log_prob = torch.where(has_key, log_probs.gather(-1, choice[..., None]).squeeze(-1), 0.0)  # (B, Tq)
+        entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)  # H = -sum p log p, 0 log 0 = 0
+        log_prob, entropy, probs = (part.to(values.dtype) for part in (log_prob, entropy, probs))
         context = attend(weights, values)  # z_t = sum_i s_t,i a_i: (B, Tq, Dv)
         output = HardAttentionOutput(context, weights if need_weights else None, log_prob, entropy, probs)
         if single:
             return HardAttentionOutput(*(None if part is None else part.squeeze(1) for part in output))
         return output
+
+    @staticmethod
+    def distribution(scores: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``alpha = softmax(scores)`` over the allowed keys and its log, ``(B, Tq, Tk)`` each.
+
+        The log comes from a masked ``log_softmax``, not from ``log(alpha)``: a probability that
+        underflows to 0 keeps a finite log, so ``H = -sum alpha log alpha`` (with ``0 log 0 = 0``)
+        has a finite gradient. Masked keys (and every key of a query with none allowed) have
+        ``alpha = 0``; their log is finite but meaningless.
+        """
+        probs = masked_softmax(scores, mask)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        return probs, torch.log_softmax(scores, dim=-1)
 
 
 def reinforce_loss(log_prob: Tensor, reward: Tensor, baseline: Tensor | None = None) -> Tensor:

@@ -10,8 +10,10 @@ Two ways to choose the window centre ``p_t`` for the query of target step ``t``:
   ``p_t``. As in the paper the product is not renormalised: the weights of a query sum to
   at most 1.
 
-Keys outside the window are masked; the scores are computed for all keys and then masked,
-which keeps the code short (the window saves no compute here).
+Keys outside the window, and keys at or beyond the source length ``S``, are masked; the scores
+are computed for all keys and then masked, which keeps the code short (the window saves no
+compute here). Positions, ``p_t`` and the Gaussian are computed in float32 at least: in
+bfloat16 the integers above 256 are not all representable (above 2048 in float16).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from attnzoo.attention.functional import (
     finish_output,
     masked_softmax,
     standardise_inputs,
+    upcast,
 )
 from attnzoo.attention.scores import Score
 
@@ -72,13 +75,15 @@ class LocalAttention(nn.Module):
         """Window centres ``p_t`` ``(B, Tq)``: eq. (9) for local-p, ``t`` for local-m.
 
         ``t = offset + i`` for the ``i``-th query, so a decoder that feeds one step at a time
-        passes its step index as ``offset``.
+        passes its step index as ``offset``. In float32 for half-precision queries (else the
+        query's dtype), so every position is exact.
         """
+        dtype = position_dtype(query.dtype)
         if self.mode == "monotonic":
-            steps = offset + torch.arange(query.size(1), device=query.device, dtype=query.dtype)
+            steps = offset + torch.arange(query.size(1), device=query.device, dtype=dtype)
             return steps.expand(query.size(0), -1)
-        gate = torch.sigmoid(self.v_p(torch.tanh(self.W_p(query)))).squeeze(-1)  # (B, Tq)
-        return source_lengths[:, None].to(query.dtype) * gate
+        logit = self.v_p(torch.tanh(self.W_p(query))).squeeze(-1).to(dtype)  # v_p^T tanh(W_p h_t): (B, Tq)
+        return source_lengths[:, None].to(dtype) * torch.sigmoid(logit)  # eq. (9): S sigmoid(...)
 
     def forward(
         self,
@@ -104,7 +109,8 @@ class LocalAttention(nn.Module):
 
         Returns:
             ``AttentionOutput(context (B, Tq, Dv), weights (B, Tq, Tk) or None)`` (single query:
-            ``(B, Dv)``, ``(B, Tk)``). A query with no allowed key in its window gets zeros.
+            ``(B, Dv)``, ``(B, Tk)``). A query with no allowed key in its window gets zeros; keys
+            at positions ``>= S`` get no weight.
         """
         query, keys, values, mask, single = standardise_inputs(self.score, query, keys, values, mask)
         batch, tk = query.size(0), keys.size(1)
@@ -113,12 +119,19 @@ class LocalAttention(nn.Module):
         check_shape("source_lengths", source_lengths, (batch,), "(B,)")
 
         centres = self.centres(query, source_lengths, offset)  # (B, Tq)
-        positions = torch.arange(tk, device=query.device, dtype=query.dtype)  # (Tk,)
+        positions = torch.arange(tk, device=query.device, dtype=centres.dtype)  # (Tk,), exact integers
         distance = positions[None, None, :] - centres[:, :, None]  # (B, Tq, Tk)
         in_window = distance.detach().abs() <= self.window  # (B, Tq, Tk)
+        in_window &= positions < source_lengths.to(positions.device)[:, None, None]  # nothing at or past S
         mask = in_window if mask is None else in_window & mask
-        weights = masked_softmax(self.score(query, keys), mask)  # eq. (7) inside the window
+        weights = masked_softmax(upcast(self.score(query, keys)), mask)  # eq. (7) inside the window
         if self.mode == "predictive":
             sigma = self.window / 2
             weights = weights * torch.exp(-(distance**2) / (2 * sigma**2))  # eq. (10)
+        weights = weights.to(values.dtype)  # (B, Tq, Tk)
         return finish_output(attend(weights, values), weights if need_weights else None, single)
+
+
+def position_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of positions and window centres for queries of ``dtype``: float32 at least."""
+    return torch.promote_types(dtype, torch.float32)

@@ -23,6 +23,7 @@ from attnzoo.attention.functional import (
     AttentionOutput,
     attend,
     causal_mask,
+    check_finite,
     check_mask,
     check_shape,
     fused_dot_product,
@@ -183,8 +184,16 @@ class MultiHeadAttention(nn.Module):
 
         Returns:
             ``AttentionOutput(context (B, Tq, E), weights (B, H, Tq, Tk) or None)``.
+
+        Raises:
+            ValueError: on a wrong shape, or an inf or NaN in ``query``, ``keys`` or ``values``.
         """
         check_shape("query", query, (None, None, self.embed_dim), "(B, Tq, E)")
+        check_finite("query", query)
+        if not (cache is not None and cache.static and cache.is_filled):  # else keys/values are not read
+            for name, given, previous in (("keys", keys, query), ("values", values, keys)):
+                if given is not None and given is not previous:
+                    check_finite(name, given)
         keys = query if keys is None else keys
         values = keys if values is None else values
         batch, tq = query.size(0), query.size(1)
@@ -218,7 +227,8 @@ class MultiHeadAttention(nn.Module):
             mask: bool broadcastable to ``(B, H, Tq, Tk)`` or ``None``. dropout: on the weights.
 
         Returns:
-            context ``(B, H, Tq, hd)`` and weights ``(B, H, Tq, Tk)`` (before dropout).
+            context ``(B, H, Tq, hd)`` and weights ``(B, H, Tq, Tk)`` (before dropout), in the
+            values' dtype; half-precision scores and softmax are computed in float32.
         """
         batch, heads, tq, tk = queries.size(0), queries.size(1), queries.size(2), keys.size(2)
         flat_queries, flat_keys = queries.flatten(0, 1), keys.flatten(0, 1)  # (B*H, Tq, hd), (B*H, Tk, hd)
@@ -227,7 +237,7 @@ class MultiHeadAttention(nn.Module):
         contexts, all_weights = [], []
         for rows in query_chunks(tq, self.chunk_size):
             scores = self.score.score(flat_queries[:, rows], prepared).view(batch, heads, -1, tk)  # (B, H, c, Tk)
-            weights = masked_softmax(scores, rows_of(mask, rows))  # (B, H, c, Tk)
+            weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # (B, H, c, Tk), float32 inside
             contexts.append(attend(F.dropout(weights, dropout), values))  # (B, H, c, hd)
             all_weights.append(weights)
         return torch.cat(contexts, dim=2), torch.cat(all_weights, dim=2)

@@ -11,6 +11,10 @@ queries the same source at every step computes it once::
     scores = score.score(query, prepared)         # at every decoding step
 
 ``score(query, keys)`` (``forward``) does both.
+
+Half-precision inputs (float16, bfloat16): the dot-product, general and cosine scores multiply
+in float32 and return float32 scores, as ``F.scaled_dot_product_attention`` does (``q . k``
+overflows float16 from 65504); the mechanisms cast the weights back to the input dtype.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnzoo.attention.functional import check_shape
+from attnzoo.attention.functional import check_shape, upcast
 
 
 def check_same_features(query: Tensor, keys: Tensor) -> None:
@@ -78,7 +82,7 @@ class DotScore(Score):
         return 1.0
 
     def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
-        return query @ prepared_keys.transpose(-2, -1)  # (B, Tq, Tk)
+        return upcast(query) @ upcast(prepared_keys).transpose(-2, -1)  # (B, Tq, Tk), float32 for half
 
 
 class ScaledDotScore(DotScore):
@@ -109,7 +113,7 @@ class GeneralScore(Score):
         return self.W_a(keys)  # (B, Tk, Dq)
 
     def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
-        return query @ prepared_keys.transpose(-2, -1)  # (B, Tq, Tk)
+        return upcast(query) @ upcast(prepared_keys).transpose(-2, -1)  # (B, Tq, Tk), float32 for half
 
 
 class AdditiveScore(Score):
@@ -143,12 +147,14 @@ class AdditiveScore(Score):
 class CosineScore(Score):
     """Graves et al. 2014, eqs. (5)-(6): content addressing ``beta * K[k, M_i]`` with cosine ``K``.
 
-    ``K[u, v] = u . v / (||u|| ||v||)``; the product of norms is clamped below by ``eps`` so
-    a zero key or a zero memory row gives score 0, never NaN. Needs ``Dq == Dk``.
+    ``K[u, v] = u . v / (max(||u||, eps) max(||v||, eps))``: each norm is clamped below by
+    ``eps``, as ``F.cosine_similarity`` does, so a zero key or a zero memory row gives score 0,
+    never NaN, and two short vectors keep their true cosine. Half-precision inputs are scored
+    in float32 (``eps = 1e-8`` is 0 in float16). Needs ``Dq == Dk``.
 
     Args:
         strength: the key strength ``beta`` used when :meth:`forward` gets none.
-        eps: lower bound of ``||u|| ||v||``.
+        eps: lower bound of each norm ``||u||``, ``||v||``.
     """
 
     def __init__(self, strength: float = 1.0, eps: float = 1e-8) -> None:
@@ -160,20 +166,24 @@ class CosineScore(Score):
         check_same_features(query, keys)
 
     def prepare_keys(self, keys: Tensor) -> Tensor:
-        return torch.cat([keys, keys.norm(dim=-1, keepdim=True)], dim=-1)  # (B, Tk, Dk + 1)
+        keys = upcast(keys)  # (B, Tk, Dk), float32 for half
+        return torch.cat([keys, torch.linalg.vector_norm(keys, dim=-1, keepdim=True)], dim=-1)  # (B, Tk, Dk + 1)
 
     def cosine(self, query: Tensor, keys: Tensor, key_norms: Tensor) -> Tensor:
-        """Eq. (6), ``K[u, v] = u . v / max(||u|| ||v||, eps)``, for every query and key.
+        """Eq. (6), ``K[u, v] = u . v / (max(||u||, eps) max(||v||, eps))``, for every query and key.
 
         Args:
             query: ``(B, Tq, D)``. keys: ``(B, Tk, D)``. key_norms: ``||keys||``, ``(B, Tk)``.
 
         Returns:
-            cosine similarities ``(B, Tq, Tk)`` in ``[-1, 1]``; 0 where a norm is 0.
+            cosine similarities ``(B, Tq, Tk)`` in ``[-1, 1]`` (float32 for half inputs); 0 where
+            a norm is 0. The gradient passes through a norm only where it is at least ``eps``.
         """
+        query, keys, key_norms = upcast(query), upcast(keys), upcast(key_norms)
         dots = query @ keys.transpose(-2, -1)  # (B, Tq, Tk)
-        norms = query.norm(dim=-1, keepdim=True) * key_norms[:, None, :]  # (B, Tq, Tk)
-        return dots / norms.clamp_min(self.eps)
+        query_norms = torch.linalg.vector_norm(query, dim=-1).clamp_min(self.eps)  # max(||u||, eps): (B, Tq)
+        norms = query_norms[..., None] * key_norms.clamp_min(self.eps)[:, None, :]  # (B, Tq, Tk)
+        return dots / norms
 
     def score(self, query: Tensor, prepared_keys: Tensor, strength: Tensor | None = None) -> Tensor:
         keys, key_norms = prepared_keys[..., :-1], prepared_keys[..., -1]  # (B, Tk, Dk), (B, Tk)

@@ -88,11 +88,13 @@ class Attention(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Score, softmax and weighted sum, ``chunk_size`` queries at a time.
 
-        Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
+        Half-precision scores and softmax are computed in float32; the weights are cast to
+        ``values.dtype``. Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
         """
         contexts, all_weights = [], []
         for rows in query_chunks(query.size(1), self.chunk_size):
-            weights = masked_softmax(self.score.score(query[:, rows], prepared_keys), rows_of(mask, rows))
+            scores = self.score.score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
+            weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # in the input dtype
             contexts.append(attend(weights, values))  # (B, chunk, Dv)
             all_weights.append(weights)  # (B, chunk, Tk)
         return torch.cat(contexts, dim=1), torch.cat(all_weights, dim=1)

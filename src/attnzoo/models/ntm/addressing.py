@@ -33,7 +33,7 @@ from attnzoo.attention.scores import CosineScore
 
 DEFAULT_SHIFTS = (-1, 0, 1)  # the paper's example: shifts of one location either way, or none
 SHARPEN_FLOOR = 1e-30  # w~ is clamped below by this before the log in eq. (9): w~ = 0 gives no NaN
-COSINE_EPS = 1e-8  # eq. (6) with ||k|| ||M(i)|| clamped below by this: a zero key or row scores 0
+COSINE_EPS = 1e-8  # eq. (6) with ||k|| and ||M(i)|| each clamped below by this: a zero key or row scores 0
 CONTENT_SCORE = CosineScore(eps=COSINE_EPS)  # eqs. (5)-(6): the content focus is attnzoo's cosine score
 
 
@@ -126,7 +126,7 @@ class _Address(torch.autograd.Function):
     (``CONTENT_SCORE.cosine``, the formula its ``score`` uses), with the memory's row norms taken
     once for all heads. The backward pass is the chain rule through it, equal to autograd's
     (``gradcheck`` in the tests), including its conventions at the corners: a zero norm passes no
-    gradient, nor does a clamped product of norms or a floored ``w~``.
+    gradient, nor does a norm clamped at ``eps`` or a floored ``w~``.
     """
 
     @staticmethod
@@ -135,7 +135,7 @@ class _Address(torch.autograd.Function):
         row_norms = torch.linalg.vector_norm(memory, dim=-1)  # ||M(i)||: (B, N), once for every head
         cosine = CONTENT_SCORE.cosine(key, memory, row_norms)  # (6): K[k, M(i)], (B, H, N)
         key_norms = torch.linalg.vector_norm(key, dim=-1)  # ||k||: (B, H), for the backward pass
-        norms = key_norms[..., None] * row_norms[:, None, :]  # (B, H, N)
+        norms = key_norms.clamp_min(COSINE_EPS)[..., None] * row_norms.clamp_min(COSINE_EPS)[:, None, :]  # (B, H, N)
         content = torch.softmax(beta[..., None] * cosine, dim=-1)  # (5): w^c, (B, H, N)
         interpolated = torch.lerp(previous, content, gate[..., None])  # (7): w^g, (B, H, N)
         # (8): w~(i) = sum_o s(o) w^g(i - o), and w^g((i - o) mod N) = [w^g, w^g][N - (o mod N) + i]
@@ -176,14 +176,13 @@ class _Address(torch.autograd.Function):
         # (5): w^c = softmax(beta K)
         grad_scores = _softmax_backward(grad_interpolated * gate[..., None], content)  # (B, H, N)
         grad_beta = torch.linalg.vecdot(grad_scores, cosine)  # (B, H)
-        # (6): K = k.M(i) / max(||k|| ||M(i)||, eps)
-        clamped = norms.clamp_min(COSINE_EPS)
-        grad_dots = grad_scores * beta[..., None] / clamped  # (B, H, N)
-        grad_norms = (grad_dots * cosine).masked_fill_(norms < COSINE_EPS, 0.0).neg_()  # (B, H, N)
-        grad_key_norms = torch.linalg.vecdot(grad_norms, row_norms[:, None, :])  # (B, H)
-        grad_row_norms = torch.linalg.vecdot(grad_norms, key_norms[..., None], dim=1)  # (B, N)
-        key_scale = (grad_key_norms / key_norms).masked_fill_(key_norms == 0, 0.0)  # d||k||/dk = k / ||k||
-        row_scale = (grad_row_norms / row_norms).masked_fill_(row_norms == 0, 0.0)
+        # (6): K = k.M(i) / (max(||k||, eps) max(||M(i)||, eps)); a clamped norm passes no gradient
+        grad_dots = grad_scores * beta[..., None] / norms  # (B, H, N)
+        grad_norms = (grad_dots * cosine).neg_()  # dL/d(max(||k||, eps) max(||M(i)||, eps)): (B, H, N)
+        grad_key_norms = torch.linalg.vecdot(grad_norms, row_norms.clamp_min(COSINE_EPS)[:, None, :])  # (B, H)
+        grad_row_norms = torch.linalg.vecdot(grad_norms, key_norms.clamp_min(COSINE_EPS)[..., None], dim=1)  # (B, N)
+        key_scale = (grad_key_norms / key_norms).masked_fill_(key_norms < COSINE_EPS, 0.0)  # d||k||/dk = k / ||k||
+        row_scale = (grad_row_norms / row_norms).masked_fill_(row_norms < COSINE_EPS, 0.0)
         grad_key = torch.bmm(grad_dots, memory).addcmul_(key, key_scale[..., None])  # (B, H, M)
         grad_memory = torch.bmm(grad_dots.transpose(1, 2), key).addcmul_(memory, row_scale[..., None])  # (B, N, M)
         return grad_memory, grad_key, grad_beta, grad_gate, grad_shift, grad_gamma, grad_previous, None
