@@ -112,3 +112,18 @@ def test_dataset_and_dataloader():
     assert batch["source"].shape == (2, 3) and batch["target_out"].shape == (2, 3)
     with pytest.raises(ValueError, match="differ"):
         PairDataset([[1]], [])
+
+
+@pytest.mark.parametrize("model", ["unigram", "bpe"])
+def test_subword_tokenisers_are_learned_from_train_and_restore_the_text(model):
+    from attnzoo.tasks.tokenizers import tokenizer_from_dict
+
+    words = ["house", "houses", "mouse", "mice", "housing", "blue", "bluer", "green", "greener"]
+    pairs = [(f"The {a} and the {b}!", f"{b} {a}") for a in words for b in words]
+    data = make_translation_data(pairs, pairs[:3], pairs[:3], level="subword", vocab_size=60, subword=model)
+    assert len(data.source_vocab) <= 60 and "<unk>" not in data.source_tokens("The houses and the mice!")
+    restored = tokenizer_from_dict(data.source_tokenizer.to_dict())
+    for source, _ in pairs[:10]:
+        assert restored.tokenize(source) == data.source_tokens(source)
+        assert restored.detokenize(restored.tokenize(source)) == source
+    assert data.decode_target(data.encode_target(pairs[5][1])) == pairs[5][1]

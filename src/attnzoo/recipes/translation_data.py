@@ -34,7 +34,8 @@ class TranslationTask:
     columns: str = "1,2"  # corpus: the source and target columns of the TSV (others are ignored)
     level: str | None = None  # "char", "word" or "subword" tokens (None: subword for corpora, char for dates)
     lowercase: bool = False  # word, subword: lowercase the text first
-    vocab_size: int = 8000  # subword: pieces per side, learned from the training split (unigram LM)
+    vocab_size: int = 8000  # subword: pieces per side, learned from the training split
+    subword: str = "unigram"  # subword model: "unigram" (Kudo 2018, as SentencePiece) or "bpe" (Sennrich et al. 2016)
     min_count: int = 1  # keep tokens seen at least this often in training (others: <unk>)
     max_vocab: int | None = None  # keep at most this many tokens per side, the most frequent
     max_len: int | None = None  # corpus: drop pairs longer than this (None: 1.5x the 99th percentile)
@@ -56,6 +57,8 @@ class TranslationTask:
             raise ValueError("task kind 'corpus' needs data=FILE (one file) or train=FILE (a source<TAB>target file)")
         if self.kind != "corpus" and (self.data or self.train or self.valid or self.test):
             raise ValueError(f"task kind {self.kind!r} generates its data: a file is for kind 'corpus'")
+        if self.subword not in ("unigram", "bpe"):
+            raise ValueError(f"task subword: expected unigram or bpe, got {self.subword!r}")
         if self.level not in LEVELS:
             raise ValueError(f"task level: expected one of {', '.join(LEVELS)}; got {self.level!r}")
         for name in ("train_size", "valid_size", "test_size", "train_max_len", "test_max_len", "vocab_size"):
@@ -124,6 +127,7 @@ def vocabulary_options(settings: TranslationTask) -> dict[str, Any]:
         "lowercase": settings.lowercase,
         "vocab_size": settings.vocab_size,
         "max_vocab": settings.max_vocab,
+        "subword": settings.subword,
     }
 
 

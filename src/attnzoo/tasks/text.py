@@ -181,7 +181,12 @@ def make_pair_dataset(
 
 
 def make_tokenizers(
-    train_pairs: Sequence[tuple[str, str]], level: Level, *, lowercase: bool = False, vocab_size: int = 8000
+    train_pairs: Sequence[tuple[str, str]],
+    level: Level,
+    *,
+    lowercase: bool = False,
+    vocab_size: int = 8000,
+    subword: str = "unigram",
 ) -> tuple[Tokenizer, Tokenizer]:
     """The source and target tokenisers of ``level``; subwords are learned from ``train_pairs`` only."""
     _check_level(level)
@@ -189,8 +194,8 @@ def make_tokenizers(
         return make_tokenizer(level, lowercase=lowercase), make_tokenizer(level, lowercase=lowercase)
     sources, targets = [s for s, _ in train_pairs], [t for _, t in train_pairs]
     return (
-        SubwordTokenizer.train(sources, vocab_size, lowercase=lowercase),
-        SubwordTokenizer.train(targets, vocab_size, lowercase=lowercase),
+        SubwordTokenizer.train(sources, vocab_size, lowercase=lowercase, model=subword),
+        SubwordTokenizer.train(targets, vocab_size, lowercase=lowercase, model=subword),
     )
 
 
@@ -204,6 +209,7 @@ def make_translation_data(
     lowercase: bool = False,
     vocab_size: int = 8000,
     max_vocab: int | None = None,
+    subword: str = "unigram",
     tokenizers: tuple[Tokenizer, Tokenizer] | None = None,
 ) -> TranslationData:
     """Tokenisers and source / target vocabularies from ``train_pairs`` only, then all three splits encoded.
@@ -213,12 +219,14 @@ def make_translation_data(
         min_count / max_vocab: keep tokens seen at least ``min_count`` times, at most ``max_vocab``
             of them (the most frequent; specials not counted).
         lowercase: lowercase before tokenising (word and subword levels).
+        subword: the subword model, ``"unigram"`` or ``"bpe"``.
         tokenizers: ``(source, target)`` tokenisers to use instead of building them (a saved run's).
     """
     _check_level(level)
     if len(train_pairs) == 0:
         raise ValueError("make_translation_data: no training pairs")
-    source, target = tokenizers or make_tokenizers(train_pairs, level, lowercase=lowercase, vocab_size=vocab_size)
+    options = {"lowercase": lowercase, "vocab_size": vocab_size, "subword": subword}
+    source, target = tokenizers or make_tokenizers(train_pairs, level, **options)
     source_vocab = Vocabulary.build(
         (source.tokenize(s) for s, _ in train_pairs), min_count=min_count, max_size=max_vocab
     )
