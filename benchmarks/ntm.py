@@ -17,8 +17,9 @@ A training step is forward, backward and an Adam step; the figure is sequences p
   ``CosineScore`` (the memory access keeps its hand-written backward pass): what the hand-written
   backward pass of the addressing alone is worth (``ours/addr``).
 - **compiled** (``--compile``): ours with ``NTM.compile_step`` (``torch.compile`` of one time step:
-  Inductor fuses the chains of small operations into generated C++ loops), as ``attnzoo train ntm
-  --compile`` trains; compiling takes a minute or two once per batch size (not in the rates).
+  Inductor fuses the chains of small operations into generated C++ loops), as a model prepared
+  with ``model.compile_step()`` in Python trains; compiling takes a minute or two once per batch
+  size (not in the rates).
 - **per-sequence loops**: as **autograd**, but with the circular convolution of eq. (8) and the
   memory write of eqs. (3)-(4) done one sequence at a time, as in the implementation people use
   (``F.conv1d`` per sequence, outer products per sequence). It is written here from the equations,
@@ -190,9 +191,9 @@ def rates(model: NTM, cases: dict, batch_size: int, repeats: int) -> dict[str, t
 
 
 def compiled_case(model: NTM, inputs: torch.Tensor, say) -> tuple:
-    """Ours with :meth:`NTM.compile_step` (``torch.compile`` of one time step, as ``attnzoo train ntm
-    --compile`` runs it), on a shallow copy that shares the parameters; says how long compiling
-    took and how far its logits are from the eager model's."""
+    """Ours with :meth:`NTM.compile_step` (``torch.compile`` of one time step), on a shallow copy
+    that shares the parameters; says how long compiling took and how far its logits are from the
+    eager model's."""
     compiled = copy.copy(model)
     compiled.compile_step()
     started = time.perf_counter()

@@ -39,6 +39,7 @@ def quiet_lightning() -> None:
         ".*GPU available but not used.*",
         ".*litlogger.*",
         ".*The number of training batches .* is smaller than the logging interval.*",
+        ".*Your `IterableDataset` has `__len__` defined.*",
     ):
         warnings.filterwarnings("ignore", message=message)
 

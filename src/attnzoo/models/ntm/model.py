@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from attnzoo.attention.functional import check_shape
 from attnzoo.models.ntm.addressing import DEFAULT_SHIFTS, access_memory, ntm_address
-from attnzoo.models.registry import register_model
+from attnzoo.registry import Preset, register_model
 
 
 @dataclass(frozen=True)
@@ -211,11 +211,58 @@ class LSTMBaseline(nn.Module):
         return NTMOutput(self.output(hidden))
 
 
-@register_model("ntm", config=NTMConfig)
+PAPER_SIZES = {"controller_size": 100, "memory_rows": 128, "memory_width": 20, "read_heads": 1, "write_heads": 1}
+ADAM = {"batch_size": 32, "lr": 1e-3, "schedule": "constant", "clip": 1.0}  # Collier & Beel 2018's training
+
+
+@register_model(
+    "ntm",
+    config=NTMConfig,
+    paper="Graves et al. 2014",
+    presets={
+        "paper": Preset(
+            model=PAPER_SIZES,
+            task={"task": "copy", "min_length": 1, "max_length": 20},
+            training=ADAM,
+            about="copy (§4.1): Graves et al.'s sizes (Table 1: LSTM controller 100, memory 128 × 20, one "
+            "read and one write head), lengths 1-20; Adam 1e-3, batches of 32 (Collier & Beel 2018)",
+        ),
+        "repeat-copy": Preset(
+            model=PAPER_SIZES,
+            task={"task": "repeat-copy", "min_length": 1, "max_length": 10},
+            training={**ADAM, "val_every": 20},
+            about="repeat copy (§4.2, Table 2's sizes): lengths 1-10, 1-10 repeats",
+        ),
+        "recall": Preset(
+            model=PAPER_SIZES,
+            task={"task": "recall", "min_length": 2, "max_length": 6},
+            training=ADAM,
+            about="associative recall (§4.3, Table 3's sizes): 2-6 items of 3 six-bit vectors",
+        ),
+    },
+)
 def build_ntm(config: NTMConfig) -> NTM:
     return NTM(config)
 
 
-@register_model("lstm-baseline", config=LSTMBaselineConfig)
+@register_model(
+    "lstm-baseline",
+    config=LSTMBaselineConfig,
+    paper="Graves et al. 2014",
+    presets={
+        "matched": Preset(
+            model={"hidden_size": 56, "num_layers": 3},
+            task={"task": "copy", "min_length": 1, "max_length": 20},
+            training=ADAM,
+            about="copy with 3 × 56 units: about the parameter count of the NTM's paper preset",
+        ),
+        "paper": Preset(
+            model={"hidden_size": 256, "num_layers": 3},
+            task={"task": "copy", "min_length": 1, "max_length": 20},
+            training=ADAM,
+            about="copy with the paper's baseline (Table 1: 3 layers of 256 units; 1.33M parameters here)",
+        ),
+    },
+)
 def build_lstm_baseline(config: LSTMBaselineConfig) -> LSTMBaseline:
     return LSTMBaseline(config)
