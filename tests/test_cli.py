@@ -138,7 +138,7 @@ def test_models_table_and_details():
 def test_bad_training_input_is_one_line_and_exit_2(tmp_path, arguments, message):
     line = refused("train", "seq2seq", "--out", tmp_path / "run", *arguments)
     assert line.startswith("attnzoo: error: ") and message in line
-    assert not (tmp_path / "run" / "config.json").exists()
+    assert not (tmp_path / "run" / "config.json").exists()  # nothing that blocks a corrected rerun
 
 
 def test_bad_run_input_is_one_line_and_exit_2(tmp_path):

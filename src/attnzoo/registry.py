@@ -150,6 +150,14 @@ def load_recipe(name: str, task: Any = None) -> Any:
     return module.RECIPE(name, task)
 
 
+def require_positive(config: Any, *names: str) -> None:
+    """Refuse a config whose fields ``names`` are not >= 1, naming the field (``memory_rows: expected ...``)."""
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
 # ---- dataclass fields: checked overrides and the comments that document them ----------------
 
 

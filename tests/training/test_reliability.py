@@ -109,10 +109,17 @@ def test_a_broken_run_directory_is_one_line_naming_the_file(tmp_path, case):
         (["--num-nodes", "0"], "num_nodes: expected >= 1, got 0"),
         (["--train-size", "0"], "task train_size: expected >= 1, got 0"),
         (["--set", "dropout=1.5"], "dropout: expected a probability in [0, 1), got 1.5"),
+        (["--model", "ntm", "--set", "memory_rows=0"], "memory_rows: expected a positive integer, got 0"),
+        (["--model", "lstm-baseline", "--set", "num_layers=0"], "num_layers: expected a positive integer, got 0"),
+        (["--model", "pointer", "--n", "30"], "supervised tsp needs Held–Karp targets: n <= 12, or rl"),
+        (["--model", "pointer", "--steps", "-1", "--train-size", "64"], "training steps: got -1"),
+        (["--model", "ram", "--epochs", "-1"], "training epochs: got -1"),
     ],
 )
 def test_bad_options_are_one_line_naming_the_option(tmp_path, arguments, message):
-    result = CliRunner().invoke(app, ["train", "seq2seq", "--out", str(tmp_path / "run"), *arguments])
+    name = arguments[1] if arguments[0] == "--model" else "seq2seq"
+    arguments = arguments[2:] if arguments[0] == "--model" else arguments
+    result = CliRunner().invoke(app, ["train", name, "--out", str(tmp_path / "run"), *arguments])
     assert result.exit_code == 2, f"{result.output}\n{result.exception!r}"
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.output

@@ -139,9 +139,12 @@ def train(
         if value < 1:
             raise ValueError(f"{option}: expected >= 1, got {value}")
     run = Run(out)
+    if not resume:  # bad settings are refused before the directory is touched
+        config, recipe, settings = run_settings(run, name, preset, model, task, training, resume)
     if not is_child_process():
         run.prepare(resume=resume, overwrite=overwrite)
-    config, recipe, settings = run_settings(run, name, preset, model, task, training, resume)
+    if resume:
+        config, recipe, settings = run_settings(run, name, preset, model, task, training, resume)
     L.seed_everything(settings.seed, workers=True, verbose=False)
     data = run.build_task(recipe) if resume else recipe.build_task(settings.seed)
     config = recipe.sized_config(config, data)

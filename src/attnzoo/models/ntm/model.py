@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from attnzoo.attention.functional import check_shape
 from attnzoo.models.ntm.addressing import DEFAULT_SHIFTS, access_memory, ntm_address
-from attnzoo.registry import Preset, register_model
+from attnzoo.registry import Preset, register_model, require_positive
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class NTMConfig:
     shifts: tuple[int, ...] = DEFAULT_SHIFTS  # allowed location shifts of eq. (8) (paper: -1, 0, +1)
     clip: float = 20.0  # head parameters are clipped to [-clip, clip] before their activations
     memory_init: float = 1e-6  # every memory entry starts at this constant (Collier & Beel 2018)
+
+    def __post_init__(self) -> None:
+        sizes = ("input_size", "output_size", "controller_size", "memory_rows", "memory_width")
+        require_positive(self, *sizes, "read_heads", "write_heads")
+        if not self.shifts or not self.clip > 0:
+            raise ValueError(f"shifts and clip: expected some shifts and clip > 0, got {self.shifts} and {self.clip}")
 
 
 #: ``(h, c, memory, weights, reads)``: controller state ``(B, C)`` twice, memory ``(B, N, M)``, head
@@ -192,6 +198,9 @@ class LSTMBaselineConfig:
     output_size: int = 8  # output channels (copy task: 8 bits)
     hidden_size: int = 56  # units per layer: 3 x 56 gives about the parameter count of the default NTM
     num_layers: int = 3  # paper: 3 stacked LSTM layers for its baseline
+
+    def __post_init__(self) -> None:
+        require_positive(self, "input_size", "output_size", "hidden_size", "num_layers")
 
 
 class LSTMBaseline(nn.Module):
