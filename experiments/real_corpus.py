@@ -30,6 +30,7 @@ MODELS = {  # label: (registered model, preset)
 LEVELS = ("word", "subword")
 COLUMNS = ["model", "tokens", "vocabulary (src / tgt)", "parameters", "steps", "training min", "BLEU greedy"]
 COLUMNS += ["chrF greedy", "BLEU beam 4", "chrF beam 4", "exact (beam 4)", "sentences/s beam 1", "sentences/s beam 4"]
+COLUMNS += ["mean load while training"]
 
 REPORT = Template("""# Translation on a real corpus
 
@@ -45,6 +46,9 @@ detokenised outputs ($signature). Machine: 2 cores; load average $load when the 
 
 $header
 $rows
+
+One sentence through the command line (`attnzoo translate RUN "How are you?"`, start-up, model
+and data loading included): $one_sentence s for the Transformer (subword) run.
 
 Goals: BLEU ≥ 25 on the held-out test set with ≤ 10 minutes of training for the best model —
 $goal_bleu; subwords ahead of words — $goal_subwords; batch translation ≥ 50 sentences/s at beam 4
@@ -126,8 +130,25 @@ def row(label: str, level: str, r: dict) -> str:
     cells = [label, level, f"{r['vocab'][0]:,} / {r['vocab'][1]:,}", f"{r['parameters']:,}", f"{r['steps']:,}"]
     cells += [f"{r['minutes']:.1f}", f"{r['greedy']['bleu']:.1f}", f"{r['greedy']['chrf']:.1f}"]
     cells += [f"{r['beam']['bleu']:.1f}", f"{r['beam']['chrf']:.1f}", f"{r['beam']['exact']:.1%}"]
-    cells += [f"{r['speed'][0]:.0f}", f"{r['speed'][1]:.0f}"]
+    cells += [f"{r['speed'][0]:.0f}", f"{r['speed'][1]:.0f}", f"{r['load']:.1f}"]
     return "| " + " | ".join(cells) + " |"
+
+
+def mean_load(run_dir: Path) -> float:
+    """The machine's mean 1-minute load average over a run's validation rows (2 cores: 2 is full)."""
+    from attnzoo.training import Run
+
+    loads = [float(row["load"]) for row in Run(run_dir).metrics_rows()]
+    return sum(loads) / max(len(loads), 1)
+
+
+def one_sentence_seconds(run_dir: Path) -> float:
+    """Wall seconds of one ``attnzoo translate RUN TEXT`` command, start-up included."""
+    import subprocess
+
+    started = time.perf_counter()
+    subprocess.run(["attnzoo", "translate", str(run_dir), "How are you?"], check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 def draw_curves(results: dict, path: Path) -> None:
@@ -173,13 +194,14 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    parser.add_argument("--name", default="real_corpus", help="file stem of the report and its figure")
     args = parser.parse_args()
     files = write_splits(args.corpus, args.out / "data", tuple(args.sizes), args.seed)
     results = {}
     for label in args.models:
         for level in args.levels:
             run_dir = train_one(label, level, files, args.out, args.minutes, args.threads)
-            results[(label, level)] = measure(run_dir)
+            results[(label, level)] = measure(run_dir) | {"load": mean_load(run_dir)}
     write_report(args, results)
 
 
@@ -187,7 +209,7 @@ def write_report(args: argparse.Namespace, results: dict) -> None:
     from attnzoo.recipes.translation import signature
 
     args.results.mkdir(parents=True, exist_ok=True)
-    draw_curves(results, args.results / "real_corpus.png")
+    draw_curves(results, args.results / f"{args.name}.png")
     shown = lambda path: str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)  # noqa: E731
     text = REPORT.substitute(
         command=f"`--minutes {args.minutes:g} --threads {args.threads}`",
@@ -203,9 +225,12 @@ def write_report(args: argparse.Namespace, results: dict) -> None:
         header="| " + " | ".join(COLUMNS) + " |\n|" + " --- |" * len(COLUMNS),
         rows="\n".join(row(label, level, result) for (label, level), result in results.items()),
         folder=shown(args.out / "data"),
+        one_sentence=f"{one_sentence_seconds(args.out / 'transformer-subword'):.1f}"
+        if (args.out / "transformer-subword" / "model.safetensors").is_file()
+        else "(not measured: no Transformer subword run)",
         **verdicts(results, args.minutes),
     )
-    (args.results / "real_corpus.md").write_text(text, encoding="utf-8")
+    (args.results / f"{args.name}.md").write_text(text.replace("(real_corpus.png)", f"({args.name}.png)"), encoding="utf-8")
 
 
 if __name__ == "__main__":
