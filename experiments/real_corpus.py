@@ -230,7 +230,8 @@ def write_report(args: argparse.Namespace, results: dict) -> None:
         else "(not measured: no Transformer subword run)",
         **verdicts(results, args.minutes),
     )
-    (args.results / f"{args.name}.md").write_text(text.replace("(real_corpus.png)", f"({args.name}.png)"), encoding="utf-8")
+    text = text.replace("(real_corpus.png)", f"({args.name}.png)")
+    (args.results / f"{args.name}.md").write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
