@@ -176,7 +176,7 @@ def verdicts(results: dict, minutes: float) -> dict[str, str]:
     ahead = sum(subword > word for _, subword, word in wins)
     transformer = results.get(("Transformer", "subword"), {}).get("speed", [0, 0])[1]
     return {
-        "goal_bleu": f"{met}: best {bleu:.1f} ({best_label[0]}, {best_label[1]}, beam 4)",
+        "goal_bleu": f"{met}: best {bleu:.2f} ({best_label[0]}, {best_label[1]}, beam 4)",
         "goal_subwords": f"{'met' if wins and ahead == len(wins) else 'not met'}: subwords ahead for {ahead} of "
         f"{len(wins)} models",
         "goal_speed": f"{'met' if transformer >= 50 else 'not met'}: {transformer:.0f} sentences/s (subword run)",
