@@ -96,7 +96,7 @@ def evaluate(
     """Evaluate a trained run on a split (or, text models, on a TSV file) and print the recipe's metrics."""
     from attnzoo.cli.tables import print_metrics
     from attnzoo.registry import parse_assignments
-    from attnzoo.training.callbacks import set_threads
+    from attnzoo.training.machine import set_threads
 
     set_threads(threads)
     run = open_run(run_dir)
@@ -162,7 +162,7 @@ def translate(
     threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
 ) -> None:
     """Translate TEXT, or every line of --input (a file or - for stdin), with a trained text run."""
-    from attnzoo.training.callbacks import set_threads
+    from attnzoo.training.machine import set_threads
 
     set_threads(threads)
     if beam < 1 or batch_size < 1:

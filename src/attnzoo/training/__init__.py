@@ -1,9 +1,16 @@
 """The ONE way anything trains: :func:`train` (Lightning underneath) and :class:`Run` (a run directory).
 
-Importing this package imports Lightning; ``import attnzoo`` does not.
+``Run`` (reading and using a trained run) imports no Lightning; ``train`` imports it on first use.
 """
 
-from attnzoo.training.fit import train
 from attnzoo.training.run import Run, RunError
 
 __all__ = ["Run", "RunError", "train"]
+
+
+def __getattr__(name: str):
+    if name == "train":  # Lightning is imported only by what trains
+        from attnzoo.training.fit import train
+
+        return train
+    raise AttributeError(f"module 'attnzoo.training' has no attribute {name!r}")

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from attnzoo.training.run import Run
@@ -169,11 +168,3 @@ class StepProgress(TQDMProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
-
-
-def set_threads(threads: int | None) -> None:
-    """torch's CPU threads for this process (None: leave torch's choice)."""
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads: expected >= 1, got {threads}")
-        torch.set_num_threads(threads)

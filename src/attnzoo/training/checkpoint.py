@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
+
+from attnzoo.training.run import read_safetensors
 
 STRUCTURE_KEY = "attnzoo.structure"
 
@@ -71,22 +72,6 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
     with open(temporary, "rb") as handle:  # on disk before the rename: a power loss leaves the old file
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-
-
-def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file; ``ValueError`` for anything else (a pickle, say)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        return load_file(str(path)), metadata
-    except (SafetensorError, OSError) as error:
-        raise ValueError(
-            f"{path}: not a safetensors file ({error}); attnzoo never loads pickled checkpoints"
-        ) from error
 
 
 def load_checkpoint_file(path: str | Path) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from attnzoo.recipes.base import Recipe, Training, split_seed
 from attnzoo.registry import load_recipe, make_config, preset, replace_fields
-from attnzoo.training.callbacks import EpochStart, StepProgress, Validation, set_threads
+from attnzoo.training.callbacks import EpochStart, StepProgress, Validation
 from attnzoo.training.checkpoint import SafeCheckpointIO
+from attnzoo.training.machine import set_threads
 from attnzoo.training.module import RecipeModule
 from attnzoo.training.run import Run
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
-from torch import nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
 
 from attnzoo.recipes.base import Recipe, Training
 from attnzoo.registry import config_class, create_model, load_recipe
@@ -40,6 +41,22 @@ METRICS_CSV = "metrics.csv"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS = "checkpoints"
 RUN_FILES = (CONFIG_FILE, TASK_FILE, DOCUMENTS_FILE, TRAINING_FILE, WEIGHTS_FILE, METRICS_CSV, METRICS_FILE)
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; ``ValueError`` for anything else (a pickle, say)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError) as error:
+        raise ValueError(
+            f"{path}: not a safetensors file ({error}); attnzoo never loads pickled checkpoints"
+        ) from error
 
 
 class RunError(ValueError):
@@ -207,8 +224,6 @@ class Run:
 
     def load_model(self, map_location: str | torch.device = "cpu") -> nn.Module:
         """The final model, in eval mode. Never unpickles."""
-        from attnzoo.training.checkpoint import read_safetensors
-
         model = create_model(self.model_name, self.config())
         state, _ = read_safetensors(self.file(WEIGHTS_FILE))
         try:
