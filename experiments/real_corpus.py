@@ -56,6 +56,10 @@ for the Transformer — $goal_speed.
 
 ![validation BLEU during training](real_corpus.png)
 
+The runs above use one thread each (two ran side by side on the two cores). The best model on both
+cores, 10 minutes: `python experiments/real_corpus.py --models Transformer --levels subword --threads 2
+--out runs/real_corpus_2threads --name real_corpus_2threads` → `real_corpus_2threads.md` (when it exists).
+
 To reproduce one row: `attnzoo train transformer --preset corpus-small --train $folder/train.tsv
 --valid $folder/valid.tsv --test $folder/test.tsv --out runs/tatoeba-transformer`, then
 `attnzoo evaluate runs/tatoeba-transformer --beam 4`.
