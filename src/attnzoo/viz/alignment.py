@@ -58,8 +58,8 @@ def alignment_figure(
     matrix = matrix[: len(output_tokens), : len(source_tokens)]
     height, width = matrix.shape
     panels = [range(lo, min(lo + PANEL_COLUMNS, width)) for lo in range(0, width, PANEL_COLUMNS)]
-    words = max((len(token) for token in source_tokens), default=1) > 1
-    label_room = 0.09 * max((len(token) for token in source_tokens), default=1) if words else 0.3
+    words = any(len(token) > 1 for token in source_tokens if not (token.startswith("<") and token.endswith(">")))
+    label_room = 0.09 * max((len(token) for token in source_tokens), default=1) if words else 0.5
     columns = min(width, PANEL_COLUMNS)
     size = (max(4.0, 0.32 * columns + 2.4), len(panels) * (0.32 * height + label_room + 0.6) + 0.9)
     figure = Figure(figsize=size, layout="constrained")
