@@ -14,7 +14,7 @@ def model_table() -> None:
     """``attnzoo models``: name, paper, presets, pictures of every registered model."""
     table = Table(title="attnzoo models (attnzoo models NAME for one model's presets and settings)")
     for column in ("model", "paper", "presets", "pictures"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for name in list_models():
         pictures = load_recipe(name).pictures()
         table.add_row(name, entry(name).paper, ", ".join(entry(name).presets) or "–", ", ".join(pictures) or "–")
