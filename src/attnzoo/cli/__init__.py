@@ -103,29 +103,16 @@ def evaluate(
     if split not in ("train", "valid", "test"):
         fail(f"--split: expected train, valid or test, got {split!r}")
     overrides = parse_assignments(run.recipe().Task, task or [], what="--task")
-    recipe = run.recipe(**overrides)
-    if (data is not None or beam != 1) and not hasattr(recipe, "evaluate_pairs"):
-        fail(f"--data and --beam are for text models; {run.model_name} evaluates with --split and --task")
-    data_set = run.build_task(recipe) if not overrides else recipe.build_task(run.training().seed)
-    model = run.load_model()
-    if data is not None or beam != 1:
-        pairs = read_pairs(data, recipe) if data is not None else getattr(data_set, split).pairs
-        metrics, title = (
-            recipe.evaluate_pairs(model, data_set, pairs, beam),
-            f"{data.name if data else split}, beam {beam}",
-        )
-    else:
-        metrics, title = recipe.evaluate(model, data_set, split), split
+    pairs = None
+    if data is not None:
+        from attnzoo.tasks.corpus import read_whole_tsv
+
+        pairs = read_whole_tsv(data, run.recipe().settings.column_numbers())
+    metrics = run.evaluate(pairs, split=split, beam=beam, task_settings=overrides)
+    title = split if data is None and beam == 1 else f"{data.name if data else split}, beam {beam}"
     print_metrics(f"{run.model_name}, {title}", metrics)
-    if hasattr(recipe, "metric_note"):
-        typer.echo(recipe.metric_note())
-
-
-def read_pairs(path: Path, recipe: Any) -> list[tuple[str, str]]:
-    """The pairs of a TSV file, read with the run's columns (no length filter: every line is scored)."""
-    from attnzoo.tasks.corpus import read_parallel_tsv
-
-    return read_parallel_tsv(path, level="char", max_len=10**9, columns=recipe.settings.column_numbers())
+    if hasattr(run.recipe(), "metric_note"):
+        typer.echo(run.recipe().metric_note())
 
 
 @app.command()

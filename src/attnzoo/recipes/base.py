@@ -201,11 +201,22 @@ class EpochShuffle(Sampler[int]):
 
 
 def shuffled_batches(
-    dataset: Dataset, batch_size: int, seed: int, *, collate_fn: Callable | None = None, drop_last: bool = False
+    dataset: Dataset,
+    batch_size: int,
+    seed: int,
+    *,
+    collate_fn: Callable | None = None,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
 ) -> DataLoader:
-    """A DataLoader of ``dataset`` in an order that depends on ``(seed, epoch)`` only (:class:`EpochShuffle`)."""
+    """A DataLoader of ``dataset`` in an order that depends on ``(seed, epoch)`` only (:class:`EpochShuffle`).
+
+    ``generator``: the DataLoader's own (its workers' seeds), so that iterating it leaves torch's
+    global generator alone.
+    """
     sampler = EpochShuffle(len(dataset), seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, drop_last=drop_last)
+    options = {"collate_fn": collate_fn, "drop_last": drop_last, "generator": generator}
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
 
 
 def device_of(model: nn.Module) -> torch.device:

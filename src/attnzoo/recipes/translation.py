@@ -190,20 +190,26 @@ class TranslationRecipe(Recipe):
     def evaluate(self, model: nn.Module, task: TranslationData, split: str) -> dict[str, float]:
         return decode_dataset(model, task, split)[0]
 
-    @torch.no_grad()
     def translate(self, model: nn.Module, task: TranslationData, texts: list[str], beam: int = 1) -> list[Translation]:
         """Decode ``texts`` (greedy, or beam search of width ``beam``)."""
+        return self.decode_texts(model, task, texts, [task.encode_source(text) for text in texts], beam)
+
+    @torch.no_grad()
+    def decode_texts(
+        self, model: nn.Module, task: TranslationData, texts: list[str], source_ids: list[list[int]], beam: int = 1
+    ) -> list[Translation]:
+        """:meth:`translate` of ``texts`` already encoded as ``source_ids`` (``task.encode_source``)."""
         from attnzoo.tasks.vocab import EOS
 
         model.eval()
         limit = 2 * max(len(ids) for ids in task.train.source_ids)
-        for text in texts:
-            if len(task.encode_source(text)) > limit:
+        for ids in source_ids:
+            if len(ids) > limit:
                 raise ValueError(
-                    f"the input has {len(task.encode_source(text)) - 1} tokens, more than twice the longest training "
+                    f"the input has {len(ids) - 1} tokens, more than twice the longest training "
                     f"source ({limit // 2 - 1}): the model was never trained on anything near that length"
                 )
-        batch = collate_pairs([(task.encode_source(text), []) for text in texts])
+        batch = collate_pairs([(ids, []) for ids in source_ids])
         source, lengths = batch["source"].to(device_of(model)), batch["source_lengths"].to(device_of(model))
         decoded = model.generate(source, lengths, generation_limit(lengths), beam_size=beam)
         results = []
@@ -222,11 +228,13 @@ class TranslationRecipe(Recipe):
         self, model: nn.Module, task: TranslationData, texts: list[str], beam: int = 1, batch_size: int = 64
     ) -> list[str]:
         """The outputs of ``texts`` in their order, decoded in batches of similar length (one model load)."""
-        order = sorted(range(len(texts)), key=lambda index: len(task.encode_source(texts[index])))
+        source_ids = [task.encode_source(text) for text in texts]
+        order = sorted(range(len(texts)), key=lambda index: len(source_ids[index]))
         outputs = [""] * len(texts)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            for row, translation in zip(rows, self.translate(model, task, [texts[i] for i in rows], beam), strict=True):
+            decoded = self.decode_texts(model, task, [texts[i] for i in rows], [source_ids[i] for i in rows], beam)
+            for row, translation in zip(rows, decoded, strict=True):
                 outputs[row] = translation.output
         return outputs
 

@@ -113,6 +113,11 @@ def read_parallel_tsv(
     return kept
 
 
+def read_whole_tsv(path: str | os.PathLike[str], columns: tuple[int, int] = (1, 2)) -> list[Pair]:
+    """Every pair of a TSV file, none dropped for its length (a file to score whole)."""
+    return read_parallel_tsv(path, level="char", max_len=10**9, columns=columns)
+
+
 def parse_line(path: Path, number: int, line_bytes: bytes, columns: tuple[int, int]) -> tuple[Pair | None, int]:
     """``((source, target), number of columns)`` of one TSV line; ``(None, 0)`` for a blank line."""
     try:
@@ -206,9 +211,8 @@ def corpus_splits(
         raise ValueError(f"split: expected three fractions train/valid/test summing to 1, got {fractions}")
     read = {"level": "char" if level == "char" else "word", "max_len": max_len, "columns": columns}
     pairs = read_parallel_tsv(data or train, **read)
-    whole = read | {"max_len": 10**9}  # a given valid or test file is scored whole
-    valid_pairs = read_parallel_tsv(valid, **whole) if valid else None
-    test_pairs = read_parallel_tsv(test, **whole) if test else None
+    valid_pairs = read_whole_tsv(valid, columns) if valid else None  # a given valid or test file is scored whole
+    test_pairs = read_whole_tsv(test, columns) if test else None
     cut_valid = 0.0 if valid_pairs is not None else fractions[1]
     cut_test = 0.0 if test_pairs is not None else fractions[2]
     train_pairs, cut_valid_pairs, cut_test_pairs = split_pairs(pairs, cut_valid, cut_test, split_seed)

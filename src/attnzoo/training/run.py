@@ -261,14 +261,25 @@ class Run:
             raise RunError(f"{self.path} holds a {self.model_name} model, which does not translate text")
         return recipe.translate(self.model, self.task, list(texts), beam)
 
-    def evaluate(self, pairs: list[tuple[str, str]] | None = None, *, split: str = "test", beam: int = 1) -> dict:
-        """The recipe's metrics on ``split``, or (text models) on ``(source, reference)`` ``pairs``."""
-        recipe = self.recipe()
+    def evaluate(
+        self,
+        pairs: list[tuple[str, str]] | None = None,
+        *,
+        split: str = "test",
+        beam: int = 1,
+        task_settings: dict[str, Any] | None = None,
+    ) -> dict:
+        """The recipe's metrics on ``split``, or (text models) on ``(source, reference)`` ``pairs`` or
+        with a beam; ``task_settings`` evaluate on other task settings (e.g. a longer length)."""
+        recipe = self.recipe(**(task_settings or {}))
+        task = recipe.build_task(self.training().seed) if task_settings else self.task
         if pairs is None and beam == 1:
-            return recipe.evaluate(self.model, self.task, split)
+            return recipe.evaluate(self.model, task, split)
         if not hasattr(recipe, "evaluate_pairs"):
-            raise RunError(f"{self.path}: pairs and beams are for text models, not {self.model_name}")
-        return recipe.evaluate_pairs(self.model, self.task, pairs or getattr(self.task, split).pairs, beam)
+            raise RunError(
+                f"--data and --beam are for text models; {self.model_name} evaluates with a split and --task"
+            )
+        return recipe.evaluate_pairs(self.model, task, pairs or getattr(task, split).pairs, beam)
 
     def metrics_rows(self) -> list[dict[str, str]]:
         """The rows of ``metrics.csv``."""

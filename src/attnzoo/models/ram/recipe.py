@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from attnzoo.attention import reinforce_loss
 from attnzoo.models.ram.model import RAM, RAMOutput
-from attnzoo.recipes.base import EpochShuffle, Recipe, Training, device_of
+from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches
 from attnzoo.tasks import digits
 
 EPOCHS = {"ram": 260, "digits-mlp": 100, "digits-convnet": 30}  # each model's epochs (docs/results/ram.md)
@@ -164,8 +164,8 @@ class DigitsRecipe(Recipe):
         The loader draws its workers' seed from its own generator, not torch's, which
         :meth:`on_epoch_start` reseeds for RAM's glimpse paths.
         """
-        sampler, generator = EpochShuffle(len(task.train), seed), torch.Generator().manual_seed(seed)
-        return DataLoader(task.train, batch_size=batch_size, sampler=sampler, drop_last=True, generator=generator)
+        generator = torch.Generator().manual_seed(seed)
+        return shuffled_batches(task.train, batch_size, seed, drop_last=True, generator=generator)
 
     def on_epoch_start(self, task: DigitsData, epoch: int) -> None:
         """New canvases (positions, clutter) of the training digits: the augmentation of every epoch.

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attnzoo.models.transformer.model import TransformerConfig
-from attnzoo.recipes.base import Training
+from attnzoo.recipes.base import Training, device_of
 from attnzoo.recipes.translation import TranslationRecipe, TranslationTask, example_source
 from attnzoo.tasks.text import TranslationData
 
@@ -63,7 +63,7 @@ class TransformerRecipe(TranslationRecipe):
         translation = self.translate(model, task, [text], beam)[0]
         source_ids = task.encode_source(text)
         previous = task.target_vocab.encode(translation.output_tokens[:-1], add_bos=True, add_eos=False)
-        device = next(model.parameters()).device
+        device = device_of(model)
         weights = model(
             torch.tensor([source_ids], device=device),
             torch.tensor([len(source_ids)], device=device),
