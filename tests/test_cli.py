@@ -187,3 +187,38 @@ def test_python_api_load_run_translate_evaluate(tmp_path):
     assert set(metrics) == {"exact", "token_acc", "bleu", "chrf"}
     with pytest.raises(ValueError, match="config.json: no such file"):
         attnzoo.load_run(tmp_path / "nothing")
+
+
+def test_a_recipe_command_runs_on_a_run_with_its_example(tmp_path, monkeypatch):
+    """``Recipe.commands()`` becomes ``attnzoo NAME RUN ARGUMENT...``; other models' runs are refused."""
+    import typer
+
+    from attnzoo.cli import make_recipe_command, one_line_errors
+    from attnzoo.models.seq2seq.recipe import RECIPE
+    from attnzoo.recipes import Command
+
+    def shout(model, task, arguments, out):
+        text = (tmp_path / arguments[0]).read_text() if arguments[0].endswith(".txt") else arguments[0]
+        return f"{type(model).__name__}: {text.upper()} {arguments[1]}"
+
+    def write_example(task, arguments):
+        (tmp_path / arguments[0]).write_text("example")
+
+    shout_command = Command(shout, ("TEXT", "WORD"), "Shout the text.", write_example)
+    monkeypatch.setattr(RECIPE, "commands", lambda self: {"shout": shout_command})
+    shout_app = typer.Typer()
+    shout_app.command("shout")(one_line_errors(make_recipe_command("shout", {"seq2seq": shout_command})))
+    shout_app.command("other")(lambda: None)  # two commands: Typer keeps the name
+    run = tmp_path / "run"
+    invoke("train", "seq2seq", "--out", run, "--steps", "2", *SEQ2SEQ)
+
+    def call(*args):
+        return CliRunner().invoke(shout_app, [str(arg) for arg in args])
+
+    assert "Seq2Seq: HELLO there" in call("shout", run, "hello", "there").output
+    assert "Seq2Seq: EXAMPLE x" in call("shout", run, "input.txt", "x", "--example").output
+    result = call("shout", run, "hello")
+    assert result.exit_code == 2 and "expected 2 argument(s) after RUN, got 1" in result.output
+    monkeypatch.setattr(RECIPE, "commands", lambda self: {})
+    result = call("shout", run, "hello", "there")
+    assert result.exit_code == 2 and "which has no `shout` command" in result.output

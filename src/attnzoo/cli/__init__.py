@@ -6,6 +6,7 @@
     attnzoo plot RUN --picture NAME --out FILE
     attnzoo translate RUN TEXT [--beam K] [--plot FILE]     (sequence models)
     attnzoo demo
+    attnzoo NAME RUN ARGUMENT... [--out FILE] [--example]   a recipe's own command (caption, classify, ...)
 
 Nothing here knows a model: commands ask the registry and the model's recipe. Bad input ends with
 one line on stderr (``attnzoo: error: ...``) and exit status 2, never a traceback.
@@ -257,6 +258,68 @@ def _register_train_commands() -> None:
         recipe = load_recipe(name)
         command = make_train_command(name, recipe, config_class(name), run_training)
         train_app.command(name, help=command.__doc__)(one_line_errors(command))
+
+
+def run_recipe_command(name: str, run_dir: Path, arguments: list[str], out: Path | None, example: bool) -> None:
+    """``attnzoo NAME RUN ARGUMENT...``: the command ``name`` of the run's recipe, on the user's input."""
+    run = open_run(run_dir)
+    recipe = run.recipe()
+    command = recipe.commands().get(name)
+    if command is None:
+        fail(f"{run_dir} holds a {run.model_name} model, which has no `{name}` command")
+    if len(arguments) != len(command.arguments):
+        fail(
+            f"attnzoo {name} RUN {' '.join(command.arguments)}: expected {len(command.arguments)} "
+            f"argument(s) after RUN, got {len(arguments)}"
+        )
+    task = run.build_task(recipe)
+    if example:
+        if command.example is None:
+            fail(f"`attnzoo {name}` of a {run.model_name} model has no example input")
+        command.example(task, arguments)
+    typer.echo(command.run(run.load_model(), task, arguments, out))
+
+
+def make_recipe_command(name: str, offered: dict[str, Any]) -> Any:
+    """The Typer function of ``attnzoo NAME``, offered by the recipes in ``offered`` (model -> Command)."""
+    first = next(iter(offered.values()))
+    usage = " | ".join(sorted({" ".join(command.arguments) for command in offered.values()}))
+
+    def command(
+        run_dir: Path = RunDir,
+        arguments: list[str] = typer.Argument(..., help=f"{usage}."),
+        out: Path | None = typer.Option(None, help="Also draw the attention (or the picture) to this file."),
+        example: bool = typer.Option(False, "--example", help="First write an example input at the file arguments."),
+        threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
+    ) -> None:
+        from attnzoo.training.machine import set_threads
+
+        set_threads(threads)
+        run_recipe_command(name, run_dir, arguments, out, example)
+
+    command.__doc__ = f"{first.help} (runs of: {', '.join(sorted(offered))})"
+    return command
+
+
+def _register_train_commands() -> None:
+    """``attnzoo train NAME`` for every registered model, and the recipes' own commands."""
+    from attnzoo.registry import config_class, entry, list_models, load_recipe
+
+    offered: dict[str, dict[str, Any]] = {}
+    for name in list_models():
+        if importlib.util.find_spec(f"{entry(name).package}.recipe") is None:
+            continue  # a model folder without a recipe builds, but does not train
+        recipe = load_recipe(name)
+        command = make_train_command(name, recipe, config_class(name), run_training)
+        train_app.command(name, help=command.__doc__)(one_line_errors(command))
+        for command_name, recipe_command in recipe.commands().items():
+            offered.setdefault(command_name, {})[name] = recipe_command
+    taken = {info.name or info.callback.__name__ for info in app.registered_commands}
+    for command_name, models_offering in sorted(offered.items()):
+        if command_name in taken:
+            raise ValueError(f"recipe command {command_name!r} of {', '.join(models_offering)} is a built-in command")
+        function = make_recipe_command(command_name, models_offering)
+        app.command(command_name, help=function.__doc__)(one_line_errors(function))
 
 
 _register_train_commands()

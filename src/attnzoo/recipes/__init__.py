@@ -7,6 +7,7 @@ encoder-decoder shares.
 
 from attnzoo.recipes.base import (
     SPLIT_SEEDS,
+    Command,
     Recipe,
     Training,
     count_parameters,
@@ -18,6 +19,7 @@ from attnzoo.recipes.base import (
 
 __all__ = [
     "SPLIT_SEEDS",
+    "Command",
     "Recipe",
     "Training",
     "count_parameters",

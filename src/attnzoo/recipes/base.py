@@ -87,6 +87,24 @@ _RANGES = {
 Picture = Callable[[nn.Module, Any, Path], None]  # (model, task, path): draws one picture to path
 
 
+@dataclass(frozen=True)
+class Command:
+    """A command a recipe adds to ``attnzoo``: ``attnzoo NAME RUN ARGUMENT... [--out FILE] [--example]``.
+
+    ``run(model, task, arguments, out)`` answers one user input (``arguments``: the positional
+    strings, as many as ``arguments`` names) and returns the text to print; it raises ``ValueError``
+    with one clear line on bad input (an unreadable file, an unknown word). ``out``, when given, is
+    where to draw the input's attention (or the command's picture). ``example(task, arguments)``
+    writes a working example input at the file arguments' paths: ``--example`` runs it first, so a
+    user (and the README test) can try the command without an input of their own.
+    """
+
+    run: Callable[[nn.Module, Any, list[str], Path | None], str]
+    arguments: tuple[str, ...]  # the positional arguments' names as help shows them, e.g. ("IMAGE",)
+    help: str  # one line: what the command does
+    example: Callable[[Any, list[str]], None] | None = None  # writes example inputs at these paths
+
+
 class Recipe:
     """How a paper trains and measures its models (the base: override what the paper needs).
 
@@ -164,6 +182,11 @@ class Recipe:
     def pictures(self, config: Any = None) -> dict[str, Picture]:
         """The pictures this recipe draws for a model of ``config`` (None: every picture it can draw):
         ``{name: draw(model, task, path)}``."""
+        return {}
+
+    def commands(self) -> dict[str, Command]:
+        """The commands this recipe adds to ``attnzoo`` (e.g. ``{"caption": Command(...)}``); several
+        recipes may offer the same command name, each for its own runs."""
         return {}
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
