@@ -21,11 +21,13 @@ naming the argument on an inf or a NaN (:func:`check_finite`), instead of return
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 
 class AttentionOutput(NamedTuple):
@@ -233,6 +235,24 @@ def query_chunks(tq: int, chunk_size: int | None) -> list[slice]:
     if chunk_size < 1:
         raise ValueError(f"chunk_size: expected a positive integer or None, got {chunk_size}")
     return [slice(start, min(start + chunk_size, tq)) for start in range(0, tq, chunk_size)]
+
+
+def in_query_chunks(
+    compute: Callable[[slice], tuple[Tensor, Tensor]], tq: int, chunk_size: int | None, dim: int
+) -> tuple[Tensor, Tensor]:
+    """``compute(rows)`` for each chunk of queries (:func:`query_chunks`), concatenated along ``dim``.
+
+    ``compute`` returns one chunk's context and weights. When there are several chunks and gradients
+    are on, each chunk runs under activation checkpointing: autograd keeps only the chunk's inputs
+    and outputs and recomputes its intermediates (a score's ``(B, chunk, Tk, H)`` tensors) in the
+    backward pass, so ``chunk_size`` bounds the memory of training as well as of inference.
+    Dropout masks are the same in the recomputation (the RNG state is restored).
+    """
+    pieces = query_chunks(tq, chunk_size)
+    recompute = len(pieces) > 1 and torch.is_grad_enabled()
+    outputs = [checkpoint(compute, rows, use_reentrant=False) if recompute else compute(rows) for rows in pieces]
+    contexts, weights = zip(*outputs, strict=True)
+    return torch.cat(contexts, dim=dim), torch.cat(weights, dim=dim)
 
 
 def rows_of(mask: Tensor | None, rows: slice) -> Tensor | None:

@@ -27,8 +27,8 @@ from attnzoo.attention.functional import (
     check_mask,
     check_shape,
     fused_dot_product,
+    in_query_chunks,
     masked_softmax,
-    query_chunks,
     rows_of,
 )
 from attnzoo.attention.scores import ScaledDotScore, Score
@@ -89,7 +89,8 @@ class MultiHeadAttention(nn.Module):
         dropout: dropout on the attention weights, in training mode.
         bias: biases on the four projections.
         chunk_size: scores of other than dot products are computed for at most this many
-            queries at a time, so their intermediates stay ``O(B * H * chunk_size * Tk * ...)``;
+            queries at a time, so their intermediates stay ``O(B * H * chunk_size * Tk * ...)``
+            (in training too: each chunk is recomputed in the backward pass);
             the results equal the unchunked ones. ``None``: all queries at once.
     """
 
@@ -234,13 +235,13 @@ class MultiHeadAttention(nn.Module):
         flat_queries, flat_keys = queries.flatten(0, 1), keys.flatten(0, 1)  # (B*H, Tq, hd), (B*H, Tk, hd)
         self.score.check_inputs(flat_queries, flat_keys)
         prepared = self.score.prepare_keys(flat_keys)  # (B*H, Tk, *), once for every chunk
-        contexts, all_weights = [], []
-        for rows in query_chunks(tq, self.chunk_size):
+
+        def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
             scores = self.score.score(flat_queries[:, rows], prepared).view(batch, heads, -1, tk)  # (B, H, c, Tk)
             weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # (B, H, c, Tk), float32 inside
-            contexts.append(attend(F.dropout(weights, dropout), values))  # (B, H, c, hd)
-            all_weights.append(weights)
-        return torch.cat(contexts, dim=2), torch.cat(all_weights, dim=2)
+            return attend(F.dropout(weights, dropout), values), weights  # (B, H, c, hd), (B, H, c, Tk)
+
+        return in_query_chunks(one_chunk, tq, self.chunk_size, dim=2)
 
     def head_mask(
         self, mask: Tensor | None, causal: bool, batch: int, tq: int, tk: int, device: torch.device

@@ -10,7 +10,6 @@ Bahdanau et al. 2015, eqs. (5)-(6); Luong et al. 2015, eq. (7); Xu et al. 2015, 
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from attnzoo.attention.functional import (
@@ -18,8 +17,8 @@ from attnzoo.attention.functional import (
     attend,
     finish_output,
     fused_dot_product,
+    in_query_chunks,
     masked_softmax,
-    query_chunks,
     rows_of,
     standardise_inputs,
 )
@@ -33,8 +32,8 @@ class Attention(nn.Module):
         score: a :class:`~attnzoo.attention.scores.Score` (``AdditiveScore`` for Bahdanau,
             ``GeneralScore`` for Luong, ...).
         chunk_size: process at most this many queries at a time, so the score's
-            intermediate tensors stay ``O(B * chunk_size * Tk * ...)``; results are the same
-            as unchunked. ``None``: all queries at once.
+            intermediate tensors stay ``O(B * chunk_size * Tk * ...)``, in training too (each
+            chunk is recomputed in the backward pass); results are the same as unchunked. ``None``: all queries at once.
 
     Dot-product scores with ``need_weights=False`` run through
     ``F.scaled_dot_product_attention`` and never materialise ``(B, Tq, Tk)``.
@@ -89,12 +88,14 @@ class Attention(nn.Module):
         """Score, softmax and weighted sum, ``chunk_size`` queries at a time.
 
         Half-precision scores and softmax are computed in float32; the weights are cast to
-        ``values.dtype``. Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
+        ``values.dtype``. In training each chunk is recomputed in the backward pass
+        (:func:`~attnzoo.attention.functional.in_query_chunks`).
+        Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
         """
-        contexts, all_weights = [], []
-        for rows in query_chunks(query.size(1), self.chunk_size):
+
+        def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
             scores = self.score.score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
             weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # in the input dtype
-            contexts.append(attend(weights, values))  # (B, chunk, Dv)
-            all_weights.append(weights)  # (B, chunk, Tk)
-        return torch.cat(contexts, dim=1), torch.cat(all_weights, dim=1)
+            return attend(weights, values), weights  # (B, chunk, Dv), (B, chunk, Tk)
+
+        return in_query_chunks(one_chunk, query.size(1), self.chunk_size, dim=1)
