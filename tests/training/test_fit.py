@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import textwrap
@@ -109,13 +110,28 @@ def test_keep_best_saves_the_weights_of_the_best_validation(tmp_path, monkeypatc
     assert metrics["kept_step"] != 8 or len({row["valid_token_acc"] for row in rows}) == 1
 
 
+def test_bf16_mixed_precision_trains_fp32_weights_with_bf16_matrix_products(tmp_path, monkeypatch):
+    """``precision="bf16-mixed"``: autocast runs the products in bfloat16; the weights stay float32."""
+    seen = []
+    loss = Seq2SeqRecipe.loss
+    monkeypatch.setattr(Seq2SeqRecipe, "loss", lambda *a: seen.append(torch.is_autocast_enabled("cpu")) or loss(*a))
+    run = tiny_run(tmp_path / "bf16", steps=4, precision="bf16-mixed")
+    assert run.training().precision == "bf16-mixed"
+    assert all(value.dtype == torch.float32 for value in weights(run).values())
+    assert seen and all(seen)  # every training loss ran under bfloat16 autocast
+    assert all(math.isfinite(float(row["loss"])) for row in run.metrics_rows())
+
+
 def test_planned_steps_is_the_fewer_of_steps_and_epochs():
     assert planned_steps(Training(steps=100, epochs=None), 7) == 100
     assert planned_steps(Training(steps=100, epochs=3), 7) == 21
     assert planned_steps(Training(steps=-1, epochs=3), 7) == 21
 
 
-@pytest.mark.parametrize(("field", "value"), [("ema_decay", 1.0), ("lr", 0.0), ("schedule", "linear"), ("steps", -1)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("ema_decay", 1.0), ("lr", 0.0), ("schedule", "linear"), ("steps", -1), ("precision", "16")],
+)
 def test_out_of_range_training_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=f"training {field}: got .* out of range"):
         Training(**{field: value})

@@ -49,6 +49,7 @@ class Training:
     val_every: int = 200  # optimiser steps between validations (each logged to metrics.csv)
     checkpoint_every: int = 200  # optimiser steps between checkpoints (checkpoints/last.ckpt)
     target: float | None = None  # stop once the recipe's selection metric reaches this on validation
+    precision: str = "32"  # "32", or "bf16-mixed": matrix products in bfloat16 (pays on CPUs with AVX512-BF16/AMX)
     seed: int = 0  # seed of the data and the weights
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class Training:
             "checkpoint_every": self.checkpoint_every >= 1,
             "steps": self.steps >= 1 or (self.steps == -1 and self.epochs is not None),
             "epochs": self.epochs is None or self.epochs >= 1,
+            "precision": self.precision in ("32", "bf16-mixed"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -82,6 +84,7 @@ _RANGES = {
     "checkpoint_every": ">= 1",
     "steps": ">= 1, or -1 with epochs",
     "epochs": ">= 1",
+    "precision": "32 or bf16-mixed",
 }
 
 Picture = Callable[[nn.Module, Any, Path], None]  # (model, task, path): draws one picture to path

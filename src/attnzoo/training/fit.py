@@ -96,6 +96,7 @@ def make_trainer(run: Run, training: Training, total_steps: int, callbacks: list
         max_epochs=training.epochs if training.epochs is not None else -1,
         max_steps=total_steps,
         gradient_clip_val=training.clip,
+        precision=training.precision,
         enable_progress_bar=progress,
         enable_model_summary=False,
         logger=False,
