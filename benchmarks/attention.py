@@ -2,7 +2,7 @@
 
     python benchmarks/attention.py [--repeats N] [--no-write]
 
-Prints three tables and writes them to ``docs/results/attention_benchmark.md``:
+Prints four tables and writes them to ``docs/results/attention_benchmark.md``:
 
 1. ``MultiHeadAttention`` vs ``torch.nn.MultiheadAttention(batch_first=True)``, self-attention,
    B=8, E=512, H=8, L in (128, 512, 1024): inference (eval, ``no_grad``, ``need_weights=False``
@@ -13,8 +13,10 @@ Prints three tables and writes them to ``docs/results/attention_benchmark.md``:
    i.e. ``scaled_dot_product_attention``) in GF/s, counting ``4 * B * H * L^2 * head_dim`` FLOPs
    (the two matrix products), as a share of a plain fp32 square matmul ``(N, N) @ (N, N)`` with
    the same FLOP count (``2 N^3``, N rounded to a multiple of 64). Goal: >= 70%.
-3. ``Attention(AdditiveScore)`` at B=8, Tq=Tk=512, D=hidden=128, inference, unchunked vs
-   ``chunk_size`` 64/32/16. Goal: peak memory <= 1/8 of unchunked at <= 1.1x its time.
+3. ``Attention(AdditiveScore)`` at B=8, Tq=Tk=512, D=hidden=128, unchunked vs ``chunk_size``
+   64/32/16, inference and training (forward + backward; the chunks are recomputed in the
+   backward pass). Goal: peak memory <= 1/8 of unchunked at <= 1.1x its time (training: 1.3x).
+4. bfloat16 against float32 on this CPU: a square matmul and the attention core, in GF/s.
 
 How it measures:
 
@@ -23,9 +25,9 @@ How it measures:
   runs, and the tables give medians over ``--repeats`` rounds, or more rounds where they
   take less than 20 s (table 3: half as many rounds). A ratio is the ratio of two medians.
 - Peak memory: each variant runs in a fresh Python process (this file with
-  ``--peak-memory CHUNK``), which builds the inputs, resets the kernel's peak-RSS counter
-  (``echo 5 > /proc/self/clear_refs``), runs one forward pass and reports
-  ``VmHWM - VmRSS before`` from ``/proc/self/status``: the most memory the forward pass added
+  ``--peak-memory CHUNK:MODE``), which builds the inputs, resets the kernel's peak-RSS counter
+  (``echo 5 > /proc/self/clear_refs``), runs one pass and reports
+  ``VmHWM - VmRSS before`` from ``/proc/self/status``: the most memory the pass added
   at any moment, as the OS saw it (large tensors are mmap-ed and returned to the OS when
   freed, so RSS follows live tensors). Median over 3 processes. Where ``/proc`` is missing
   (not Linux) it falls back to ``ru_maxrss`` growth, which can underestimate.
@@ -37,18 +39,15 @@ import argparse
 import json
 import math
 import os
-import platform
-import re
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from measure import cpu_name, interleaved_medians, load_average, markdown_table, ms, peak_growth_bytes
 from torch import nn
 
 from attnzoo import AdditiveScore, Attention, MultiHeadAttention
@@ -65,41 +64,9 @@ LENGTHS = (128, 512, 1024)
 ADDITIVE_BATCH, ADDITIVE_LENGTH, ADDITIVE_DIM = 8, 512, 128
 CHUNKS = (None, 64, 32, 16)
 HEADLINE_CHUNK = 32  # the chunked variant the goal is judged on
-
-
-def interleaved_medians(
-    functions: list[Callable[[], object]], repeats: int, warmup: int = 2, min_seconds: float = 0.0
-) -> list[float]:
-    """Median seconds of each function, timed round-robin (the order rotating each round) after warm-up.
-
-    Interleaving spreads the slow and fast moments of a shared CPU over all the contenders alike.
-    It runs ``repeats`` rounds, and more (up to ``20 * repeats``) until ``min_seconds`` have passed,
-    so quick functions get enough rounds for a steady median.
-    """
-    for _ in range(warmup):
-        for function in functions:
-            function()
-    times: list[list[float]] = [[] for _ in functions]
-    started = time.perf_counter()
-    rounds = 0
-    while rounds < repeats or (time.perf_counter() - started < min_seconds and rounds < 20 * repeats):
-        for offset in range(len(functions)):
-            which = (rounds + offset) % len(functions)
-            start = time.perf_counter()
-            functions[which]()
-            times[which].append(time.perf_counter() - start)
-        rounds += 1
-    return [statistics.median(seconds) for seconds in times]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f}"
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+GOALS = {"inference": 1.1, "training": 1.3}  # the most time a chunked pass may take, against unchunked
+# Table 4
+BF16_SIDE, BF16_LENGTH = 512, 128
 
 
 # ------------------------------------------------------------------ 1. MultiHeadAttention vs PyTorch
@@ -209,32 +176,42 @@ def additive_setup(chunk_size: int | None):
     return attention, query, keys
 
 
-def proc_status_kib(field: str) -> int:
-    return int(re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M).group(1))
-
-
-def peak_memory_child(chunk_size: int | None) -> None:
-    """Run in a fresh process: print the memory one forward pass adds at its peak, in bytes."""
+def peak_memory_child(argument: str) -> None:
+    """Run in a fresh process: print the memory one pass (``CHUNK:MODE``) adds at its peak, in bytes."""
     torch.set_num_threads(THREADS)
-    attention, query, keys = additive_setup(chunk_size)
+    chunk, mode = argument.split(":")
+    attention, query, keys = additive_setup(None if chunk == "none" else int(chunk))
     with torch.no_grad():
         attention(query[:, :1], keys)  # load the kernels once, on one query
-        if Path("/proc/self/clear_refs").exists():
-            before = proc_status_kib("VmRSS")
-            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (peak RSS) to the current RSS
-            attention(query, keys)
-            added_kib, method = proc_status_kib("VmHWM") - before, "VmHWM"
-        else:
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            attention(query, keys)
-            added_kib, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, "ru_maxrss"
-    print(json.dumps({"bytes": added_kib * 1024, "method": method}))
+    if mode == "inference":
+        added, method = peak_growth_bytes(lambda: inference_pass(attention, query, keys))
+    else:
+        added, method = peak_growth_bytes(training_pass(attention, query, keys))
+    print(json.dumps({"bytes": added, "method": method}))
 
 
-def peak_memory(chunk_size: int | None, processes: int = 3) -> tuple[float, str]:
+def inference_pass(attention: Attention, query: torch.Tensor, keys: torch.Tensor) -> None:
+    with torch.no_grad():
+        attention(query, keys)
+
+
+def training_pass(attention: Attention, query: torch.Tensor, keys: torch.Tensor) -> Callable[[], None]:
+    """One forward and backward pass (gradients of the inputs and of every parameter)."""
+    query, keys = query.clone().requires_grad_(), keys.clone().requires_grad_()
+
+    def run() -> None:
+        attention.zero_grad(set_to_none=True)
+        query.grad = keys.grad = None
+        attention(query, keys).context.sum().backward()
+
+    return run
+
+
+def peak_memory(chunk_size: int | None, mode: str, processes: int = 3) -> tuple[float, str]:
+    """Median over ``processes`` fresh processes of the peak memory one pass adds, and the method."""
     results = []
     for _ in range(processes):
-        argument = "none" if chunk_size is None else str(chunk_size)
+        argument = f"{'none' if chunk_size is None else chunk_size}:{mode}"
         output = subprocess.run(
             [sys.executable, __file__, "--peak-memory", argument], capture_output=True, text=True, check=True
         ).stdout
@@ -242,39 +219,65 @@ def peak_memory(chunk_size: int | None, processes: int = 3) -> tuple[float, str]
     return statistics.median(r["bytes"] for r in results), results[0]["method"]
 
 
-def additive_rows(repeats: int) -> tuple[list[list[str]], bool, str]:
-    memory = {chunk: peak_memory(chunk) for chunk in CHUNKS}
-    method = memory[None][1]
+def additive_times(mode: str, repeats: int) -> list[float]:
+    """Median seconds of one pass of every chunk size, interleaved; the chunked results checked equal."""
     whole, query, keys = additive_setup(None)
     variants = [Attention(whole.score, chunk_size=chunk) for chunk in CHUNKS]
     with torch.no_grad():
         expected = whole(query, keys).context
         for variant in variants:
             torch.testing.assert_close(variant(query, keys).context, expected)
-        seconds = interleaved_medians([lambda v=v: v(query, keys) for v in variants], repeats, warmup=1)
-    rows, ok = [], False
-    for chunk, chunk_time in zip(CHUNKS, seconds, strict=True):
-        memory_ratio = memory[chunk][0] / memory[None][0]
-        time_ratio = chunk_time / seconds[0]
-        goal = memory_ratio <= 1 / 8 and time_ratio <= 1.1
-        if chunk == HEADLINE_CHUNK:
-            ok = goal
-        rows.append(
-            [
-                "none" if chunk is None else str(chunk),
-                f"{memory[chunk][0] / 2**20:.0f}",
-                "1" if chunk is None else f"1/{1 / memory_ratio:.1f}",
-                ms(chunk_time),
-                f"{time_ratio:.2f}",
-                "-" if chunk is None else ("yes" if goal else "no"),
-            ]
-        )
-        print(f"  chunk {chunk}: memory 1/{1 / memory_ratio:.1f}, time {time_ratio:.2f}", file=sys.stderr)
-    return rows, ok, method
+    if mode == "inference":
+        passes = [lambda v=v: inference_pass(v, query, keys) for v in variants]
+    else:
+        passes = [training_pass(v, query, keys) for v in variants]
+    return interleaved_medians(passes, repeats, warmup=1)
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+def additive_rows(repeats: int) -> tuple[list[list[str]], dict[str, bool], str]:
+    rows, ok = [], {}
+    for mode, time_goal in GOALS.items():
+        memory = {chunk: peak_memory(chunk, mode) for chunk in CHUNKS}
+        seconds = additive_times(mode, repeats)
+        for chunk, chunk_time in zip(CHUNKS, seconds, strict=True):
+            memory_ratio, time_ratio = memory[chunk][0] / memory[None][0], chunk_time / seconds[0]
+            goal = memory_ratio <= 1 / 8 and time_ratio <= time_goal
+            if chunk == HEADLINE_CHUNK:
+                ok[mode] = goal
+            rows.append(
+                [
+                    mode,
+                    "none" if chunk is None else str(chunk),
+                    f"{memory[chunk][0] / 2**20:.0f}",
+                    "1" if chunk is None else f"1/{1 / memory_ratio:.1f}",
+                    ms(chunk_time),
+                    f"{time_ratio:.2f}",
+                    "-" if chunk is None else ("yes" if goal else "no"),
+                ]
+            )
+            print(f"  {mode} chunk {chunk}: memory 1/{1 / memory_ratio:.1f}, time {time_ratio:.2f}", file=sys.stderr)
+    return rows, ok, memory[None][1]
+
+
+# ------------------------------------------------------------------ 4. bfloat16 on this CPU
+def bfloat16_rows(repeats: int) -> list[list[str]]:
+    """GF/s of a square matmul and of the attention core, float32 against bfloat16, on this CPU."""
+    rows = []
+    a, b = torch.randn(BF16_SIDE, BF16_SIDE), torch.randn(BF16_SIDE, BF16_SIDE)
+    matmuls = [lambda: a @ b, lambda: a.bfloat16() @ b.bfloat16()]
+    q, k, v = (torch.randn(BATCH, HEADS, BF16_LENGTH, EMBED // HEADS) for _ in range(3))
+    cores = [
+        lambda: fused_dot_product(q, k, v, None, 0.125),
+        lambda: fused_dot_product(q.bfloat16(), k.bfloat16(), v.bfloat16(), None, 0.125),
+    ]
+    flops = {"matmul": 2 * BF16_SIDE**3, "attention core": 4 * BATCH * HEADS * BF16_LENGTH**2 * (EMBED // HEADS)}
+    with torch.no_grad():
+        for name, functions in (("matmul", matmuls), ("attention core", cores)):
+            fp32, bf16 = interleaved_medians(functions, repeats, warmup=1)
+            rate32, rate16 = flops[name] / fp32 / 1e9, flops[name] / bf16 / 1e9
+            rows.append([name, f"{rate32:.1f}", f"{rate16:.1f}", f"{rate16 / rate32:.2f}"])
+            print(f"  {name}: bfloat16 {rate16 / rate32:.2f}x float32", file=sys.stderr)
+    return rows
 
 
 def main() -> None:
@@ -284,20 +287,22 @@ def main() -> None:
     parser.add_argument("--peak-memory", help=argparse.SUPPRESS)  # internal: the child process of table 3
     args = parser.parse_args()
     if args.peak_memory is not None:
-        peak_memory_child(None if args.peak_memory == "none" else int(args.peak_memory))
+        peak_memory_child(args.peak_memory)
         return
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     load_before = load_average()
-    print("1/3 MultiHeadAttention vs nn.MultiheadAttention ...", file=sys.stderr)
-    mha, mha_ok = multihead_rows(args.repeats)
-    print("2/3 attention core vs fp32 matmul ...", file=sys.stderr)
-    core, core_ok = core_rows(args.repeats)
-    print("3/3 chunked additive attention ...", file=sys.stderr)
-    additive, additive_ok, method = additive_rows(max(3, (args.repeats + 1) // 2))
+    print("1/4 MultiHeadAttention vs nn.MultiheadAttention ...", file=sys.stderr)
+    mha = multihead_rows(args.repeats)
+    print("2/4 attention core vs fp32 matmul ...", file=sys.stderr)
+    core = core_rows(args.repeats)
+    print("3/4 chunked additive attention, inference and training ...", file=sys.stderr)
+    additive = additive_rows(max(3, (args.repeats + 1) // 2))
+    print("4/4 bfloat16 against float32 ...", file=sys.stderr)
+    bf16 = bfloat16_rows(3)
 
-    report = make_report(args.repeats, load_before, (mha, mha_ok), (core, core_ok), (additive, additive_ok, method))
+    report = make_report(args.repeats, load_before, mha, core, additive, bf16)
     print(report)
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -305,29 +310,19 @@ def main() -> None:
         print(f"wrote {RESULTS}", file=sys.stderr)
 
 
-def cpu_name() -> str:
-    """The processor's model name (from /proc/cpuinfo where there is one)."""
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = names[0] if names else cpu
-    return cpu
-
-
-def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tuple, chunked: tuple) -> str:
-    """The markdown report of the three tables."""
+def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tuple, chunked: tuple, bf16) -> str:
+    """The markdown report of the four tables."""
     (mha, mha_ok), (core, core_ok), (additive, additive_ok, method) = multihead, core_table, chunked
-    cpu = cpu_name()
-    args = argparse.Namespace(repeats=repeats)
+    met = {True: "yes", False: "NO"}
     return "\n".join(
         [
             "# Attention benchmark",
             "",
-            f"`python benchmarks/attention.py --repeats {args.repeats}`, "
+            f"`python benchmarks/attention.py --repeats {repeats}`, "
             f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}: torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {cpu} ({os.cpu_count()} CPUs), "
-            f"load average {load_before} before / {load_average()} after (the CPU is shared: medians of interleaved "
-            "runs).",
+            f"{torch.get_num_threads()} threads, {cpu_name()} ({os.cpu_count()} CPUs, "
+            f"{torch.backends.cpu.get_cpu_capability()}), load average {load_before} before / {load_average()} "
+            "after (the CPU is shared: medians of interleaved runs).",
             "",
             f"## MultiHeadAttention vs torch.nn.MultiheadAttention (B={BATCH}, E={EMBED}, H={HEADS}, self-attention, "
             "need_weights=False) — goal: ratio <= 1.0",
@@ -341,18 +336,30 @@ def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tu
                 ["L", "core ms", "core GF/s", "matmul", "matmul ms", "matmul GF/s", "share", "goal met"], core
             ),
             "",
-            f"## Attention(AdditiveScore), B={ADDITIVE_BATCH}, Tq=Tk={ADDITIVE_LENGTH}, D=hidden={ADDITIVE_DIM}, "
-            "inference — goal: peak memory <= 1/8 of unchunked at <= 1.1x the time",
+            f"## Attention(AdditiveScore), B={ADDITIVE_BATCH}, Tq=Tk={ADDITIVE_LENGTH}, D=hidden={ADDITIVE_DIM} — "
+            f"goal: peak memory <= 1/8 of unchunked at <= {GOALS['inference']}x the time (inference), "
+            f"<= {GOALS['training']}x (training: forward + backward, chunks recomputed in the backward)",
             "",
             markdown_table(
-                ["chunk_size", "peak MiB added", "vs unchunked", "ms", "time vs unchunked", "goal met"], additive
+                ["mode", "chunk_size", "peak MiB added", "vs unchunked", "ms", "time vs unchunked", "goal met"],
+                additive,
             ),
             "",
-            f"Peak memory: the growth of the process's peak RSS during one forward pass ({method}), each variant in a "
+            f"Peak memory: the growth of the process's peak RSS during one pass ({method}), each variant in a "
             "fresh process, median of 3. Times: the variants interleaved round-robin.",
             "",
-            f"Goals met: MultiHeadAttention {'yes' if mha_ok else 'NO'}; attention core {'yes' if core_ok else 'NO'}; "
-            f"chunked additive (chunk_size={HEADLINE_CHUNK}) {'yes' if additive_ok else 'NO'}.",
+            f"## bfloat16 against float32 on this CPU (matmul {BF16_SIDE}x{BF16_SIDE}; attention core B={BATCH}, "
+            f"H={HEADS}, L={BF16_LENGTH})",
+            "",
+            markdown_table(["operation", "float32 GF/s", "bfloat16 GF/s", "bfloat16 / float32"], bf16),
+            "",
+            "bfloat16 pays only where the CPU multiplies it natively (AVX512-BF16 or AMX); elsewhere PyTorch "
+            "converts and the products run slower than in float32. `attnzoo train ... --precision bf16-mixed` "
+            "trains under bfloat16 autocast on any machine; use it where this table shows a ratio above 1.",
+            "",
+            f"Goals met: MultiHeadAttention {met[mha_ok]}; attention core {met[core_ok]}; chunked additive "
+            f"(chunk_size={HEADLINE_CHUNK}) inference {met[additive_ok['inference']]}, training "
+            f"{met[additive_ok['training']]}.",
             "",
         ]
     )
