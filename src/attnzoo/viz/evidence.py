@@ -59,11 +59,19 @@ def plot_evidence(
     figure.savefig(path, dpi=110)
 
 
-def plot_hops(weights: np.ndarray, tokens: Sequence[str], path: str | Path, *, title: str | None = None) -> None:
+def plot_hops(
+    weights: np.ndarray,
+    tokens: Sequence[str],
+    path: str | Path,
+    *,
+    rows: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
     """Heat map of ``r`` hops over ``T`` tokens (Lin et al. 2017, Fig. 2).
 
     Args:
-        weights: ``(r, T)``. tokens: the ``T`` labels. path: the PNG to write. title: above the map.
+        weights: ``(r, T)``. tokens: the ``T`` labels. path: the PNG to write.
+        rows: the ``r`` row labels (default ``hop 1`` ...). title: above the map.
     """
     from matplotlib.figure import Figure
 
@@ -72,7 +80,7 @@ def plot_hops(weights: np.ndarray, tokens: Sequence[str], path: str | Path, *, t
     axis = figure.subplots()
     image = axis.imshow(weights, cmap="Reds", vmin=0, aspect="auto")
     axis.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7, family="monospace")
-    axis.set_yticks(range(weights.shape[0]), [f"hop {r + 1}" for r in range(weights.shape[0])], fontsize=8)
+    axis.set_yticks(range(weights.shape[0]), rows or [f"hop {r + 1}" for r in range(weights.shape[0])], fontsize=8)
     figure.colorbar(image, ax=axis, fraction=0.03)
     if title:
         axis.set_title(title, fontsize=9)
