@@ -11,12 +11,13 @@ is ``score + 2``. The score of an evidence sentence depends on the context of it
     very good / very bad    +2 / -2          an intensifier doubles it
     not good / not bad      -1 / +1          a negation flips it
     good for nothing        -2               an idiom turns a positive word strongly negative
-    okay / average          0                a neutral word
+    good but bland          0                a mixed verdict: a positive and a negative word
 
-The generator records, for every review, which sentences are evidence and, in them, which word
-is the polarity word (``polarity``) and which words modify it (``cues``: the polarity word, the
-intensifier, ``not``, ``for nothing``), so a model's attention can be checked against them. The
-vocabulary is fixed by the templates (:data:`WORDS`), not by the data.
+The generator records, for every review, which sentences are evidence and, in them, which words
+are the polarity words (``polarity``: one, or two in a mixed verdict) and which words make their
+meaning (``cues``: the polarity words, the intensifier, ``not``, ``for nothing``, ``but``), so a
+model's attention can be checked against them. The vocabulary is fixed by the templates
+(:data:`WORDS`), not by the data.
 
 Shape legend: ``N`` reviews, ``S`` sentences (the longest review), ``W`` words per sentence (the
 longest sentence), ``L`` words of a flattened review.
@@ -36,7 +37,6 @@ from attnzoo.tasks.vocab import PAD_ID, Vocabulary
 ASPECTS = ("food", "service", "staff", "room", "view", "price", "music", "menu", "coffee", "bed")
 POSITIVE = ("good", "great", "nice", "tasty", "friendly", "lovely")
 NEGATIVE = ("bad", "awful", "poor", "bland", "rude", "dirty")
-NEUTRAL = ("okay", "average", "ordinary")
 INTENSIFIERS = ("very", "really", "truly")
 OPENINGS = ("the {aspect} was", "i found the {aspect}", "honestly the {aspect} is", "overall the {aspect} seemed")
 FILLER = (  # sentences with no opinion; {aspect} words appear here too, so an aspect is no clue
@@ -63,13 +63,13 @@ FILL = {
 }
 HEARSAY = "my {person} said the {dish} at home was"  # + an opinion that is not about this place: no evidence
 HEARSAY_RATE = 0.15  # the share of filler sentences that are hearsay
-NEGATION, IDIOM = "not", ("for", "nothing")
+NEGATION, IDIOM, CONTRAST = "not", ("for", "nothing"), "but"
 CLASSES = 5  # ratings 0..4 = evidence score + 2
 
 
 def _words() -> list[str]:
     words = {word for values in FILL.values() for word in values}
-    words |= {*POSITIVE, *NEGATIVE, *NEUTRAL, *INTENSIFIERS, NEGATION, *IDIOM, "."}
+    words |= {*POSITIVE, *NEGATIVE, *INTENSIFIERS, NEGATION, *IDIOM, CONTRAST, "."}
     for template in (*OPENINGS, *FILLER, HEARSAY):
         words |= {word for word in template.split() if not word.startswith("{")}
     return sorted(words)
@@ -78,32 +78,30 @@ def _words() -> list[str]:
 WORDS = tuple(_words())  # every word a review can hold (the vocabulary, after the 4 special tokens)
 
 
-def evidence_phrase(score: int, rng: random.Random) -> tuple[list[str], int, list[int]]:
-    """Words saying ``score`` (-2..2) about an aspect: ``(words, polarity index, cue indices)``."""
-    forms = {
-        2: [("very", "+")],
-        1: [("", "+"), ("not", "-")],
-        0: [("", "0")],
-        -1: [("", "-"), ("not", "+")],
-        -2: [("very", "-"), ("nothing", "+")],
-    }[score]
-    modifier, kind = rng.choice(forms)
-    word = rng.choice({"+": POSITIVE, "-": NEGATIVE, "0": NEUTRAL}[kind])
+def evidence_phrase(score: int, rng: random.Random) -> tuple[list[str], list[int], list[int]]:
+    """Words saying ``score`` (-2..2) about an aspect: ``(words, polarity word indices, cue indices)``."""
+    forms = {2: ["very"], 1: ["", "not"], 0: ["but"], -1: ["", "not"], -2: ["very", "nothing"]}[score]
+    modifier = rng.choice(forms)
+    if modifier == "but":  # a mixed verdict, in either order
+        first, second = rng.sample([rng.choice(POSITIVE), rng.choice(NEGATIVE)], 2)
+        return [first, CONTRAST, second], [0, 2], [0, 1, 2]
+    positive = (score > 0) != (modifier in ("not", "nothing"))  # a negation or the idiom turns the word over
+    word = rng.choice(POSITIVE if positive else NEGATIVE)
     if modifier == "very":
-        return [rng.choice(INTENSIFIERS), word], 1, [0, 1]
+        return [rng.choice(INTENSIFIERS), word], [1], [0, 1]
     if modifier == "not":
-        return [NEGATION, word], 1, [0, 1]
+        return [NEGATION, word], [1], [0, 1]
     if modifier == "nothing":
-        return [word, *IDIOM], 0, [0, 1, 2]
-    return [word], 0, [0]
+        return [word, *IDIOM], [0], [0, 1, 2]
+    return [word], [0], [0]
 
 
-def evidence_sentence(score: int, rng: random.Random) -> tuple[list[str], int, list[int]]:
-    """A sentence of score ``score``: ``(words, index of the polarity word, indices of its cues)``."""
+def evidence_sentence(score: int, rng: random.Random) -> tuple[list[str], list[int], list[int]]:
+    """A sentence of score ``score``: ``(words, indices of the polarity words, indices of their cues)``."""
     opening = rng.choice(OPENINGS).format(aspect=rng.choice(ASPECTS)).split()
     phrase, polarity, cues = evidence_phrase(score, rng)
     start = len(opening)
-    return [*opening, *phrase, "."], start + polarity, [start + cue for cue in cues]
+    return [*opening, *phrase, "."], [start + index for index in polarity], [start + cue for cue in cues]
 
 
 def filler_sentence(rng: random.Random) -> list[str]:
@@ -123,7 +121,7 @@ class Review:
     sentences: list[list[str]]
     rating: int  # 0..4
     evidence: list[int]  # indices of the evidence sentences
-    polarity: dict[int, int]  # evidence sentence -> index of its polarity word
+    polarity: dict[int, list[int]]  # evidence sentence -> indices of its polarity words
     cues: dict[int, list[int]]  # evidence sentence -> indices of the polarity word and its modifiers
 
 
