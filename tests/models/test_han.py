@@ -100,7 +100,32 @@ def test_classify_prints_the_rating_and_the_attended_words():
     model = create_model("han", recipe.sized_config(HANConfig(embed_dim=4, hidden=4, attention_dim=4), task))
     text = classify_text(model, task, ["The food was not good. We paid by card."], None)
     lines = text.splitlines()
-    assert lines[0].startswith("rating ") and len(lines) == 3
+    assert lines[0].startswith("class ") and len(lines) == 3
     assert all(line.count("[") == 1 for line in lines[1:])
     with pytest.raises(ValueError, match="unknown word 'yummy'"):
         classify_text(model, task, ["yummy"], None)
+
+
+def test_a_labelled_tsv_file_trains_and_classifies(tmp_path):
+    from attnzoo.training import train
+
+    lines = [
+        f"{'pos' if n % 2 else 'neg'}\tWe came on day {n}. It was {'great' if n % 2 else 'awful'}!" for n in range(40)
+    ]
+    (tmp_path / "texts.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    steps = {"steps": 2, "batch_size": 4, "val_every": 2, "checkpoint_every": 2}
+    model = {"embed_dim": 4, "hidden": 4, "attention_dim": 4}
+    run = train(
+        "han",
+        tmp_path / "run",
+        model=model,
+        task={"data": str(tmp_path / "texts.tsv")},
+        training=steps,
+        progress=False,
+        threads=1,
+    )
+    assert set(run.evaluate()) == {"accuracy"}, "real texts have no gold evidence"
+    task = run.build_task()
+    assert task.labels == ["neg", "pos"] and run.config().classes == 2 and "great" in task.vocabulary
+    text = classify_text(run.load_model(), task, ["It was unheard-of. Great"], None)
+    assert text.startswith("class ") and "of neg, pos" in text.splitlines()[0]

@@ -7,7 +7,9 @@
   modifiers ("not", "very", "for nothing"). A mean-pooling model's weights are uniform, so its
   "most-attended" sentence and word are the first (ties): chance, as a floor.
 - Picture ``evidence``: the first test review with sentence bars and word highlights (the paper's
-  Fig. 5). Command ``attnzoo classify RUN "TEXT"``: the rating and the sentences and words attended.
+  Fig. 5). Command ``attnzoo classify RUN "TEXT"``: the class and the sentences and words attended.
+- ``--data FILE``: real ``label<TAB>text`` reviews instead (80/10/10 split, a vocabulary of the
+  training words); without gold evidence, only ``accuracy`` is measured.
 
 Shape legend: ``N`` reviews, ``S`` sentences, ``W`` words per sentence, ``C`` classes.
 """
@@ -26,7 +28,16 @@ from torch.utils.data import TensorDataset
 
 from attnzoo.models.han.model import HAN, HANConfig, HANOutput
 from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
-from attnzoo.tasks.reviews import CLASSES, ReviewData, generate_reviews, parse_review, review_vocabulary
+from attnzoo.tasks.labelled import labelled_reviews, split_text
+from attnzoo.tasks.reviews import (
+    CLASSES,
+    Review,
+    ReviewData,
+    generate_reviews,
+    parse_review,
+    review_vocabulary,
+    reviews_to_tensors,
+)
 from attnzoo.tasks.vocab import PAD_ID, Vocabulary
 
 EVAL_BATCH = 250  # reviews per forward pass when evaluating
@@ -34,13 +45,15 @@ EVAL_BATCH = 250  # reviews per forward pass when evaluating
 
 @dataclass(frozen=True)
 class ReviewTask:
-    """The generated reviews: how long, how many."""
+    """The generated reviews: how long, how many; or a file of real labelled texts."""
 
     min_sentences: int = 8  # fewest sentences in a review
     max_sentences: int = 30  # most sentences in a review
     max_evidence: int = 3  # most evidence sentences in a review (at least 1)
     train_size: int = 10_000  # training reviews
     eval_size: int = 1_000  # validation and test reviews each
+    data: str | None = None  # a label<TAB>text file of real texts, split 80/10/10 (None: generated reviews)
+    min_count: int = 2  # with --data: training words seen fewer times become <unk>
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_sentences <= self.max_sentences:
@@ -53,19 +66,31 @@ class ReviewTask:
 
 
 class ReviewSplits:
-    """The reviews of one run, each split generated on first use from ``split_seed(split, seed)``."""
+    """The reviews of one run: generated on first use from ``split_seed(split, seed)``, or read from
+    ``settings.data`` (:func:`attnzoo.tasks.labelled.labelled_reviews`, no gold evidence)."""
 
     def __init__(self, settings: ReviewTask, seed: int) -> None:
         self.settings, self.seed = settings, seed
         self.vocabulary: Vocabulary = review_vocabulary()
-        self.splits: dict[str, tuple[list, ReviewData]] = {}
+        self.labels = [str(rating) for rating in range(CLASSES)]
+        self.texts: dict[str, list[Review]] | None = None
+        if settings.data is not None:
+            self.texts, self.vocabulary, self.labels = labelled_reviews(settings.data, seed, settings.min_count)
+        self.splits: dict[str, tuple[list[Review], ReviewData]] = {}
+
+    @property
+    def has_evidence(self) -> bool:
+        """Generated reviews know their evidence; real texts do not."""
+        return self.texts is None
 
     def split(self, name: str) -> ReviewData:
         """The tensors of split ``name`` (train: ``train_size`` reviews; valid, test: ``eval_size``)."""
         return self.reviews(name)[1]
 
-    def reviews(self, name: str) -> tuple[list, ReviewData]:
+    def reviews(self, name: str) -> tuple[list[Review], ReviewData]:
         """``(Review objects, ReviewData)`` of split ``name``."""
+        if name not in self.splits and self.texts is not None:
+            self.splits[name] = (self.texts[name], reviews_to_tensors(self.texts[name], self.vocabulary))
         if name not in self.splits:
             s = self.settings
             count = s.train_size if name == "train" else s.eval_size
@@ -73,6 +98,10 @@ class ReviewSplits:
                 count, s.min_sentences, s.max_sentences, split_seed(name, self.seed), s.max_evidence
             )
         return self.splits[name]
+
+    def sentences(self, text: str) -> list[list[str]]:
+        """A user's text as sentences of words (generated reviews refuse an unknown word; real texts: <unk>)."""
+        return split_text(text) if self.texts is not None else parse_review(text, self.vocabulary)
 
 
 @torch.no_grad()
@@ -85,6 +114,11 @@ def classify(model: HAN, words: Tensor, batch_size: int = EVAL_BATCH) -> HANOutp
     return HANOutput(*(torch.cat([getattr(part, field) for part in parts]).cpu() for field in HANOutput._fields))
 
 
+def accuracy(output: HANOutput, data: ReviewData) -> float:
+    """% of documents classified right."""
+    return float((output.logits.argmax(dim=1) == data.labels).float().mean() * 100)
+
+
 def evidence_metrics(output: HANOutput, data: ReviewData) -> dict[str, float]:
     """Accuracy and how often the attention's top sentence / word is gold evidence (all in %)."""
     top_sentence = output.sentence_weights.argmax(dim=1)  # (N,)
@@ -94,7 +128,7 @@ def evidence_metrics(output: HANOutput, data: ReviewData) -> dict[str, float]:
     polarity = data.polarity.gather(2, top_word[..., None])[..., 0][in_evidence]
     cue = data.cues.gather(2, top_word[..., None])[..., 0][in_evidence]
     return {
-        "accuracy": float((output.logits.argmax(dim=1) == data.labels).float().mean() * 100),
+        "accuracy": accuracy(output, data),
         "evidence_sentence": float(found.float().mean() * 100),
         "polarity_word": float(polarity.float().mean() * 100),
         "cue_word": float(cue.float().mean() * 100),
@@ -113,10 +147,10 @@ class HANRecipe(Recipe):
         return ReviewSplits(self.settings, seed)
 
     def task_documents(self, task: ReviewSplits) -> dict[str, Any]:
-        return {"vocabulary": task.vocabulary.tokens}
+        return {"vocabulary": task.vocabulary.tokens, "labels": task.labels}
 
     def sized_config(self, config: HANConfig, task: ReviewSplits) -> HANConfig:
-        return dataclasses.replace(config, vocab_size=len(task.vocabulary), classes=CLASSES)
+        return dataclasses.replace(config, vocab_size=len(task.vocabulary), classes=len(task.labels))
 
     def train_batches(self, task: ReviewSplits, batch_size: int, seed: int):
         data = task.split("train")
@@ -129,7 +163,8 @@ class HANRecipe(Recipe):
 
     def evaluate(self, model: HAN, task: ReviewSplits, split: str) -> dict[str, float]:
         data = task.split(split)
-        return evidence_metrics(classify(model, data.words), data)
+        output = classify(model, data.words)
+        return evidence_metrics(output, data) if task.has_evidence else {"accuracy": accuracy(output, data)}
 
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"evidence": draw_evidence}
@@ -156,7 +191,8 @@ def draw_evidence(model: HAN, task: ReviewSplits, path: Path, index: int = 0) ->
     reviews, data = task.reviews("test")
     review = reviews[index]
     output = classify(model, data.words[index : index + 1])
-    title = f"rating {review.rating}, predicted {int(output.logits.argmax())}; * = gold evidence"
+    labels = task.labels
+    title = f"class {labels[review.rating]}, predicted {labels[int(output.logits.argmax())]}; * = gold evidence"
     draw_document(review.sentences, output, path, gold=review.evidence, title=title)
 
 
@@ -178,17 +214,17 @@ def encode_sentences(sentences: list[list[str]], vocabulary: Vocabulary) -> Tens
 
 def classify_text(model: HAN, task: ReviewSplits, arguments: list[str], out: Path | None) -> str:
     """The rating of review ``arguments[0]``, its three most-attended sentences with their top word in [brackets]."""
-    sentences = parse_review(arguments[0], task.vocabulary)
+    sentences = task.sentences(arguments[0])
     output = classify(model, encode_sentences(sentences, task.vocabulary))
     probabilities = output.logits[0].softmax(dim=0)
-    rating = int(probabilities.argmax())
-    lines = [f"rating {rating} of 0-{CLASSES - 1} (p = {probabilities[rating]:.2f})"]
+    best = int(probabilities.argmax())
+    lines = [f"class {task.labels[best]} of {', '.join(task.labels)} (p = {probabilities[best]:.2f})"]
     for s in output.sentence_weights[0].argsort(descending=True)[:3].tolist():
         top = int(output.word_weights[0, s].argmax())
         words = [f"[{word}]" if w == top else word for w, word in enumerate(sentences[s])]
         lines.append(f"  {output.sentence_weights[0, s]:.2f}  sentence {s + 1}: {' '.join(words)}")
     if out is not None:
-        draw_document(sentences, output, out, title=f"predicted rating {rating}")
+        draw_document(sentences, output, out, title=f"predicted class {task.labels[best]}")
     return "\n".join(lines)
 
 
