@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+CHAR_INCHES = 0.085  # width of one character of the 9-point monospace font, with its box's padding
+BAR_INCHES = 1.6  # width of the sentence bars' panel
+
 
 def plot_evidence(
     sentences: Sequence[Sequence[str]],
@@ -37,8 +40,9 @@ def plot_evidence(
     strength = [np.sqrt(weights[s]) * np.asarray(word_weights[s][: len(words)]) for s, words in enumerate(sentences)]
     top = max((float(row.max()) for row in strength if row.size), default=1.0) or 1.0
     width = max(len(" ".join(words)) for words in sentences) + 4
-    figure = Figure(figsize=(2 + 0.11 * width, 0.3 * len(sentences) + 0.8), layout="constrained")
-    bars, text = figure.subplots(1, 2, width_ratios=[1, max(width / 12, 1)], sharey=True)
+    text_inches = CHAR_INCHES * width  # one x unit of the text panel is one character of the monospace font
+    figure = Figure(figsize=(BAR_INCHES + text_inches + 0.5, 0.3 * len(sentences) + 0.8), layout="constrained")
+    bars, text = figure.subplots(1, 2, width_ratios=[BAR_INCHES, text_inches], sharey=True)
     rows = np.arange(len(sentences))
     bars.barh(rows, weights, color="tab:blue")
     bars.set_xlim(weights.max() * 1.05 if weights.max() > 0 else 1, 0)  # bars grow leftwards, towards the text
