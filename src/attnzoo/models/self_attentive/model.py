@@ -134,8 +134,8 @@ ROUTING = {"encoder": "none"}  # routing presets pool the embeddings themselves
         ),
         "routing-hops-penalty": Preset(
             model={**ROUTING, "hops": 4},
-            task={"problem": "routing", "penalty": 1.0},
-            about="feature routing, r = 4 hops with Lin's penalty (coefficient 1)",
+            task={"problem": "routing", "penalty": 0.1},
+            about="feature routing, r = 4 hops with Lin's penalty, coefficient 0.1 (1.0 stalls training here)",
         ),
     },
 )
