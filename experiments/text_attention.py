@@ -70,11 +70,12 @@ Test: {bucket_size} new reviews per length bucket (the model was trained on 8-30
 "evidence sentence": % of reviews whose most-attended sentence is gold evidence (goal >= 85%);
 "polarity word": % of gold evidence sentences whose most-attended word is the polarity word
 (goal >= 80%); "cue word": ... is the polarity word or a word that sets its meaning (`not`, `very`,
-`for nothing`, `but`). Mean pooling attends uniformly: its "top" sentence and word are the first (chance).
+`for nothing`, `but`); "unmodified": the polarity word on the evidence sentences where it has no
+modifier ("the food was good"). Mean pooling attends uniformly: its "top" sentence and word are the first (chance).
 
 | model | wall min | load avg | valid acc. at step {first_step} | {bucket_header} | evidence sentence | polarity word \
-| cue word |
-| --- | ---: | ---: | ---: | {bucket_rule} | ---: | ---: | ---: |
+| cue word | polarity word, unmodified |
+| --- | ---: | ---: | ---: | {bucket_rule} | ---: | ---: | ---: | ---: |
 {han_rows}
 
 Accuracy (%) by review length (test) is in the middle columns; evidence, polarity and cue words
@@ -180,7 +181,8 @@ def han_section(out: Path, results: Path) -> dict[str, str]:
         accuracy = " | ".join(f"{row['accuracy']:.1f}" for row in lengths[label])
         rows.append(
             f"| {label} (`{name}`) | {minutes:.1f} | {load:.1f} | {first:.1f} | {accuracy} "
-            f"| {test['evidence_sentence']:.1f} | {test['polarity_word']:.1f} | {test['cue_word']:.1f} |"
+            f"| {test['evidence_sentence']:.1f} | {test['polarity_word']:.1f} | {test['cue_word']:.1f} "
+            f"| {test['plain_polarity_word']:.1f} |"
         )
     evidence_rows = [
         f"| {measure} | " + " | ".join(f"{row[key]:.1f}" for row in lengths["HAN (attention)"]) + " |"
@@ -188,6 +190,7 @@ def han_section(out: Path, results: Path) -> dict[str, str]:
             ("evidence sentence", "evidence_sentence"),
             ("polarity word", "polarity_word"),
             ("cue word", "cue_word"),
+            ("polarity word, unmodified", "plain_polarity_word"),
         )
     ]
     plot_lengths(lengths, results / "text_attention.png")

@@ -91,7 +91,13 @@ def test_evidence_metrics_count_top_sentences_and_words():
     word_weights = torch.tensor([[[1.0, 0, 0], [0.1, 0.2, 0.7]], [[0.2, 0.8, 0], [1, 0, 0]]])
     output = HANOutput(torch.tensor([[0.0, 1.0], [0.0, 1.0]]), torch.tensor([[0.2, 0.8], [0.4, 0.6]]), word_weights)
     metrics = evidence_metrics(output, data)
-    assert metrics == {"accuracy": 50.0, "evidence_sentence": 50.0, "polarity_word": 50.0, "cue_word": 100.0}
+    assert metrics == {
+        "accuracy": 50.0,
+        "evidence_sentence": 50.0,
+        "polarity_word": 50.0,
+        "cue_word": 100.0,
+        "plain_polarity_word": 100.0,
+    }
 
 
 def test_classify_prints_the_rating_and_the_attended_words():

@@ -4,8 +4,10 @@
 - Metrics (in %): ``accuracy``; ``evidence_sentence``, the reviews whose most-attended sentence is a
   gold evidence sentence; ``polarity_word``, the gold evidence sentences whose most-attended word is
   their polarity word ("good" in "not good"); ``cue_word``, ... is the polarity word or one of its
-  modifiers ("not", "very", "for nothing"). A mean-pooling model's weights are uniform, so its
-  "most-attended" sentence and word are the first (ties): chance, as a floor.
+  modifiers ("not", "very", "for nothing", "but"); ``plain_polarity_word``, ``polarity_word`` on
+  the evidence sentences whose polarity word has no modifier ("the food was good"; absent when
+  there is none). A mean-pooling model's weights are uniform, so its "most-attended" sentence and
+  word are the first (ties): chance, as a floor.
 - Picture ``evidence``: the first test review with sentence bars and word highlights (the paper's
   Fig. 5). Command ``attnzoo classify RUN "TEXT"``: the class and the sentences and words attended.
 - ``--data FILE``: real ``label<TAB>text`` reviews instead (80/10/10 split, a vocabulary of the
@@ -127,12 +129,16 @@ def evidence_metrics(output: HANOutput, data: ReviewData) -> dict[str, float]:
     in_evidence = data.evidence  # (N, S): score the top word of every gold evidence sentence
     polarity = data.polarity.gather(2, top_word[..., None])[..., 0][in_evidence]
     cue = data.cues.gather(2, top_word[..., None])[..., 0][in_evidence]
-    return {
+    plain = (data.cues == data.polarity).all(dim=-1)[in_evidence]  # sentences whose polarity word stands alone
+    metrics = {
         "accuracy": accuracy(output, data),
         "evidence_sentence": float(found.float().mean() * 100),
         "polarity_word": float(polarity.float().mean() * 100),
         "cue_word": float(cue.float().mean() * 100),
     }
+    if plain.any():
+        metrics["plain_polarity_word"] = float(polarity[plain].float().mean() * 100)
+    return metrics
 
 
 class HANRecipe(Recipe):
