@@ -99,9 +99,10 @@ One test review (* = gold evidence; bars: sentence weights α_i; highlights: √
 {routing_steps} steps of 64 sequences of 10 tokens, the embedded feature bundles pooled directly
 (`encoder=none`). "routed": % of test sequences whose top attended tokens include both marked tokens.
 "overlap": mean over pairs of hops of `Σ_t min(A_it, A_jt)` (1 = the same tokens, 0 = disjoint).
+For one hop, "routed" asks whether its two most attended tokens are the marked ones.
 Goal: multi-dimensional >= 95%; overlap down >= 50% with the penalty. The penalty's coefficient
-is 0.1 in the preset: Lin et al.'s 1.0 (last row) pushes the hops apart before they find the
-marked tokens, and training stalls (the last two rows).
+is 0.1 in the preset: with Lin et al.'s 1.0 (the last two rows) the penalty pushes the hops apart
+before they find the marked tokens, and training stalls.
 
 | model (preset) | wall min | load avg | accuracy % | routed % | overlap | penalty `‖AAᵀ−I‖²` |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |

@@ -58,6 +58,8 @@ def test_routed_metric_and_penalty_enter_the_loss():
     weights = torch.tensor([[[0.9, 0.1, 0.0], [0.0, 0.2, 0.8]], [[0.2, 0.8, 0.0], [0.4, 0.6, 0.0]]])
     output = SelfAttentiveOutput(torch.zeros(2, 3), weights, None)
     assert routed(output, marked, 4).tolist() == [True, False]
+    one_hop = SelfAttentiveOutput(torch.zeros(2, 3), torch.tensor([[[0.5, 0.1, 0.4]], [[0.5, 0.1, 0.4]]]), None)
+    assert routed(one_hop, marked, 4).tolist() == [True, False], "one hop: its two top tokens"
     plain = load_recipe("self-attentive", {"problem": "routing", "length": 4, "train_size": 8, "eval_size": 4})
     penalised = load_recipe("self-attentive", {**vars(plain.settings), "penalty": 2.0})
     task = plain.build_task(0)

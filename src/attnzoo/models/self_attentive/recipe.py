@@ -5,8 +5,9 @@
 - Metrics: ``accuracy`` (%), ``penalty`` (the mean ``||A A^T - I||_F^2``) and, with ``r >= 2``
   hops, ``overlap``: the mean ``sum_t min(A_it, A_jt)`` over pairs of hops (0 = disjoint, 1 = the
   same). Routing also measures ``routed`` (%): the attention's top tokens include both marked
-  tokens (structured: the hops' top tokens; multidim: the top token of the colour features is
-  the colour-marked one and that of the shape features the shape-marked one).
+  tokens (structured: the hops' top tokens, or a single hop's two top tokens; multidim: the top
+  token of the colour features is the colour-marked one and that of the shape features the
+  shape-marked one).
 - Picture ``hops``: the first test example's hops over its tokens (Lin et al. Fig. 2); for
   multi-dimensional attention, the weights of each input field's features.
 
@@ -107,7 +108,8 @@ def routed(output: SelfAttentiveOutput, marked: Tensor, embed_dim: int) -> Tenso
         colour = output.feature_weights[..., :embed_dim].mean(-1).argmax(1)
         shape = output.feature_weights[..., embed_dim : 2 * embed_dim].mean(-1).argmax(1)
         return (colour == marked[:, 0]) & (shape == marked[:, 1])
-    tops = output.weights.argmax(dim=-1)  # (N, r)
+    hops = output.weights.size(1)
+    tops = output.weights[:, 0].topk(2).indices if hops == 1 else output.weights.argmax(dim=-1)  # (N, 2 or r)
     return (tops == marked[:, :1]).any(1) & (tops == marked[:, 1:]).any(1)
 
 
