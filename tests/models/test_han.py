@@ -112,26 +112,20 @@ def test_classify_prints_the_rating_and_the_attended_words():
         classify_text(model, task, ["yummy"], None)
 
 
-def test_a_labelled_tsv_file_trains_and_classifies(tmp_path):
-    from attnzoo.training import train
-
-    lines = [
-        f"{'pos' if n % 2 else 'neg'}\tWe came on day {n}. It was {'great' if n % 2 else 'awful'}!" for n in range(40)
-    ]
+def test_a_labelled_tsv_file_is_a_task_without_evidence(tmp_path):
+    words = ["great", "awful"]
+    lines = [f"{('neg', 'pos')[n % 2]}\tWe came on day {n}. It was {words[n % 2]}!" for n in range(40)]
     (tmp_path / "texts.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    steps = {"steps": 2, "batch_size": 4, "val_every": 2, "checkpoint_every": 2}
-    model = {"embed_dim": 4, "hidden": 4, "attention_dim": 4}
-    run = train(
-        "han",
-        tmp_path / "run",
-        model=model,
-        task={"data": str(tmp_path / "texts.tsv")},
-        training=steps,
-        progress=False,
-        threads=1,
-    )
-    assert set(run.evaluate()) == {"accuracy"}, "real texts have no gold evidence"
-    task = run.build_task()
-    assert task.labels == ["neg", "pos"] and run.config().classes == 2 and "great" in task.vocabulary
-    text = classify_text(run.load_model(), task, ["It was unheard-of. Great"], None)
-    assert text.startswith("class ") and "of neg, pos" in text.splitlines()[0]
+    recipe = load_recipe("han", {"data": str(tmp_path / "texts.tsv")})
+    task = recipe.build_task(0)
+    assert task.labels == ["neg", "pos"] and "great" in task.vocabulary and "13" not in task.vocabulary  # min_count 2
+    assert [len(task.split(name)) for name in ("train", "valid", "test")] == [32, 4, 4]
+    config = recipe.sized_config(HANConfig(embed_dim=4, hidden=4, attention_dim=4), task)
+    assert (config.classes, config.vocab_size) == (2, len(task.vocabulary))
+    model = create_model("han", config)
+    loss, _ = recipe.loss(model, next(iter(recipe.train_batches(task, 4, 0))), {})
+    assert torch.isfinite(loss)
+    assert set(recipe.evaluate(model, task, "test")) == {"accuracy"}, "real texts have no gold evidence"
+    assert recipe.restore_task(0, recipe.task_documents(task)).labels == ["neg", "pos"]
+    text = classify_text(model, task, ["It was unheard-of. Great"], None)  # unknown words: <unk>
+    assert text.splitlines()[0].startswith("class ") and "of neg, pos" in text
