@@ -1,6 +1,5 @@
 """Seq2Seq: decoder shapes and masking, padding, learning, checkpoints, presets."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F

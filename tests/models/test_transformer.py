@@ -1,6 +1,5 @@
 """The Transformer against torch.nn.Transformer with copied weights, KV-cached generation, attention maps."""
 
-
 import pytest
 import torch
 from torch import nn

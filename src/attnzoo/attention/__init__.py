@@ -1,4 +1,4 @@
-"""Attention mechanisms: score functions, soft, local, hard and multi-head attention.
+"""Attention mechanisms: score functions, soft, local, hard, multi-head, multi-dimensional attention and pooling.
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
@@ -12,7 +12,9 @@ from attnzoo.attention.functional import (
 )
 from attnzoo.attention.hard import HardAttention, HardAttentionOutput, reinforce_loss
 from attnzoo.attention.local import LocalAttention
+from attnzoo.attention.multidim import MultiDimensionalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
+from attnzoo.attention.pooling import StructuredSelfAttention, attention_penalty, hop_overlap
 from attnzoo.attention.scores import (
     AdditiveScore,
     CosineScore,
@@ -36,11 +38,15 @@ __all__ = [
     "KVCache",
     "LocalAttention",
     "LocationScore",
+    "MultiDimensionalAttention",
     "MultiHeadAttention",
     "ScaledDotScore",
     "Score",
+    "StructuredSelfAttention",
     "attend",
+    "attention_penalty",
     "causal_mask",
+    "hop_overlap",
     "lengths_to_mask",
     "masked_softmax",
     "reinforce_loss",

@@ -6,7 +6,9 @@ dataset item and batch conventions shared by every sequence-to-sequence model.
 The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays light:
 :mod:`attnzoo.tasks.algorithmic` (copy, repeat copy, associative recall: the NTM),
 :mod:`attnzoo.tasks.geometry` (sorting, convex hull, TSP with Held-Karp: Pointer Networks) and
-:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM).
+:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM),
+:mod:`attnzoo.tasks.reviews` (generated reviews with gold evidence: HAN), :mod:`attnzoo.tasks.routing`
+(feature routing: multi-dimensional attention) and :mod:`attnzoo.tasks.labelled` (``label<TAB>text`` files).
 """
 
 from attnzoo.tasks.corpus import (
