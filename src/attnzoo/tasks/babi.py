@@ -75,7 +75,7 @@ class World:
         self.location: dict[str, str | None] = dict.fromkeys(OBJECTS)  # object -> place (None: never seen)
         self.object_fact: dict[
             str, tuple[int, int]
-        ] = {}  # object -> (its last pick-up or drop, the agent's last move then)
+        ] = {}  # object -> (last pick-up/drop, agent's move then)
         self.history: dict[str, list[tuple[str, int]]] = {o: [] for o in OBJECTS}  # (place, move that took it there)
         self.held_since: dict[str, int] = {}  # object -> index in its history where the current holding began
 
@@ -152,7 +152,7 @@ class World:
 
 
 def story_questions(task: int, rng: random.Random, memory_size: int) -> list[Question]:
-    """The questions of one story of task 1, 2, 3 or 6 (those whose facts lie in the last ``memory_size`` statements)."""
+    """The questions of one story of task 1, 2, 3 or 6 whose facts lie in the last ``memory_size`` statements."""
     world, questions = World(rng), []
     low, high = GAPS[task]
     while len(questions) < QUESTIONS_PER_STORY:
