@@ -1,4 +1,4 @@
-"""Attention mechanisms: score functions, soft, local, hard and multi-head attention.
+"""Attention mechanisms: score functions, soft, local, hard and multi-head attention, attention-over-attention.
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
@@ -13,6 +13,7 @@ from attnzoo.attention.functional import (
 from attnzoo.attention.hard import HardAttention, HardAttentionOutput, reinforce_loss
 from attnzoo.attention.local import LocalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
+from attnzoo.attention.over import AttentionOverAttention, attention_over_attention
 from attnzoo.attention.scores import (
     AdditiveScore,
     CosineScore,
@@ -28,6 +29,7 @@ __all__ = [
     "AdditiveScore",
     "Attention",
     "AttentionOutput",
+    "AttentionOverAttention",
     "CosineScore",
     "DotScore",
     "GeneralScore",
@@ -40,6 +42,7 @@ __all__ = [
     "ScaledDotScore",
     "Score",
     "attend",
+    "attention_over_attention",
     "causal_mask",
     "lengths_to_mask",
     "masked_softmax",

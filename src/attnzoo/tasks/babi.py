@@ -73,9 +73,7 @@ class World:
         self.last_move: dict[str, int] = {}  # agent -> index of their last move
         self.holder: dict[str, str | None] = dict.fromkeys(OBJECTS)  # object -> agent holding it
         self.location: dict[str, str | None] = dict.fromkeys(OBJECTS)  # object -> place (None: never seen)
-        self.object_fact: dict[
-            str, tuple[int, int]
-        ] = {}  # object -> (last pick-up/drop, agent's move then)
+        self.object_fact: dict[str, tuple[int, int]] = {}  # object -> (last pick-up/drop, agent's move then)
         self.history: dict[str, list[tuple[str, int]]] = {o: [] for o in OBJECTS}  # (place, move that took it there)
         self.held_since: dict[str, int] = {}  # object -> index in its history where the current holding began
 
