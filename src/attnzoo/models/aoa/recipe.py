@@ -3,7 +3,9 @@
 Loss: ``-log P(answer | D, Q)`` with ``P`` the sum attention over the candidates (Kadlec et al.
 eq. 2, Cui et al. eq. 9). Evaluation: ``accuracy`` (%) and ``accuracy_{lo}_{hi}`` by number of
 candidates, and for the AoA reader ``top_word_gold``: % of queries with a disambiguating word whose
-query-level attention ``beta`` (eq. 7) peaks on one of them. Picture ``matching``: a test document's
+query-level attention ``beta`` (eq. 7) peaks on one of them, ``top_word_placeholder``: % of queries
+whose ``beta`` peaks on ``@placeholder``, ``top_clue_gold``: as ``top_word_gold`` with the
+placeholder left out. Picture ``matching``: a test document's
 matching matrix ``M`` with ``beta`` (AoA runs; AS runs draw the document attention).
 
 Shape legend: ``N`` questions, ``T`` document words, ``Q`` query words, ``C`` candidates.
@@ -108,7 +110,7 @@ class ReaderRecipe(Recipe):
         return -log_probs.gather(1, answers[:, None]).mean(), {}
 
     def evaluate(self, model: Reader, task: ClozeData, split: str) -> dict[str, float]:
-        """``accuracy`` (%), ``accuracy_{lo}_{hi}`` per number of candidates, AoA: ``top_word_gold`` (%)."""
+        """``accuracy`` (%), ``accuracy_{lo}_{hi}`` per number of candidates; AoA: where ``beta`` peaks (%)."""
         data = task.split(split)
         log_probs, beta = predict(model, data)
         right = log_probs.argmax(1) == data.answers
@@ -120,7 +122,11 @@ class ReaderRecipe(Recipe):
                 metrics[f"accuracy_{lo}_{hi}"] = float(right[chosen].float().mean() * 100)
         has_gold = data.gold.any(1)
         if beta is not None and has_gold.any():
+            placeholder = data.queries == task.vocab.token_to_id(cloze.PLACEHOLDER)  # (N, Q)
             metrics["top_word_gold"] = float(top_word_gold(beta, data.gold)[has_gold].float().mean() * 100)
+            metrics["top_word_placeholder"] = float(top_word_gold(beta, placeholder).float().mean() * 100)
+            clues = beta.masked_fill(placeholder, -1.0)  # the placeholder left out
+            metrics["top_clue_gold"] = float(top_word_gold(clues, data.gold)[has_gold].float().mean() * 100)
         return metrics
 
     def pictures(self, config: Any = None) -> dict[str, Any]:
