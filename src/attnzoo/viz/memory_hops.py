@@ -56,5 +56,5 @@ def plot_hop_attention(
         axes.set_title(f"hop {k + 1}", fontsize=9)
         axes.tick_params(left=False, labelleft=False, labelsize=7)
     verdict = "" if answer == "?" else f"  (answer: {answer})"
-    figure.suptitle(f"Q: {question}?   predicted: {predicted}{verdict}", fontsize=9)
+    text_axes.set_title(f"Q: {question}?   predicted: {predicted}{verdict}", fontsize=9, loc="left")
     figure.savefig(path, dpi=120, bbox_inches="tight")
