@@ -6,7 +6,9 @@ dataset item and batch conventions shared by every sequence-to-sequence model.
 The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays light:
 :mod:`attnzoo.tasks.algorithmic` (copy, repeat copy, associative recall: the NTM),
 :mod:`attnzoo.tasks.geometry` (sorting, convex hull, TSP with Held-Karp: Pointer Networks) and
-:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM).
+:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM),
+:mod:`attnzoo.tasks.babi` (bAbI-style stories with supporting facts: memory networks) and
+:mod:`attnzoo.tasks.cloze` (cloze questions about anonymised entities: the AS and AoA readers).
 """
 
 from attnzoo.tasks.corpus import (
