@@ -20,6 +20,7 @@ not trained again (delete it to retrain).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -31,13 +32,14 @@ from attnzoo.training import train
 from attnzoo.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
-LS = 1_000  # linear-start steps of the task 2 and 3 runs
+LS = 1_000  # linear-start steps of the task 2, 3 and 6 runs
 MEMORY_RUNS = {  # name: (task settings, model settings, training settings); steps and sizes scale with --scale
     "task1-1hop": ({"task": 1}, {"hops": 1}, {"steps": 2_000}),
     "task1-3hops": ({"task": 1}, {"hops": 3}, {"steps": 2_000}),
     "task2-1hop": ({"task": 2, "linear_start_steps": LS}, {"hops": 1}, {"steps": 5_000}),
     "task2-2hops": ({"task": 2, "linear_start_steps": LS}, {"hops": 2}, {"steps": 5_000}),
     "task2-3hops": ({"task": 2, "linear_start_steps": LS}, {"hops": 3}, {"steps": 5_000}),
+    "task2-3hops-no-ls": ({"task": 2}, {"hops": 3}, {"steps": 5_000}),
     "task2-3hops-bow": (
         {"task": 2, "linear_start_steps": LS},
         {"hops": 3, "position_encoding": False},
@@ -52,7 +54,8 @@ MEMORY_RUNS = {  # name: (task settings, model settings, training settings); ste
     "task3-3hops": ({"task": 3, "linear_start_steps": LS}, {"hops": 3}, {"steps": 5_000}),
     "task4-pe": ({"task": 4}, {"hops": 3}, {"steps": 2_000}),
     "task4-bow": ({"task": 4}, {"hops": 3, "position_encoding": False}, {"steps": 2_000}),
-    "task6-3hops": ({"task": 6}, {"hops": 3}, {"steps": 2_000}),
+    "task6-3hops-no-ls": ({"task": 6}, {"hops": 3}, {"steps": 2_000}),
+    "task6-3hops": ({"task": 6, "linear_start_steps": LS}, {"hops": 3}, {"steps": 5_000}),
 }
 HOP_TABLES = ("task2-2hops", "task2-3hops", "task3-3hops")  # runs whose hops are compared with the facts
 READER_RUNS = {"as-reader": "AS reader (Kadlec et al. 2016)", "aoa-reader": "AoA reader (Cui et al. 2017)"}
@@ -64,15 +67,17 @@ REPORT = """\
 
 Written by `python experiments/memory_reading.py` (model code: `src/attnzoo/models/memn2n/`,
 `src/attnzoo/models/aoa/`; data: `src/attnzoo/tasks/babi.py`, `src/attnzoo/tasks/cloze.py`).
-Every run trained on one CPU thread of a 2-core machine shared with four other jobs (load average
-{load}), so the minutes are wall-clock under that load. Test sets: {memory_test} questions per bAbI
+Every run trained on one CPU thread of a 2-core machine shared with four other jobs, so the minutes
+are wall-clock under that load; *load* is the machine's 1-minute load average before/after the run
+(2.0 = both cores busy). Runs with – trained before the script recorded it; `uptime` samples while
+they trained read 5.9-7.6. Test sets: {memory_test} questions per bAbI
 task and {cloze_test} cloze questions, seed 0, never seen in training.
 
 ## End-to-end memory networks (Sukhbaatar et al. 2015), 10k regime
 
 {memory_train:,} generated training questions per task; embedding d = 20, adjacent weight tying,
 Adam 0.01 with cosine decay, batch 32, gradient norm clipped at 40; LS = linear start for the first
-{ls} steps (task 2 and 3 runs). Error = % of test questions answered wrongly (the paper's measure).
+{ls} steps (task 2, 3 and 6 runs). Error = % of test questions answered wrongly (the paper's measure).
 
 {memory_table}
 {goals}
@@ -117,15 +122,28 @@ def scaled(settings: dict, scale: float, keys: tuple[str, ...]) -> dict:
     return {key: max(16, int(value * scale)) if key in keys else value for key, value in settings.items()}
 
 
-def run(model: str, path: Path, task: dict, config: dict, training: dict) -> tuple[Run, float]:
-    """Train unless ``path`` holds a model; returns the run and the load average seen while training."""
+def run(model: str, path: Path, task: dict, config: dict, training: dict) -> Run:
+    """Train unless ``path`` holds a model; the machine's 1-minute load average before and after
+    training is kept in ``load.json`` beside it."""
     trained = Run(path)
     if trained.file("model.safetensors").is_file():
-        return trained, float("nan")
+        return trained
     torch.manual_seed(0)
     print(f"training {path.name} ...", flush=True)
+    before = os.getloadavg()[0]
     trained = train(model, path, model=config, task=task, training=training, threads=1, progress=False)
-    return trained, os.getloadavg()[0]
+    loads = {"before": before, "after": os.getloadavg()[0]}
+    trained.file("load.json").write_text(json.dumps(loads), encoding="utf-8")
+    return trained
+
+
+def load(trained: Run) -> str:
+    """The load averages before/after training, or – for a run trained before they were recorded."""
+    path = trained.file("load.json")
+    if not path.is_file():
+        return "–"
+    loads = json.loads(path.read_text(encoding="utf-8"))
+    return f"{loads['before']:.1f}/{loads['after']:.1f}"
 
 
 def minutes(trained: Run) -> str:
@@ -134,13 +152,13 @@ def minutes(trained: Run) -> str:
 
 
 def memory_table(runs: dict[str, Run], results: dict[str, dict]) -> str:
-    lines = ["| run | task | hops | PE | TE | LS | steps | minutes | test error (%) |", "|" + "---|" * 9]
+    lines = ["| run | task | hops | PE | TE | LS | steps | minutes | load | test error (%) |", "|" + "---|" * 10]
     for name, trained in runs.items():
         config, settings = trained.config(), trained.recipe().settings
         yes = {True: "yes", False: "no"}
         cells = [name, settings.task, config.hops, yes[config.position_encoding], yes[config.temporal_encoding]]
         cells += [settings.linear_start_steps or "no", trained.read_json("training.json")["done"]["steps"]]
-        cells += [minutes(trained), f"{results[name]['error']:.1f}"]
+        cells += [minutes(trained), load(trained), f"{results[name]['error']:.1f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
@@ -192,12 +210,12 @@ def memory_goals(results: dict[str, dict]) -> str:
 def reader_table(runs: dict[str, Run], results: dict[str, dict]) -> str:
     columns = ["accuracy", "accuracy_3_5", "accuracy_6_8", "accuracy_9_12"]
     columns += ["top_word_gold", "top_word_placeholder", "top_clue_gold"]
-    titles = ["reader", "steps", "minutes", "all", "3-5 candidates", "6-8", "9-12"]
+    titles = ["reader", "steps", "minutes", "load", "all", "3-5 candidates", "6-8", "9-12"]
     titles += ["top word gold", "top word @placeholder", "top clue gold"]
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for name, trained in runs.items():
         steps = trained.read_json("training.json")["done"]["steps"]
-        cells = [READER_RUNS[name], steps, minutes(trained)]
+        cells = [READER_RUNS[name], steps, minutes(trained), load(trained)]
         cells += [f"{results[name][c]:.1f}" if c in results[name] else "–" for c in columns]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
@@ -226,15 +244,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.results.mkdir(parents=True, exist_ok=True)
-    loads, memory_runs, memory_results, reader_runs, reader_results = [], {}, {}, {}, {}
+    memory_runs, memory_results, reader_runs, reader_results = {}, {}, {}, {}
     for name, (task, config, training) in MEMORY_RUNS.items():
         if args.only is None or name in args.only:
             task = scaled({"train_size": 10_000, "test_size": 1_000, **task}, args.scale, ("train_size", "test_size"))
             training = scaled({"val_every": 500, **training}, args.scale, ("steps", "val_every"))
             if "linear_start_steps" in task:
                 task["linear_start_steps"] = int(task["linear_start_steps"] * args.scale)
-            memory_runs[name], load = run("memn2n", args.out / name, task, config, training)
-            loads.append(load)
+            memory_runs[name] = run("memn2n", args.out / name, task, config, training)
             recipe = memory_runs[name].recipe()
             memory_results[name] = recipe.evaluate(
                 memory_runs[name].load_model(), memory_runs[name].build_task(recipe), "test"
@@ -245,17 +262,16 @@ def main() -> None:
             task = scaled({**READER_TASK, "test_size": 2_000}, args.scale, ("train_size", "test_size"))
             training = scaled({"val_every": 200, **READER_TRAINING}, args.scale, ("steps", "val_every"))
             training["minutes"] = READER_TRAINING["minutes"] * max(args.scale, 0.05)
-            reader_runs[name], load = run(name, args.out / name, task, {}, training)
-            loads.append(load)
+            reader_runs[name] = run(name, args.out / name, task, {}, training)
             recipe = reader_runs[name].recipe()
             reader_results[name] = recipe.evaluate(
                 reader_runs[name].load_model(), reader_runs[name].build_task(recipe), "test"
             )
             print(name, reader_results[name], flush=True)
-    write(args, memory_runs, memory_results, reader_runs, reader_results, loads)
+    write(args, memory_runs, memory_results, reader_runs, reader_results)
 
 
-def write(args, memory_runs, memory_results, reader_runs, reader_results, loads) -> None:
+def write(args, memory_runs, memory_results, reader_runs, reader_results) -> None:
     """Pictures and the report."""
     if "task2-3hops" in memory_runs:
         trained = memory_runs["task2-3hops"]
@@ -266,11 +282,7 @@ def write(args, memory_runs, memory_results, reader_runs, reader_results, loads)
         trained.recipe().pictures()["matching"](
             trained.load_model(), task, args.results / "memory_reading_matching.png"
         )
-    measured = [load for load in loads if load == load]  # NaN: a run trained earlier
     text = REPORT.format(
-        load=f"{min(measured):.1f}-{max(measured):.1f} at the end of the runs"
-        if measured
-        else "not measured (runs reused)",
         memory_test=next(iter(memory_runs.values())).recipe().settings.test_size if memory_runs else "–",
         cloze_test=next(iter(reader_runs.values())).recipe().settings.test_size if reader_runs else "–",
         memory_train=next(iter(memory_runs.values())).recipe().settings.train_size if memory_runs else 0,
