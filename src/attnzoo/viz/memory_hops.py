@@ -55,6 +55,6 @@ def plot_hop_attention(
         axes.set_xticks([0, 0.5])
         axes.set_title(f"hop {k + 1}", fontsize=9)
         axes.tick_params(left=False, labelleft=False, labelsize=7)
-    verdict = "" if answer == "?" else f"  (answer: {answer})"
-    text_axes.set_title(f"Q: {question}?   predicted: {predicted}{verdict}", fontsize=9, loc="left")
+    verdict = "" if answer == "?" else f" (answer: {answer})"
+    text_axes.set_title(f"Q: {question}?\npredicted: {predicted}{verdict}", fontsize=9, loc="left")
     figure.savefig(path, dpi=120, bbox_inches="tight")
