@@ -1,4 +1,5 @@
-"""Attention mechanisms: score functions, soft, local, hard, multi-head, multi-dimensional attention and pooling.
+"""Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
+structured self-attention pooling; attention-over-attention.
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
@@ -14,6 +15,7 @@ from attnzoo.attention.hard import HardAttention, HardAttentionOutput, reinforce
 from attnzoo.attention.local import LocalAttention
 from attnzoo.attention.multidim import MultiDimensionalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
+from attnzoo.attention.over import AttentionOverAttention, attention_over_attention
 from attnzoo.attention.pooling import StructuredSelfAttention, attention_penalty, hop_overlap
 from attnzoo.attention.scores import (
     AdditiveScore,
@@ -30,6 +32,7 @@ __all__ = [
     "AdditiveScore",
     "Attention",
     "AttentionOutput",
+    "AttentionOverAttention",
     "CosineScore",
     "DotScore",
     "GeneralScore",
@@ -45,6 +48,7 @@ __all__ = [
     "StructuredSelfAttention",
     "attend",
     "attention_penalty",
+    "attention_over_attention",
     "causal_mask",
     "hop_overlap",
     "lengths_to_mask",

@@ -8,7 +8,9 @@ The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays 
 :mod:`attnzoo.tasks.geometry` (sorting, convex hull, TSP with Held-Karp: Pointer Networks) and
 :mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM),
 :mod:`attnzoo.tasks.reviews` (generated reviews with gold evidence: HAN), :mod:`attnzoo.tasks.routing`
-(feature routing: multi-dimensional attention) and :mod:`attnzoo.tasks.labelled` (``label<TAB>text`` files).
+(feature routing: multi-dimensional attention), :mod:`attnzoo.tasks.labelled` (``label<TAB>text`` files),
+:mod:`attnzoo.tasks.babi` (bAbI-style stories with supporting facts: memory networks) and
+:mod:`attnzoo.tasks.cloze` (cloze questions about anonymised entities: the AS and AoA readers).
 """
 
 from attnzoo.tasks.corpus import (
