@@ -20,10 +20,12 @@ Prints four tables and writes them to ``docs/results/attention_benchmark.md``:
 
 How it measures:
 
-- ``torch.set_num_threads(2)``; other programs may share the CPU, so the contenders of each
-  comparison run *interleaved*, round-robin with the order rotating every round, after warm-up
-  runs, and the tables give medians over ``--repeats`` rounds, or more rounds where they
-  take less than 20 s (table 3: half as many rounds). A ratio is the ratio of two medians.
+- ``torch.set_num_threads(2)`` (``--threads``: on a busy machine one thread avoids waiting for a
+  descheduled partner at every parallel region, which costs small operations most); other programs
+  may share the CPU, so the contenders of each comparison run *interleaved*, round-robin with the
+  order rotating every round, after warm-up runs, and the tables give medians over ``--repeats``
+  rounds, or more rounds where they take less than 20 s (table 3: half as many rounds). A ratio is
+  the ratio of two medians.
 - Peak memory: each variant runs in a fresh Python process (this file with
   ``--peak-memory CHUNK:MODE``), which builds the inputs, resets the kernel's peak-RSS counter
   (``echo 5 > /proc/self/clear_refs``), runs one pass and reports
@@ -53,7 +55,7 @@ from torch import nn
 from attnzoo import AdditiveScore, Attention, MultiHeadAttention
 from attnzoo.attention.functional import fused_dot_product
 
-THREADS = 2
+THREADS = 2  # the default of --threads
 MIN_SECONDS = 20.0  # time each comparison for at least this long (more rounds for quick ones)
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "attention_benchmark.md"
 
@@ -178,7 +180,6 @@ def additive_setup(chunk_size: int | None):
 
 def peak_memory_child(argument: str) -> None:
     """Run in a fresh process: print the memory one pass (``CHUNK:MODE``) adds at its peak, in bytes."""
-    torch.set_num_threads(THREADS)
     chunk, mode = argument.split(":")
     attention, query, keys = additive_setup(None if chunk == "none" else int(chunk))
     with torch.no_grad():
@@ -213,7 +214,10 @@ def peak_memory(chunk_size: int | None, mode: str, processes: int = 3) -> tuple[
     for _ in range(processes):
         argument = f"{'none' if chunk_size is None else chunk_size}:{mode}"
         output = subprocess.run(
-            [sys.executable, __file__, "--peak-memory", argument], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--peak-memory", argument, "--threads", str(torch.get_num_threads())],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
     return statistics.median(r["bytes"] for r in results), results[0]["method"]
@@ -284,13 +288,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed pairs per measurement (median taken)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads (1 on a busy machine)")
     parser.add_argument("--peak-memory", help=argparse.SUPPRESS)  # internal: the child process of table 3
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.peak_memory is not None:
         peak_memory_child(args.peak_memory)
         return
 
-    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     load_before = load_average()
     print("1/4 MultiHeadAttention vs nn.MultiheadAttention ...", file=sys.stderr)
@@ -318,7 +323,7 @@ def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tu
         [
             "# Attention benchmark",
             "",
-            f"`python benchmarks/attention.py --repeats {repeats}`, "
+            f"`python benchmarks/attention.py --repeats {repeats} --threads {torch.get_num_threads()}`, "
             f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}: torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, {cpu_name()} ({os.cpu_count()} CPUs, "
             f"{torch.backends.cpu.get_cpu_capability()}), load average {load_before} before / {load_average()} "
