@@ -3,6 +3,7 @@
 Only torch is imported here, so the layers can be used without the training stack.
 """
 
+from attnzoo.attention.coverage import CoverageAttention, coverage_loss
 from attnzoo.attention.functional import (
     AttentionOutput,
     attend,
@@ -29,6 +30,7 @@ __all__ = [
     "Attention",
     "AttentionOutput",
     "CosineScore",
+    "CoverageAttention",
     "DotScore",
     "GeneralScore",
     "HardAttention",
@@ -41,6 +43,7 @@ __all__ = [
     "Score",
     "attend",
     "causal_mask",
+    "coverage_loss",
     "lengths_to_mask",
     "masked_softmax",
     "reinforce_loss",
