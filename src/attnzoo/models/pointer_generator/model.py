@@ -15,8 +15,9 @@ output distribution covers the *extended* vocabulary, the ``V`` words plus the a
 out-of-vocabulary words, ids ``V + k``: see :mod:`attnzoo.tasks.summaries`), and the
 pointer-generator with coverage (``coverage=True``: :class:`~attnzoo.attention.CoverageAttention`).
 
-The encoder and the decoder's LSTM step are :mod:`attnzoo.models.seq2seq`'s ``Encoder`` and
-``RecurrentCore`` (``s_0 = tanh(W [h_S->; h_1<-])``); greedy and beam search are
+The decoder's LSTM step is :mod:`attnzoo.models.seq2seq`'s ``RecurrentCore`` (``s_0 = tanh(W
+[h_S->; h_1<-])``) and the encoder computes its ``Encoder`` (on padded batches, faster on CPU:
+:class:`BiLSTMEncoder`); greedy and beam search are
 :mod:`attnzoo.decoding`'s, over extended ids (a copied id ``>= V`` is read back as ``<unk>``).
 """
 
@@ -29,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnzoo.attention import AdditiveScore, Attention, CoverageAttention
+from attnzoo.attention import AdditiveScore, Attention, CoverageAttention, lengths_to_mask
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
-from attnzoo.models.seq2seq.model import Encoder, RecurrentCore, Seq2SeqConfig
+from attnzoo.models.seq2seq.model import Memory, RecurrentCore, Seq2SeqConfig
 from attnzoo.registry import Preset, register_model, require_positive
 
 
@@ -41,7 +42,7 @@ class PointerGeneratorConfig:
     vocab_size: int = 64  # the shared article/summary vocabulary, specials included (set from the data; paper: 50k)
     embedding_dim: int = 32  # size of a word embedding, shared by encoder and decoder (paper: 128)
     hidden_size: int = 64  # LSTM state of the decoder and of each encoder direction (paper: 256)
-    attention_dim: int | None = None  # size of v in eq. 1 (None: 2 * hidden_size, as the paper's 512)
+    attention_dim: int | None = None  # size of v in eq. 1 (None: hidden_size; paper: 512 = 2 * hidden_size)
     pointer: bool = True  # §2.2: mix copying from the article into the output (False: the §2.1 baseline)
     coverage: bool = False  # §2.3: the attention reads the coverage vector c^t (eq. 11)
     dropout: float = 0.0  # on the embeddings (the paper uses none)
@@ -52,7 +53,7 @@ class PointerGeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.attention_dim is None:
-            object.__setattr__(self, "attention_dim", 2 * self.hidden_size)
+            object.__setattr__(self, "attention_dim", self.hidden_size)
         require_positive(self, "vocab_size", "embedding_dim", "hidden_size", "attention_dim")
         if self.coverage and not self.pointer:
             raise ValueError("coverage: the paper adds coverage to the pointer-generator; set pointer=True too")
@@ -72,23 +73,68 @@ def final_distribution(
 ) -> Tensor:
     """See et al. 2017, eq. (9): ``P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{i: w_i = w} a_i^t``.
 
+    For one step or for ``T`` steps at once (the ``[T]`` dimension below).
+
     Args:
-        vocab_probs: ``(B, V)`` ``P_vocab``. weights: ``(B, S)`` the attention ``a^t`` (zero at padding).
-        p_gen: ``(B,)``. source_extended: ``(B, S)`` the article's extended ids (``< extended_size``).
+        vocab_probs: ``(B, [T,] V)`` ``P_vocab``. weights: ``(B, [T,] S)`` the attention ``a^t`` (zero at padding).
+        p_gen: ``(B, [T])``. source_extended: ``(B, S)`` the article's extended ids (``< extended_size``).
         extended_size: ``V`` plus the most out-of-vocabulary article words of any row.
 
     Returns:
-        ``(B, extended_size)``: a distribution over the extended vocabulary (an article OOV word
-        ``V + k`` has exactly its copy mass ``(1 - p_gen) sum a_i``).
+        ``(B, [T,] extended_size)``: a distribution over the extended vocabulary (an article OOV word
+        ``V + k`` has exactly its copy mass ``(1 - p_gen) sum_{i: w_i = w} a_i``).
     """
-    batch, vocab = vocab_probs.shape
-    check_shape("weights", weights, (batch, None), "(B, S)")
-    check_shape("p_gen", p_gen, (batch,), "(B,)")
-    check_shape("source_extended", source_extended, (batch, weights.size(1)), "(B, S)")
+    steps = vocab_probs.shape[1:-1]  # () or (T,)
+    check_shape("vocab_probs", vocab_probs, (None, *(None for _ in steps), None), "(B, [T,] V)")
+    batch, vocab = vocab_probs.size(0), vocab_probs.size(-1)
+    check_shape("weights", weights, (batch, *steps, None), "(B, [T,] S)")
+    check_shape("p_gen", p_gen, (batch, *steps), "(B, [T])")
+    check_shape("source_extended", source_extended, (batch, weights.size(-1)), "(B, S)")
     if extended_size < vocab:
         raise ValueError(f"extended_size: expected at least the vocabulary size {vocab}, got {extended_size}")
-    generated = F.pad(p_gen[:, None] * vocab_probs, (0, extended_size - vocab))  # (B, V_ext)
-    return generated.scatter_add(1, source_extended, (1 - p_gen)[:, None] * weights)  # + copy mass
+    generated = F.pad(p_gen[..., None] * vocab_probs, (0, extended_size - vocab))  # (B, [T,] V_ext)
+    index = source_extended.view(batch, *(1 for _ in steps), -1).expand_as(weights)  # (B, [T,] S)
+    return generated.scatter_add(-1, index, (1 - p_gen)[..., None] * weights)  # + the copy mass
+
+
+def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
+    """Each row of ``x`` ``(B, S, D)`` reversed within its length ``(B,)``; padding stays in place."""
+    positions = torch.arange(x.size(1), device=x.device)[None, :]  # (1, S)
+    index = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)  # (B, S)
+    return x.gather(1, index[..., None].expand_as(x))
+
+
+class BiLSTMEncoder(nn.Module):
+    """The bidirectional LSTM encoder of See et al. §2.1, ``h_i = [h_i->; h_i<-]``, on padded batches.
+
+    It computes what :class:`attnzoo.models.seq2seq.model.Encoder` computes over a packed batch
+    (the test checks it), with one LSTM per direction run over the padded batch, the backward one
+    over each article reversed within its length. The packed CPU LSTM's backward pass zeroes the
+    whole packed input once per time step (``O(S^2)``), which made it half of a training step here.
+    """
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(config.source_vocab_size, config.embedding_dim, padding_idx=config.pad_id)
+        self.forward_rnn = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
+        self.backward_rnn = nn.LSTM(config.embedding_dim, config.hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, source: Tensor, source_lengths: Tensor) -> Memory:
+        """Source ids ``(B, S)`` and lengths ``(B,)`` (each >= 1) -> ``Memory`` (annotations ``(B, S, 2H)``)."""
+        check_shape("source", source, (None, None), "(B, S)")
+        check_shape("source_lengths", source_lengths, (source.size(0),), "(B,)")
+        if source_lengths.numel() and int(source_lengths.min()) < 1:
+            raise ValueError(f"source_lengths: expected every length >= 1, got {source_lengths.tolist()}")
+        embedded = self.dropout(self.embedding(source))  # (B, S, E)
+        ahead, _ = self.forward_rnn(embedded)  # h_i->: (B, S, H); padding comes after every real token
+        behind, _ = self.backward_rnn(reverse_within_lengths(embedded, source_lengths))
+        behind = reverse_within_lengths(behind, source_lengths)  # h_i<-: (B, S, H)
+        mask = lengths_to_mask(source_lengths, source.size(1))  # (B, S)
+        annotations = torch.cat([ahead, behind], dim=-1).masked_fill(~mask[..., None], 0.0)  # (B, S, 2H)
+        last = ahead.gather(1, (source_lengths - 1).view(-1, 1, 1).expand(-1, 1, ahead.size(-1)))  # h_S->
+        final = torch.cat([last, behind[:, :1]], dim=-1)  # [h_S->; h_1<-]: (B, 1, 2H)
+        return Memory(annotations, mask, source_lengths, final)
 
 
 class StepOutput(NamedTuple):
@@ -118,7 +164,7 @@ class PointerGenerator(nn.Module, EncoderDecoderGeneration):
         super().__init__()
         self.config = config
         inner, hidden, annotation = config.seq2seq(), config.hidden_size, 2 * config.hidden_size
-        self.encoder = Encoder(inner)  # embedding + bi-LSTM; the decoder reads the same embedding
+        self.encoder = BiLSTMEncoder(inner)  # embedding + bi-LSTM; the decoder reads the same embedding
         self.core = RecurrentCore(config.embedding_dim + annotation, inner)  # x_t = [E y_{t-1}; h*_{t-1}]
         score = AdditiveScore(hidden, annotation, config.attention_dim)  # v, W_s, W_h, b_attn
         self.attention = CoverageAttention(score) if config.coverage else Attention(score)
@@ -146,24 +192,35 @@ class PointerGenerator(nn.Module, EncoderDecoderGeneration):
             "extended_size": max(self.config.vocab_size, int(source_extended.max()) + 1),
         }
 
-    def decode_step(self, tokens: Tensor, state: dict, use_coverage: bool = True) -> tuple[StepOutput, dict]:
-        """One step from the previous (extended) tokens ``(B,)``; ``use_coverage=False`` feeds ``c^t = 0``."""
+    def recurrent_step(self, tokens: Tensor, state: dict, use_coverage: bool = True) -> tuple[dict, dict]:
+        """The recurrence of one step from the previous (extended) tokens ``(B,)``: ``x_t``, ``s_t``,
+        ``h*_t``, ``a^t`` and ``c^t`` (each ``(B, ...)``), and the new state. ``use_coverage=False``
+        feeds ``c^t = 0`` to a coverage attention."""
         known = tokens.masked_fill(tokens >= self.config.vocab_size, self.config.unk_id)  # copied ids read as <unk>
         x = torch.cat([self.dropout(self.encoder.embedding(known)), state["context"]], dim=-1)  # x_t: (B, E + 2H)
         s, recurrent = self.core(x, state)  # s_t: (B, H)
         attend = {"mask": state["mask"], "prepared_keys": state["keys"]}
         if self.config.coverage:
-            fed = state["coverage"] if use_coverage else torch.zeros_like(state["coverage"])
-            attend["coverage"] = fed
+            attend["coverage"] = state["coverage"] if use_coverage else torch.zeros_like(state["coverage"])
         context, weights = self.attention(s, state["annotations"], **attend)  # h*_t: (B, 2H), a^t: (B, S)
+        new_state = {**state, **recurrent, "context": context, "coverage": state["coverage"] + weights}  # eq. 10
+        return {"x": x, "s": s, "context": context, "weights": weights, "coverage": state["coverage"]}, new_state
+
+    def output_distribution(self, step: dict, source_extended: Tensor, extended_size: int) -> tuple[Tensor, Tensor]:
+        """Eq. (4), (8), (9) from a :meth:`recurrent_step`'s values, ``(B, ...)`` or ``(B, T, ...)``:
+        the output distribution ``(B, [T,] V_ext)`` (baseline: ``V``) and ``p_gen`` ``(B, [T])`` (baseline: 1)."""
+        s, context = step["s"], step["context"]
         vocab_probs = torch.softmax(self.vocab_out(self.vocab_hidden(torch.cat([s, context], -1))), dim=-1)  # eq. 4
         if self.switch is None:
-            probs, p_gen = vocab_probs, torch.ones_like(vocab_probs[:, 0])
-        else:
-            p_gen = torch.sigmoid(self.switch(torch.cat([context, s, x], dim=-1))).squeeze(-1)  # eq. 8: (B,)
-            probs = final_distribution(vocab_probs, weights, p_gen, state["source_extended"], state["extended_size"])
-        new_state = {**state, **recurrent, "context": context, "coverage": state["coverage"] + weights}  # eq. 10
-        return StepOutput(probs, weights, p_gen, state["coverage"]), new_state
+            return vocab_probs, torch.ones_like(vocab_probs[..., 0])
+        p_gen = torch.sigmoid(self.switch(torch.cat([context, s, step["x"]], dim=-1))).squeeze(-1)  # eq. 8
+        return final_distribution(vocab_probs, step["weights"], p_gen, source_extended, extended_size), p_gen
+
+    def decode_step(self, tokens: Tensor, state: dict) -> tuple[StepOutput, dict]:
+        """One decoding step from the previous (extended) tokens ``(B,)``: :class:`StepOutput` and the new state."""
+        step, new_state = self.recurrent_step(tokens, state)
+        probs, p_gen = self.output_distribution(step, state["source_extended"], state["extended_size"])
+        return StepOutput(probs, step["weights"], p_gen, step["coverage"]), new_state
 
     def step(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict, Tensor]:
         """For :mod:`attnzoo.decoding`: tokens ``(N,)`` -> log-probs ``(N, V_ext)``, state, ``a^t`` ``(N, S)``."""
@@ -192,11 +249,12 @@ class PointerGenerator(nn.Module, EncoderDecoderGeneration):
         check_shape("target_in", target_in, (source.size(0), None), "(B, T)")
         state = self.start_decoding(source, source_lengths, source_extended)
         steps = []
-        for t in range(target_in.size(1)):
-            output, state = self.decode_step(target_in[:, t], state, use_coverage)
-            steps.append(output)
-        probs, weights, p_gens, coverages = (torch.stack(parts, dim=1) for parts in zip(*steps, strict=True))
-        return PointerGeneratorOutput(probs.clamp_min(1e-12).log(), weights, coverages, p_gens)
+        for t in range(target_in.size(1)):  # only the recurrence is stepped ...
+            step, state = self.recurrent_step(target_in[:, t], state, use_coverage)
+            steps.append(step)
+        every = {key: torch.stack([step[key] for step in steps], dim=1) for key in steps[0]}  # (B, T, ...)
+        probs, p_gens = self.output_distribution(every, source_extended, state["extended_size"])  # ... not the output
+        return PointerGeneratorOutput(probs.clamp_min(1e-12).log(), every["weights"], every["coverage"], p_gens)
 
 
 @register_model(
