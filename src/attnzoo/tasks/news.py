@@ -4,15 +4,16 @@ Each article reports one event whose key facts are carried by entities that are 
 any vocabulary: people (a common first name, a rare generated surname), organisations and places
 (generated three-syllable names), and numbers. Around the key sentence the article has
 
-- an optional second fact about the same event (the summary then has two or three sentences),
+- one or two further facts about the same event (a cost, a number of people, a share price),
 - a *restatement* of the key facts later in the article (the same entities a second time: the
   spot where plain attention attends twice and repeats itself, See et al. §2.3),
 - two to four *distractor* sentences about other, unrelated entities.
 
-The reference summary restates the key facts in one to three short sentences that must carry the
-key entities and numbers. ``copy_positions[j]`` is the article position the summary token ``j``
-was copied from when it is one of the key entities (its occurrence in the key or second-fact
-sentence), and ``-1`` for words a summary writes anyway. Everything is whitespace tokenised.
+The reference summary states the key fact (in one of two wordings) and each further fact with
+probability 1/2: one to three short sentences that must carry the key entities and numbers.
+``copy_positions[j]`` is the article position the summary token ``j`` was copied from when it is
+one of the key entities (its first occurrence in the facts' sentences), and ``-1`` for words a
+summary writes anyway. Everything is whitespace tokenised.
 """
 
 from __future__ import annotations
@@ -36,31 +37,37 @@ MOODS = ("calm", "cold", "mild", "wet", "sunny")
 MOVES = ("rose", "fell")
 SURNAME_ENDINGS = ("", "son", "ez", "ov", "ski")
 
-# The key sentence and the summary sentence of each kind of event; {p} a person (two tokens),
-# {o} {o2} organisations, {l} a place, {n} a number, {d} a day, {r} a role.
+# The key sentence of each kind of event and two ways a summary states it; {p} a person (two
+# tokens), {o} {o2} organisations, {l} a place, {n} a number, {d} a day, {r} a role.
 EVENTS = (
     (
         "{p} , {r} of {o} , said on {d} that the company will open {n} new stores in {l} .",
-        "{p} said {o} will open {n} stores in {l} .",
+        ("{p} said {o} will open {n} stores in {l} .", "{o} will open {n} new stores in {l} , {p} said ."),
     ),
     (
         "{o} announced on {d} that it will hire {n} workers in {l} , {p} , its {r} , told reporters .",
-        "{o} will hire {n} workers in {l} .",
+        ("{o} will hire {n} workers in {l} .", "{o} is to hire {n} workers in {l} , said {p} ."),
     ),
     (
         "{o} agreed on {d} to buy {o2} for {n} million dollars , {p} , the {r} of {o} , said .",
-        "{o} will buy {o2} for {n} million dollars .",
+        ("{o} will buy {o2} for {n} million dollars .", "{o} agreed to buy {o2} for {n} million dollars ."),
     ),
-    ("voters in {l} elected {p} as mayor on {d} with {n} votes .", "{p} was elected mayor of {l} with {n} votes ."),
+    (
+        "voters in {l} elected {p} as mayor on {d} with {n} votes .",
+        ("{p} was elected mayor of {l} with {n} votes .", "{p} won {n} votes to become mayor of {l} ."),
+    ),
     (
         "a storm hit {l} on {d} , leaving {n} homes without power , said {p} of {o} .",
-        "a storm left {n} homes in {l} without power .",
+        ("a storm left {n} homes in {l} without power .", "{n} homes in {l} lost power in a storm ."),
     ),
 )
-# A second fact about the same event: (article sentence, summary sentence); {m} a second number.
-SECOND_FACTS = (
+# Further facts about the same event: (article sentence, summary sentence); {m} a second number.
+# An article states one or two of them; a summary reports each one with probability 1/2 (which
+# facts a writer keeps is not in the article: the part of a summary no model can predict).
+FACTS = (
     ("{p} said the plan would cost {m} million dollars .", "{p} said the plan will cost {m} million dollars ."),
     ("{p} added that {m} people had been told .", "{p} said {m} people were told ."),
+    ("shares of {o} {move} {pct} percent on {d} .", "shares of {o} {move} {pct} percent ."),
 )
 RESTATEMENTS = (
     "{last} said again that the {n} new jobs in {l} matter .",
@@ -121,7 +128,7 @@ def draw_entities(rng: random.Random) -> dict[str, str]:
     return slots
 
 
-ENTITY_SLOTS = ("p", "o", "o2", "l", "n", "m")
+ENTITY_SLOTS = ("p", "o", "o2", "l", "n", "m", "pct")
 
 
 def slot_tokens(template: str, slots: dict[str, str]) -> tuple[list[str], set[str]]:
@@ -141,26 +148,23 @@ def slot_tokens(template: str, slots: dict[str, str]) -> tuple[list[str], set[st
 def news_example(rng: random.Random) -> NewsExample:
     """One generated article and its summary (see the module docstring)."""
     slots = draw_entities(rng)
-    event, summary_template = rng.choice(EVENTS)
-    key = slot_tokens(event, slots)
-    summary, entities = slot_tokens(summary_template, slots)
-    facts = [key]
-    if rng.random() < 0.6:
-        fact, fact_summary = rng.choice(SECOND_FACTS)
-        facts.append(slot_tokens(fact, slots))
-        more, more_entities = slot_tokens(fact_summary, slots)
-        summary, entities = summary + more, entities | more_entities
+    event, summaries = rng.choice(EVENTS)
+    facts = [(slot_tokens(event, slots)[0], slot_tokens(rng.choice(summaries), slots), True)]
+    for fact, fact_summary in rng.sample(FACTS, rng.randint(1, 2)):
+        facts.append((slot_tokens(fact, slots)[0], slot_tokens(fact_summary, slots), rng.random() < 0.5))
+    summary = [token for _, (tokens, _), kept in facts if kept for token in tokens]
+    entities = set().union(*(found for _, (_, found), kept in facts if kept))
     distractors = [slot_tokens(text, slots)[0] for text in rng.sample(DISTRACTORS, rng.randint(2, 4))]
     lead = rng.randint(0, 1)  # the key sentence opens the article, or follows one distractor
     restatement = slot_tokens(rng.choice(RESTATEMENTS), slots)[0]
-    sentences = distractors[:lead] + [tokens for tokens, _ in facts] + distractors[lead:]
+    sentences = distractors[:lead] + [tokens for tokens, _, _ in facts] + distractors[lead:]
     sentences.insert(rng.randint(lead + len(facts), len(sentences)), restatement)
     article = [token for sentence in sentences for token in sentence]
     fact_start = sum(len(sentence) for sentence in distractors[:lead])
-    fact_tokens = article[fact_start : fact_start + sum(len(tokens) for tokens, _ in facts)]
+    fact_tokens = article[fact_start : fact_start + sum(len(tokens) for tokens, _, _ in facts)]
     positions = tuple(
         fact_start + fact_tokens.index(token) if token in entities else -1 for token in summary
-    )  # the first occurrence in the key facts' sentences
+    )  # the first occurrence in the facts' sentences
     ordered = tuple(dict.fromkeys(token for token in summary if token in entities))
     return NewsExample(tuple(article), tuple(summary), positions, ordered)
 

@@ -266,9 +266,9 @@ class PointerGenerator(nn.Module, EncoderDecoderGeneration):
         "pointer": Preset(model={"pointer": True}, about="§2.2: the pointer-generator (copies OOV words)"),
         "coverage": Preset(
             model={"pointer": True, "coverage": True},
-            task={"coverage_from": 3_000},
-            training={"steps": 3_600},
-            about="§2.3: + coverage, added with its loss for the last 600 steps",
+            task={"coverage_from": 800},
+            training={"steps": 1_000},
+            about="§2.3: + coverage, added with its loss for the last 200 of 1,000 steps",
         ),
     },
 )

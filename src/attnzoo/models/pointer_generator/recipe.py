@@ -98,7 +98,7 @@ class SummaryRecipe(Recipe):
     """NLL over the extended vocabulary (+ the coverage loss in the last phase); ROUGE and copy measures."""
 
     Task = SummaryTask
-    training = Training(steps=3_000, batch_size=32, lr=2e-3, val_every=500, checkpoint_every=500)
+    training = Training(steps=800, batch_size=32, lr=2e-3, val_every=200, checkpoint_every=200)
     selection = ("rouge1", "max")
 
     def build_task(self, seed: int) -> SummaryData:
