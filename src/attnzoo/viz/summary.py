@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-LINE_CHARACTERS = 110  # characters per line of flowed text
+LINE_CHARACTERS = 180  # characters per line of flowed text (8 pt monospace across a 13-inch figure)
 HEATMAP_COLUMNS = 60  # article tokens per heatmap panel
 
 
