@@ -19,12 +19,11 @@ repeated trigrams against the references', mean p_gen, coverage loss. Writes
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import time
+import csv
 from pathlib import Path
 
 from attnzoo.training import train
+from attnzoo.training.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,16 +38,29 @@ from the command line:
 
     {commands}
 
-| model | steps | R-1 | R-2 | R-L | OOV copy % | repeated trigrams % | p_gen | cov. loss | unk % | words | min (CPU) |
+| model | steps | R-1 | R-2 | R-L | OOV copy % | repeated trigrams % | p_gen | cov. loss | unk % | words | train min |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {rows}
+
+The same runs decoded greedily (beam 1):
+
+| model | steps | R-1 | R-2 | R-L | OOV copy % | repeated trigrams % | p_gen | cov. loss | unk % | words | train min |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+{greedy_rows}
+
+Validation during training (300 articles, greedy), the control and the coverage run (coverage
+from step {steps:,}):
+
+| run | step | R-1 | OOV copy % | repeated trigrams % | cov. loss |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{curve_rows}
 
 Goals of the issue (the paper's orderings), as measured:
 
 {goals}
 
-The machine was shared: {load}. Times are wall-clock minutes of each training (validation
-included) and the CPU minutes of this process during it.
+The machine (2 cores) was shared with other jobs: {load}. "train min" is each run's optimisation
+time (validation excluded), as its `training.json` records it.
 
 The first test article, its reference and each model's summary:
 
@@ -71,21 +83,41 @@ Coverage `c^t` over time for the pointer-generator trained as long without cover
 """
 
 
-def trained(name: str, out: Path, preset: str, task: dict, steps: int) -> tuple[object, float, float, float]:
-    """Train one run; ``(run, wall minutes, CPU minutes, load average at the end)``."""
-    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
+def trained(out: Path, preset: str, task: dict, steps: int, reuse: bool) -> Run:
+    """Train one run, or with ``reuse`` read the finished run in ``out``."""
+    if reuse and (out / "model.safetensors").is_file():
+        return Run(out)
     training = {"steps": steps, "val_every": max(steps // 4, 1), "checkpoint_every": steps}
-    run = train(name, out, preset=preset, task=task, training=training, overwrite=True, threads=1, progress=False)
-    wall = (time.perf_counter() - started) / 60
-    return run, wall, (resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu) / 60, os.getloadavg()[0]
+    options = {"preset": preset, "task": task, "training": training, "overwrite": True, "threads": 1}
+    return train("pointer-generator", out, **options, progress=False)
 
 
-def row(label: str, steps: int, metrics: dict, wall: float, cpu: float) -> str:
+def timing(run: Run) -> tuple[float, float]:
+    """The run's optimisation minutes (validation excluded) and the load average at its last validation."""
+    seconds = run.read_json("training.json")["done"]["seconds"]
+    return seconds / 60, float(run.metrics_rows()[-1]["load"])
+
+
+def curve_rows(out: Path, keys: dict[str, str]) -> list[str]:
+    """The validation rows of each run's ``metrics.csv``."""
+    rows = []
+    for key, label in keys.items():
+        with open(out / key / "metrics.csv", encoding="utf-8") as handle:
+            for line in csv.DictReader(handle):
+                values = [float(line[f"valid_{name}"]) for name in ("rouge1", "oov_copy", "repeat_trigrams")]
+                numbers = " | ".join(f"{value:.2f}" for value in values)
+                rows.append(
+                    f"| {label} | {int(line['step']):,} | {numbers} | {float(line['valid_coverage_loss']):.3f} |"
+                )
+    return rows
+
+
+def row(label: str, steps: int, metrics: dict, minutes: float) -> str:
     """One table row."""
     values = [metrics[key] for key in ("rouge1", "rouge2", "rougeL", "oov_copy", "repeat_trigrams")]
     numbers = " | ".join(f"{value:.2f}" for value in values)
     tail = f"{metrics['p_gen']:.3f} | {metrics['coverage_loss']:.3f} | {metrics['unk']:.2f} | {metrics['length']:.1f}"
-    return f"| {label} | {steps:,} | {numbers} | {tail} | {wall:.1f} ({cpu:.1f}) |"
+    return f"| {label} | {steps:,} | {numbers} | {tail} | {minutes:.1f} |"
 
 
 def goals(results: dict[str, dict]) -> str:
@@ -113,6 +145,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800, help="N: steps of the baseline and the pointer-generator")
     parser.add_argument("--coverage-steps", type=int, default=200, help="M: the coverage phase's steps")
     parser.add_argument("--train-size", type=int, default=20_000, help="generated training articles")
+    parser.add_argument("--reuse", action="store_true", help="read the runs this script trained before (report only)")
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
     task = {"train_size": args.train_size}
@@ -124,20 +157,23 @@ def main() -> None:
         "coverage": ("coverage", total, {"coverage_from": args.steps}),
     }
     labels = {"pointer-long": "pointer-generator (control)", "coverage": "+ coverage", "pointer": "pointer-generator"}
-    runs, results, rows, loads, commands = {}, {}, [], [], []
+    runs, results, rows, greedy, loads, commands = {}, {}, [], [], [], []
     for key, (preset, steps, extra) in plans.items():
-        run, wall, cpu, load = trained("pointer-generator", args.out / key, preset, {**task, **extra}, steps)
+        run = trained(args.out / key, preset, {**task, **extra}, steps, args.reuse)
+        minutes, load = timing(run)
         model, data = run.load_model(), run.build_task()
         results[key] = run.recipe().evaluate(model, data, "test")
         runs[key] = (run, model, data)
-        rows.append(row(labels.get(key, key), steps, results[key], wall, cpu))
-        loads.append(f"load average {load:.1f} at the end of {labels.get(key, key)}")
+        rows.append(row(labels.get(key, key), steps, results[key], minutes))
+        greedy.append(row(labels.get(key, key), steps, run.recipe(beam=1).evaluate(model, data, "test"), minutes))
+        loads.append(f"load average {load:.1f} at the last validation of {labels.get(key, key)}")
         options = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in {**task, **extra}.items())
         command = f"attnzoo train pointer-generator --preset {preset} --steps {steps} {options}"
         commands.append(f"{command} --out runs/summarization/{key}")
         print(key, {name: round(value, 3) for name, value in results[key].items()}, flush=True)
     draw_pictures(runs, args.results)
-    write_report(args, runs, results, rows, loads, commands)
+    curves = curve_rows(args.out, {"pointer-long": labels["pointer-long"], "coverage": labels["coverage"]})
+    write_report(args, runs, results, {"rows": rows, "greedy_rows": greedy, "curve_rows": curves}, loads, commands)
 
 
 def draw_pictures(runs: dict, results: Path) -> None:
@@ -152,7 +188,7 @@ def draw_pictures(runs: dict, results: Path) -> None:
         run.recipe().pictures(run.config())[picture](model, data, results / name)
 
 
-def write_report(args, runs: dict, results: dict, rows: list, loads: list, commands: list) -> None:
+def write_report(args, runs: dict, results: dict, tables: dict[str, list], loads: list, commands: list) -> None:
     """``summarization.md``: the table, the goals, an example and the pictures."""
     run, model, data = runs["coverage"]
     example = data.test.examples[0]
@@ -167,7 +203,8 @@ def write_report(args, runs: dict, results: dict, rows: list, loads: list, comma
         test_size=len(data.test),
         commands="\n    ".join(commands),
         reference=results["coverage"]["reference_repeat_trigrams"],
-        rows="\n".join(rows),
+        **{name: "\n".join(lines) for name, lines in tables.items()},
+        steps=args.steps,
         goals=goals(results),
         load="; ".join(loads),
         examples="\n".join(lines),
