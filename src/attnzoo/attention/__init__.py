@@ -4,6 +4,7 @@ structured self-attention pooling; attention-over-attention.
 Only torch is imported here, so the layers can be used without the training stack.
 """
 
+from attnzoo.attention.coverage import CoverageAttention, coverage_loss
 from attnzoo.attention.functional import (
     AttentionOutput,
     attend,
@@ -34,6 +35,7 @@ __all__ = [
     "AttentionOutput",
     "AttentionOverAttention",
     "CosineScore",
+    "CoverageAttention",
     "DotScore",
     "GeneralScore",
     "HardAttention",
@@ -50,6 +52,7 @@ __all__ = [
     "attention_penalty",
     "attention_over_attention",
     "causal_mask",
+    "coverage_loss",
     "hop_overlap",
     "lengths_to_mask",
     "masked_softmax",
