@@ -111,11 +111,12 @@ class PreparedKeys(Score):
 
 
 def encoder(config: ShowAttendTellConfig) -> nn.Sequential:
-    """The CNN: 3×3 convolutions with ReLU, ``(B, 3 [+2], S, S) -> (B, D, grid, grid)``."""
+    """The CNN: 3×3 convolutions, each with batch normalisation (it trains from scratch much faster
+    than VGG's plain layers) and ReLU, ``(B, 3 [+2], S, S) -> (B, D, grid, grid)``."""
     layers: list[nn.Module] = []
     width = 3 + 2 * config.coordinates
     for channels, stride in zip(config.channels, config.strides, strict=True):
-        layers += [nn.Conv2d(width, channels, 3, stride=stride, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(width, channels, 3, stride=stride, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
         width = channels
     return nn.Sequential(*layers)
 

@@ -117,7 +117,7 @@ class SceneData:
 
 def images_tensor(images: list[Tensor] | np.ndarray) -> Tensor:
     """uint8 images ``(B, S, S, 3)`` -> the model's float input ``(B, 3, S, S)`` in [0, 1]."""
-    stacked = torch.stack(list(images)) if isinstance(images, list) else torch.from_numpy(np.asarray(images))
+    stacked = torch.stack(list(images)) if isinstance(images, list) else torch.tensor(np.asarray(images))
     return stacked.permute(0, 3, 1, 2).float() / 255
 
 
@@ -142,7 +142,7 @@ class CaptionRecipe(Recipe):
     """Soft, hard and no attention on :mod:`attnzoo.tasks.scenes` (see the module docstring)."""
 
     Task = CaptionTask
-    training = Training(steps=3_000, batch_size=64, lr=2e-3, val_every=500, checkpoint_every=500)
+    training = Training(steps=3_000, batch_size=64, lr=3e-3, val_every=500, checkpoint_every=500)
     selection = ("bleu4", "max")
     keep_best = True
 
