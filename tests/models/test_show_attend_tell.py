@@ -18,7 +18,15 @@ from attnzoo.models.show_attend_tell.recipe import CaptionRecipe, caption_batch,
 from attnzoo.registry import create_model
 from attnzoo.tasks import scenes
 
-TINY = {"channels": (4, 6), "strides": (2, 2), "embed_dim": 6, "hidden_size": 8, "attention_dim": 5, "image_size": 24}
+TINY = {
+    "channels": (4, 6),
+    "kernels": (3, 1),
+    "strides": (2, 2),
+    "embed_dim": 6,
+    "hidden_size": 8,
+    "attention_dim": 5,
+    "image_size": 24,
+}
 
 
 # ---- the generator --------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ class ShowAttendTellConfig:
     attention: str = "soft"  # "soft" (§4.2), "hard" (§4.1) or "none" (Show and Tell: no attention)
     vocab_size: int = 31  # words including <pad> <bos> <eos> <unk> (set from the data by the recipe)
     image_size: int = 48  # side of the square RGB images (set from the data by the recipe)
-    channels: tuple[int, ...] = (16, 32, 64, 64)  # conv layers' widths (3×3 kernels); the last is D
+    channels: tuple[int, ...] = (16, 32, 64, 64)  # conv layers' widths; the last is D
+    kernels: tuple[int, ...] = (3, 3, 3, 1)  # conv layers' (odd) kernel sides: each cell sees 19 × 19 px of 48
     strides: tuple[int, ...] = (2, 3, 1, 1)  # conv layers' strides: the grid is S / product (48 → 8 × 8, L = 64)
     coordinates: bool = True  # append (x, y) channels to the image (not in the paper; see the module doc)
     embed_dim: int = 64  # m: word embedding E y
@@ -60,15 +61,20 @@ class ShowAttendTellConfig:
     def __post_init__(self) -> None:
         if self.attention not in MODELS:
             raise ValueError(f"attention: expected one of {', '.join(MODELS)}; got {self.attention!r}")
-        if len(self.channels) != len(self.strides) or not self.channels:
-            raise ValueError(f"channels and strides: expected as many (>= 1), got {self.channels}, {self.strides}")
+        if not self.channels or not len(self.channels) == len(self.kernels) == len(self.strides):
+            raise ValueError(
+                f"channels, kernels, strides: expected as many (>= 1), "
+                f"got {self.channels}, {self.kernels}, {self.strides}"
+            )
+        if any(kernel % 2 == 0 for kernel in self.kernels):
+            raise ValueError(f"kernels: expected odd sides, got {self.kernels}")
 
     @property
     def grid(self) -> int:
         """Side of the annotation grid, ``S / prod(strides)`` (``L = grid²``)."""
         side = self.image_size
         for stride in self.strides:
-            side = (side - 1) // stride + 1  # a 3×3 convolution with padding 1
+            side = (side - 1) // stride + 1  # a k × k convolution with padding k // 2
         return side
 
 
@@ -111,12 +117,18 @@ class PreparedKeys(Score):
 
 
 def encoder(config: ShowAttendTellConfig) -> nn.Sequential:
-    """The CNN: 3×3 convolutions, each with batch normalisation (it trains from scratch much faster
-    than VGG's plain layers) and ReLU, ``(B, 3 [+2], S, S) -> (B, D, grid, grid)``."""
+    """The CNN: convolutions, each with batch normalisation (it trains from scratch much faster
+    than VGG's plain layers) and ReLU, ``(B, 3 [+2], S, S) -> (B, D, grid, grid)``.
+
+    The default's last layer is 1 × 1, so that an annotation sees 19 × 19 pixels around its cell
+    (an object and little more) rather than 31 × 31 (most of a 48 × 48 scene): with annotations that
+    each describe the whole scene, their mean serves every word and attention has nothing to pick.
+    """
     layers: list[nn.Module] = []
     width = 3 + 2 * config.coordinates
-    for channels, stride in zip(config.channels, config.strides, strict=True):
-        layers += [nn.Conv2d(width, channels, 3, stride=stride, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
+    for channels, kernel, stride in zip(config.channels, config.kernels, config.strides, strict=True):
+        convolution = nn.Conv2d(width, channels, kernel, stride=stride, padding=kernel // 2)
+        layers += [convolution, nn.BatchNorm2d(channels), nn.ReLU()]
         width = channels
     return nn.Sequential(*layers)
 

@@ -314,7 +314,14 @@ class CaptionRecipe(Recipe):
         Image.fromarray(scene.image).save(arguments[0])
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        model = {"channels": (4, 4), "strides": (2, 2), "embed_dim": 8, "hidden_size": 8, "attention_dim": 8}
+        model = {
+            "channels": (4, 4),
+            "kernels": (3, 3),
+            "strides": (2, 2),
+            "embed_dim": 8,
+            "hidden_size": 8,
+            "attention_dim": 8,
+        }
         return model, {"image_size": 24, "train_size": 16, "valid_size": 6, "test_size": 6}
 
 
