@@ -54,7 +54,7 @@ def plot_word_attention(
     for row in range(count):
         words = [*captions[row], "<eos>"]
         axes[row, 0].imshow(images[row])
-        axes[row, 0].set_title(" ".join(captions[row]), fontsize=6, loc="left", wrap=True)
+        axes[row, 0].set_title("image" if weights is not None else " ".join(captions[row]), fontsize=8)
         for column in range(1, columns):
             axis = axes[row, column]
             step = column - 1
