@@ -65,8 +65,8 @@ weights of the best validation BLEU-4 kept, **{minutes} wall-clock minutes per m
 thread of a shared 2-core machine** (validation passes excluded; load averages below are the whole
 machine's), torch {torch}, Python {python}, {cpus} CPUs.
 
-| run | parameters | steps | scenes seen | load avg (mean) |
-| --- | ---: | ---: | ---: | ---: |
+| run | parameters | steps | scenes seen | weights kept (best validation BLEU-4) | load avg (mean) |
+| --- | ---: | ---: | ---: | ---: | ---: |
 {runs}
 
 ## Captions (greedy; BLEU by sacrebleu, corpus level)
@@ -139,13 +139,21 @@ def measure(directory: Path) -> dict[str, float]:
     rows = run.metrics_rows()
     steps = int(float(rows[-1]["step"])) if rows else 0
     load = float(np.mean([float(row["load"]) for row in rows])) if rows else float("nan")
-    batch = run.training().batch_size
-    return {**metrics, "steps": steps, "scenes": steps * batch, "load": load, "parameters": count_parameters(model)}
+    batch, kept = run.training().batch_size, run.read_json("metrics.json").get("kept_step")
+    sizes = {"steps": steps, "scenes": steps * batch, "kept": kept, "parameters": count_parameters(model)}
+    return {**metrics, **sizes, "load": load}
 
 
 def cells(metrics: dict[str, float], columns: tuple[str, ...], prefix: str = "") -> str:
-    values = [metrics.get(prefix + column) for column in columns]
-    return " | ".join("–" if value is None else f"{value:.3f}" if value < 1.5 else f"{value:.1f}" for value in values)
+    """Table cells: BLEU and the penalty with one decimal, shares and coverage with three."""
+
+    def shown(column: str) -> str:
+        value = metrics.get(prefix + column)
+        if value is None:
+            return "–"
+        return f"{value:.1f}" if column.startswith("bleu") or column == "penalty" else f"{value:.3f}"
+
+    return " | ".join(shown(column) for column in columns)
 
 
 def goals(results: dict[str, dict[str, float]]) -> str:
@@ -190,7 +198,8 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
         python=platform.python_version(),
         cpus=os.cpu_count(),
         runs="\n".join(
-            f"| {LABELS[name]} | {r['parameters']:,} | {r['steps']:,} | {r['scenes']:,} | {r['load']:.1f} |"
+            f"| {LABELS[name]} | {r['parameters']:,} | {r['steps']:,} | {r['scenes']:,} | step {r['kept']} "
+            f"| {r['load']:.1f} |"
             for name, r in results.items()
         ),
         test="\n".join(f"| {LABELS[name]} | {cells(r, CAPTION_COLUMNS)} |" for name, r in results.items()),
