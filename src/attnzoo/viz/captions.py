@@ -72,4 +72,4 @@ def plot_word_attention(
         for axis in axes[row]:
             axis.set_xticks([])
             axis.set_yticks([])
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=80)
