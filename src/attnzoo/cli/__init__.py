@@ -248,18 +248,6 @@ def run() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _register_train_commands() -> None:
-    """``attnzoo train NAME`` for every registered model."""
-    from attnzoo.registry import config_class, entry, list_models, load_recipe
-
-    for name in list_models():
-        if importlib.util.find_spec(f"{entry(name).package}.recipe") is None:
-            continue  # a model folder without a recipe builds, but does not train
-        recipe = load_recipe(name)
-        command = make_train_command(name, recipe, config_class(name), run_training)
-        train_app.command(name, help=command.__doc__)(one_line_errors(command))
-
-
 def run_recipe_command(name: str, run_dir: Path, arguments: list[str], out: Path | None, example: bool) -> None:
     """``attnzoo NAME RUN ARGUMENT...``: the command ``name`` of the run's recipe, on the user's input."""
     run = open_run(run_dir)

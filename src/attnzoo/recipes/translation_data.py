@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from attnzoo.tasks.corpus import parse_split
 from attnzoo.tasks.text import PairDataset, TranslationData, make_pair_dataset, make_translation_data
 from attnzoo.tasks.tokenizers import LEVELS, tokenizer_from_dict
 from attnzoo.tasks.vocab import SPECIALS, Vocabulary
@@ -73,13 +74,7 @@ class TranslationTask:
 
     def fractions(self) -> tuple[float, float, float]:
         """``split`` as three floats."""
-        try:
-            parts = tuple(float(part) for part in self.split.split("/"))
-        except ValueError:
-            parts = ()
-        if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or abs(sum(parts) - 1) > 1e-6:
-            raise ValueError(f"task split: expected train/valid/test fractions summing to 1, got {self.split!r}")
-        return parts
+        return parse_split(self.split)
 
     def column_numbers(self) -> tuple[int, int]:
         """``columns`` as two 1-based column numbers."""

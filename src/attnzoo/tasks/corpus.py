@@ -148,6 +148,17 @@ def _preview(line: str, width: int = 60) -> str:
     return repr(line if len(line) <= width else line[: width - 3] + "...")
 
 
+def parse_split(split: str) -> tuple[float, float, float]:
+    """``"0.8/0.1/0.1"`` → the train/valid/test fractions; one clear line if they do not sum to 1."""
+    try:
+        parts = tuple(float(part) for part in split.split("/"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or abs(sum(parts) - 1) > 1e-6:
+        raise ValueError(f"task split: expected train/valid/test fractions summing to 1, got {split!r}")
+    return parts
+
+
 def split_pairs(
     pairs: Sequence[Pair], valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0
 ) -> tuple[list[Pair], list[Pair], list[Pair]]:

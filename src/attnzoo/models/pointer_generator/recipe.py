@@ -33,6 +33,7 @@ from attnzoo.attention import coverage_loss
 from attnzoo.models.pointer_generator.model import PointerGenerator, PointerGeneratorConfig
 from attnzoo.models.pointer_generator.scores import Summary, summarize_examples, summary_scores
 from attnzoo.recipes.base import Command, Recipe, Training, shuffled_batches
+from attnzoo.tasks.corpus import parse_split
 from attnzoo.tasks.news import NewsExample, generate_news
 from attnzoo.tasks.summaries import SummaryData, collate_summaries, make_summary_data, real_splits
 from attnzoo.tasks.vocab import SPECIALS, Vocabulary
@@ -71,13 +72,7 @@ class SummaryTask:
 
     def fractions(self) -> tuple[float, float, float]:
         """``split`` as three floats."""
-        try:
-            parts = tuple(float(part) for part in self.split.split("/"))
-        except ValueError:
-            parts = ()
-        if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or abs(sum(parts) - 1) > 1e-6:
-            raise ValueError(f"task split: expected train/valid/test fractions summing to 1, got {self.split!r}")
-        return parts
+        return parse_split(self.split)
 
 
 def generated_splits(settings: SummaryTask, seed: int) -> tuple[list[NewsExample], ...]:
