@@ -11,15 +11,17 @@ and a hypothesis is the premise changed by one operation whose label follows fro
     entailment     "hypernym" (the noun becomes one of its ancestors: poodle -> dog, animal), and
                    "drop" (modifiers removed), alone or together;
     contradiction  "cohyponym" (the noun becomes a noun that is neither its ancestor nor its
-                   descendant: poodle -> beagle, cat), "antonym" (small -> big), "negation"
-                   (``is`` -> ``is not``);
+                   descendant: poodle -> beagle, cat; or the verb or the place becomes another
+                   one: sleeping -> running, park -> barn), "antonym" (small -> big),
+                   "negation" (``is`` -> ``is not``);
     neutral        "hyponym" (dog -> poodle), "modifier" (an adjective or a colour added),
                    "unrelated" (a fixed sentence about something else: "the sky is clear").
 
 Every hypothesis word records the premise word it comes from (its *gold alignment*; -1 for an
 added word). The ``heldout`` split draws its verbs, places and added colours from words that
-no other split uses, which the models have only as untrained embeddings: copied words a
-word-by-word reader can still match, and a new colour is still an added modifier.
+no other split uses (a changed verb or place is another held-out one), which the models have
+only as untrained embeddings: copied words a word-by-word reader can still match, a changed one
+it can still see as changed, and a new colour is still an added modifier.
 
 Real data: :func:`read_nli_tsv` reads ``premise<TAB>hypothesis<TAB>label`` lines.
 """
@@ -115,11 +117,21 @@ def lexicon() -> list[str]:
     return list(dict.fromkeys(words))
 
 
+def verbs(heldout: bool) -> tuple[str, ...]:
+    """The verbs of the held-out split, or of the others."""
+    return HELDOUT_VERBS if heldout else VERBS
+
+
+def places(heldout: bool) -> tuple[str, ...]:
+    """The places of the held-out split, or of the others."""
+    return HELDOUT_PLACES if heldout else PLACES
+
+
 def random_premise(rng: random.Random, heldout: bool) -> dict[str, str]:
     """A premise as ``{slot: word}``; ``heldout`` draws the verb and place from the held-out words."""
     slots = {"det": "the", "noun": rng.choice(NOUNS), "is": "is", "in": "in", "det2": "the"}
-    slots["verb"] = rng.choice(HELDOUT_VERBS if heldout else VERBS)
-    slots["place"] = rng.choice(HELDOUT_PLACES if heldout else PLACES)
+    slots["verb"] = rng.choice(verbs(heldout))
+    slots["place"] = rng.choice(places(heldout))
     if rng.random() < 0.7:
         slots["adjective"] = rng.choice(ADJECTIVES)
     if rng.random() < 0.4:
@@ -140,10 +152,10 @@ def apply(operation: str, premise: dict[str, str], rng: random.Random, heldout: 
             return None
         for slot in rng.sample(modifiers, rng.randint(1, len(modifiers))):
             del hypothesis[slot]
-    if operation == "cohyponym":
-        if not disjoint(noun):
-            return None
-        hypothesis["noun"] = rng.choice(disjoint(noun))
+    if operation == "cohyponym":  # another noun, verb or place: they exclude one another
+        slot = rng.choice(("noun", "verb", "place") if disjoint(noun) else ("verb", "place"))
+        others = {"noun": disjoint(noun), "verb": verbs(heldout), "place": places(heldout)}[slot]
+        hypothesis[slot] = rng.choice([word for word in others if word != premise[slot]])
     if operation == "antonym":
         if "adjective" not in premise:
             return None
