@@ -2,17 +2,19 @@
 
 The generated set (for Rocktäschel et al. 2016's entailment models) lives on a small lexicon
 with a hypernym hierarchy (a poodle is a dog is an animal), antonymous adjectives and negation.
-A premise is one template,
+A premise is one to ``max_clauses`` clauses joined by "and", each of the template
 
     the [ADJECTIVE] [COLOUR] NOUN is VERB in the PLACE        (brackets: optional)
 
-and a hypothesis is the premise changed by one operation whose label follows from the lexicon:
+about different categories (dogs, cats, birds, horses), verbs and places, and a hypothesis is
+one of its clauses changed by one operation whose label follows from the lexicon:
 
     entailment     "hypernym" (the noun becomes one of its ancestors: poodle -> dog, animal), and
                    "drop" (modifiers removed), alone or together;
     contradiction  "cohyponym" (the noun becomes a noun that is neither its ancestor nor its
-                   descendant: poodle -> beagle, cat; or the verb or the place becomes another
-                   one: sleeping -> running, park -> barn), "antonym" (small -> big),
+                   descendant, in its own category when there are other clauses: poodle ->
+                   beagle; or the verb or the place becomes one no clause has: sleeping ->
+                   running, park -> barn), "antonym" (small -> big),
                    "negation" (``is`` -> ``is not``);
     neutral        "hyponym" (dog -> poodle), "modifier" (an adjective or a colour added),
                    "unrelated" (a fixed sentence about something else: "the sky is clear").
@@ -55,11 +57,11 @@ ADJECTIVES = tuple(ANTONYMS)
 COLOURS = ("brown", "black", "white", "grey", "spotted")
 VERBS = ("sleeping", "running", "eating", "playing", "sitting", "jumping", "resting", "hiding")
 PLACES = ("park", "garden", "kitchen", "field", "yard", "forest", "street", "barn", "meadow", "house")
-HELDOUT_VERBS = ("swimming", "waiting", "barking")
-HELDOUT_PLACES = ("cellar", "orchard", "stable")
+HELDOUT_VERBS = ("swimming", "waiting", "barking", "digging")
+HELDOUT_PLACES = ("cellar", "orchard", "stable", "attic")
 HELDOUT_COLOURS = ("golden", "striped")
 UNRELATED = ("the sky is clear", "a bell is ringing", "music is playing", "the door is open", "it is raining outside")
-FUNCTION_WORDS = ("the", "is", "in", "not")
+FUNCTION_WORDS = ("the", "is", "in", "not", "and")
 
 # The template's slots in order; words of the same slot in premise and hypothesis are aligned.
 SLOTS = ("det", "adjective", "colour", "noun", "is", "not", "verb", "in", "det2", "place")
@@ -127,20 +129,48 @@ def places(heldout: bool) -> tuple[str, ...]:
     return HELDOUT_PLACES if heldout else PLACES
 
 
-def random_premise(rng: random.Random, heldout: bool) -> dict[str, str]:
-    """A premise as ``{slot: word}``; ``heldout`` draws the verb and place from the held-out words."""
-    slots = {"det": "the", "noun": rng.choice(NOUNS), "is": "is", "in": "in", "det2": "the"}
-    slots["verb"] = rng.choice(verbs(heldout))
-    slots["place"] = rng.choice(places(heldout))
-    if rng.random() < 0.7:
-        slots["adjective"] = rng.choice(ADJECTIVES)
-    if rng.random() < 0.4:
-        slots["colour"] = rng.choice(COLOURS)
-    return slots
+def branch(noun: str) -> str | None:
+    """The category of ``noun`` (dog for poodle and for dog); None for the root."""
+    return noun if PARENT[noun] == ROOT else PARENT[noun] if noun != ROOT else None
 
 
-def apply(operation: str, premise: dict[str, str], rng: random.Random, heldout: bool) -> dict[str, str] | None:
-    """The hypothesis slots made from ``premise`` by ``operation``; None where it does not apply."""
+def random_clauses(rng: random.Random, count: int, heldout: bool) -> list[dict[str, str]]:
+    """A premise of ``count`` clauses, each ``{slot: word}``, about different categories, verbs and places
+    (so a hypothesis about one of them is about that one alone); ``heldout``: held-out verbs and places."""
+    chosen = zip(
+        rng.sample(list(HIERARCHY), count),
+        rng.sample(verbs(heldout), count),
+        rng.sample(places(heldout), count),
+        strict=True,
+    )
+    clauses = []
+    for category, verb, place in chosen:
+        nouns = [category, *HIERARCHY[category], *([ROOT] if count == 1 else [])]
+        slots = {"det": "the", "noun": rng.choice(nouns), "is": "is", "verb": verb, "in": "in", "det2": "the"}
+        slots["place"] = place
+        if rng.random() < 0.7:
+            slots["adjective"] = rng.choice(ADJECTIVES)
+        if rng.random() < 0.4:
+            slots["colour"] = rng.choice(COLOURS)
+        clauses.append(slots)
+    return clauses
+
+
+def replacements(slot: str, clauses: list[dict[str, str]], target: int, heldout: bool) -> list[str]:
+    """Words that make clause ``target``'s ``slot`` false without making it about another clause: a noun
+    disjoint from it (in its own category when there are other clauses), a verb or place no clause has."""
+    if slot == "noun":
+        noun = clauses[target]["noun"]
+        return [other for other in disjoint(noun) if len(clauses) == 1 or branch(other) == branch(noun)]
+    used = {clause[slot] for clause in clauses}
+    return [word for word in (verbs(heldout) if slot == "verb" else places(heldout)) if word not in used]
+
+
+def apply(
+    operation: str, clauses: list[dict[str, str]], target: int, rng: random.Random, heldout: bool
+) -> dict[str, str] | None:
+    """The hypothesis slots made from clause ``target`` by ``operation``; None where it does not apply."""
+    premise = clauses[target]
     hypothesis, noun = dict(premise), premise["noun"]
     modifiers = [slot for slot in ("adjective", "colour") if slot in premise]
     if operation in ("hypernym", "hypernym+drop"):
@@ -153,9 +183,8 @@ def apply(operation: str, premise: dict[str, str], rng: random.Random, heldout: 
         for slot in rng.sample(modifiers, rng.randint(1, len(modifiers))):
             del hypothesis[slot]
     if operation == "cohyponym":  # another noun, verb or place: they exclude one another
-        slot = rng.choice(("noun", "verb", "place") if disjoint(noun) else ("verb", "place"))
-        others = {"noun": disjoint(noun), "verb": verbs(heldout), "place": places(heldout)}[slot]
-        hypothesis[slot] = rng.choice([word for word in others if word != premise[slot]])
+        slot = rng.choice([slot for slot in ("noun", "verb", "place") if replacements(slot, clauses, target, heldout)])
+        hypothesis[slot] = rng.choice(replacements(slot, clauses, target, heldout))
     if operation == "antonym":
         if "adjective" not in premise:
             return None
@@ -175,42 +204,61 @@ def apply(operation: str, premise: dict[str, str], rng: random.Random, heldout: 
     return hypothesis
 
 
-def example_from_slots(premise: dict[str, str], hypothesis: dict[str, str], label: str, operation: str) -> NLIExample:
-    """The words of both sentences in template order, and each hypothesis word's premise position."""
-    premise_slots = [slot for slot in SLOTS if slot in premise]
+def premise_words(clauses: list[dict[str, str]]) -> tuple[list[str], list[list[str]], list[int]]:
+    """The premise's words (clauses joined by "and"), each clause's slots in order, and where each clause starts."""
+    words, slots, starts = [], [], []
+    for i, clause in enumerate(clauses):
+        words += ["and"] if i else []
+        starts.append(len(words))
+        slots.append([slot for slot in SLOTS if slot in clause])
+        words += [clause[slot] for slot in slots[-1]]
+    return words, slots, starts
+
+
+def example_from_slots(
+    clauses: list[dict[str, str]], target: int, hypothesis: dict[str, str], label: str, operation: str
+) -> NLIExample:
+    """The words of both sentences, and each hypothesis word's position in the premise (in clause ``target``)."""
+    words, slots, starts = premise_words(clauses)
+    premise_slots = slots[target]
     hypothesis_slots = [slot for slot in SLOTS if slot in hypothesis]
-    alignment = tuple(premise_slots.index(slot) if slot in premise else -1 for slot in hypothesis_slots)
+    alignment = [
+        starts[target] + premise_slots.index(slot) if slot in premise_slots else -1 for slot in hypothesis_slots
+    ]
     return NLIExample(
-        premise=tuple(premise[slot] for slot in premise_slots),
+        premise=tuple(words),
         hypothesis=tuple(hypothesis[slot] for slot in hypothesis_slots),
         label=LABELS.index(label),
-        alignment=alignment,
-        content=tuple(slot in CONTENT_SLOTS and slot in premise for slot in hypothesis_slots),
+        alignment=tuple(alignment),
+        content=tuple(slot in CONTENT_SLOTS and slot in premise_slots for slot in hypothesis_slots),
         operation=operation,
     )
 
 
-def generate_example(rng: random.Random, heldout: bool = False) -> NLIExample:
-    """One example: a label drawn uniformly, then an operation of that label that applies."""
+def generate_example(rng: random.Random, max_clauses: int = 1, heldout: bool = False) -> NLIExample:
+    """One example: a label drawn uniformly, a premise of 1 .. ``max_clauses`` clauses, then an
+    operation of that label that applies to one of its clauses."""
     label = rng.choice(LABELS)
     while True:
-        premise = random_premise(rng, heldout)
+        clauses = random_clauses(rng, rng.randint(1, max_clauses), heldout)
         operation = rng.choice(OPERATIONS[label])
         if operation == "unrelated":
             words = tuple(rng.choice(UNRELATED).split())
-            premise_words = [premise[slot] for slot in SLOTS if slot in premise]
+            none = (-1,) * len(words)
             return NLIExample(
-                tuple(premise_words), words, LABELS.index(label), (-1,) * len(words), (False,) * len(words), operation
+                tuple(premise_words(clauses)[0]), words, LABELS.index(label), none, (False,) * len(words), operation
             )
-        hypothesis = apply(operation, premise, rng, heldout)
+        target = rng.randrange(len(clauses))
+        hypothesis = apply(operation, clauses, target, rng, heldout)
         if hypothesis is not None:
-            return example_from_slots(premise, hypothesis, label, operation)
+            return example_from_slots(clauses, target, hypothesis, label, operation)
 
 
-def generate_nli(count: int, seed: int, heldout: bool = False) -> list[NLIExample]:
-    """``count`` generated examples from ``seed`` (``heldout``: with the held-out verbs, places, colours)."""
+def generate_nli(count: int, seed: int, max_clauses: int = 1, heldout: bool = False) -> list[NLIExample]:
+    """``count`` generated examples from ``seed``, premises of 1 .. ``max_clauses`` clauses
+    (``heldout``: with the held-out verbs, places and colours)."""
     rng = random.Random(seed)
-    return [generate_example(rng, heldout) for _ in range(count)]
+    return [generate_example(rng, max_clauses, heldout) for _ in range(count)]
 
 
 def read_nli_tsv(path: str | Path) -> list[NLIExample]:

@@ -36,6 +36,7 @@ class EntailmentTask:
 
     train_size: int = 20_000  # generated training pairs
     eval_size: int = 2_000  # generated pairs in each of valid, test and heldout
+    clauses: int = 3  # generated premises have 1 .. clauses clauses joined by "and" (at most 3)
     data: str = ""  # a premise<TAB>hypothesis<TAB>label file to use instead (split 90/5/5); "" = generated
 
     def __post_init__(self) -> None:
@@ -91,8 +92,9 @@ class NLIData:
             self.vocab = Vocabulary.build(example.premise + example.hypothesis for example in self.examples["train"])
         else:
             sizes = {"train": settings.train_size, "valid": settings.eval_size, "test": settings.eval_size}
-            self.examples = {name: generate_nli(size, split_seed(name, seed)) for name, size in sizes.items()}
-            self.examples["heldout"] = generate_nli(settings.eval_size, HELDOUT_SEED + seed, heldout=True)
+            clauses = settings.clauses
+            self.examples = {name: generate_nli(size, split_seed(name, seed), clauses) for name, size in sizes.items()}
+            self.examples["heldout"] = generate_nli(settings.eval_size, HELDOUT_SEED + seed, clauses, heldout=True)
             self.vocab = Vocabulary(lexicon())
         self.pairs = {name: to_pairs(examples, self.vocab) for name, examples in self.examples.items()}
 
