@@ -178,7 +178,7 @@ class EntailmentRecipe(Recipe):
         """The attention of the first test pair of each label (Rocktäschel et al. Figure 3)."""
         if model.config.reader not in ("attention", "word-by-word"):
             raise ValueError(f"a {model.config.reader} run has no attention to draw (readers: attention, word-by-word)")
-        from attnzoo.viz.entailment import plot_entailment
+        from attnzoo.viz.panels import plot_panels
 
         examples = task.examples["test"]
         chosen = [next((i for i, example in enumerate(examples) if example.label == label), None) for label in range(3)]
@@ -191,7 +191,7 @@ class EntailmentRecipe(Recipe):
             f"gold {LABELS[examples[i].label]}\npredicted {LABELS[int(p.argmax())]} {float(p.max()):.2f}"
             for i, p in zip(chosen, probabilities, strict=True)
         ]
-        plot_entailment(matrices, [examples[i].premise for i in chosen], rows, titles, path)
+        plot_panels(matrices, [examples[i].premise for i in chosen], rows, titles, path)
 
     @staticmethod
     def rows(model: EntailmentModel, hypothesis: tuple[str, ...]) -> list[str]:
@@ -227,9 +227,9 @@ class EntailmentRecipe(Recipe):
         for row, alpha in zip(rows, matrix, strict=False):
             lines.append(f"  {row} → {premise[int(alpha.argmax())]} {float(alpha.max()):.2f}")
         if out is not None:
-            from attnzoo.viz.entailment import plot_entailment
+            from attnzoo.viz.panels import plot_panels
 
-            plot_entailment([matrix], [premise], [rows], [f"{LABELS[int(p.argmax())]} {float(p.max()):.2f}"], out)
+            plot_panels([matrix], [premise], [rows], [f"{LABELS[int(p.argmax())]} {float(p.max()):.2f}"], out)
         return "\n".join(lines)
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
