@@ -42,13 +42,13 @@ def plot_panels(
     widest = max(len(words) for words in premises)
     tallest = max(len(words) for words in hypotheses)
     figure = Figure(figsize=(len(matrices) * (0.4 * widest + 1.8) + 1.0, 0.4 * tallest + 2.4), layout="constrained")
-    axes = figure.subplots(1, len(matrices), squeeze=False)[0]
-    for axis, weights, premise, hypothesis, title in zip(axes, matrices, premises, hypotheses, titles, strict=True):
+    panels = figure.subplots(1, len(matrices), squeeze=False)[0]
+    for axis, weights, premise, hypothesis, title in zip(panels, matrices, premises, hypotheses, titles, strict=True):
         matrix = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=float)
         matrix = matrix[: len(hypothesis), : len(premise)]
         image = draw_panel(axis, matrix, list(premise), list(hypothesis), range(len(premise)), rotate=True)
         axis.set_xlabel(axes[0])
         axis.set_ylabel(axes[1])
         axis.set_title(title, fontsize=9)
-    figure.colorbar(image, ax=list(axes), shrink=0.8, label="attention weight α", location="right")
+    figure.colorbar(image, ax=list(panels), shrink=0.8, label="attention weight α", location="right")
     figure.savefig(path, dpi=120)
