@@ -67,8 +67,10 @@ Goals of the issue, as measured:
 
 {discussion}
 
-Machine: {machine}; one torch thread per training, trainings one after another; the CPU was
-shared with other jobs (load average {load}), so the times are indicative only.
+Machine: {machine}; one torch thread per training (the trainer's optimisation time, validation
+excluded); two-way trained beside the others (the command in the script's docstring), the others
+one after another; the CPU was shared with other jobs (load average {load} as each run was
+measured), so the times are indicative only.
 
 The word-by-word attention of the first test pair of each label (`attnzoo plot RUN --picture attention`):
 
@@ -87,6 +89,10 @@ def measure(run: Run) -> dict[str, object]:
         result[split] = float(right.float().mean() * 100)
         if weights is not None and weights.dim() == 3:
             result[f"{split}_alignment"] = alignment_accuracy(weights, pairs)
+            scored = pairs.content & (pairs.alignment >= 0)  # (P, N)
+            attended = pairs.premise.gather(1, weights.argmax(-1))  # (P, N) the most attended premise word
+            result[f"{split}_on_is"] = float((attended == task.vocab.token_to_id("is"))[scored].float().mean() * 100)
+            result[f"{split}_peak"] = float(weights.max(-1).values[scored].mean())
         if split == "test":
             clauses = torch.tensor([example.premise.count("and") + 1 for example in task.examples[split]])
             result["by_clauses"] = [float(right[clauses == n].float().mean() * 100) for n in (1, 2, 3)]
@@ -121,17 +127,16 @@ def main() -> None:
     results, minutes, loads = {}, {}, []
     for name in PRESETS:
         path = args.out / name
-        started = time.perf_counter()
         waited = 0
         while path.is_dir() and not (path / "model.safetensors").is_file() and waited < WAIT_MINUTES * 60:
-            time.sleep(30)  # another process is training this run (e.g. the README's two-way command)
+            time.sleep(30)  # another process is training this run (e.g. the two-way command above)
             waited += 30
         if (path / "model.safetensors").is_file():
             run = Run(path)
         else:
             training = {"steps": args.steps, "val_every": max(1, args.steps // 5), "checkpoint_every": args.steps}
             run = train("entailment", path, preset=name, training=training, progress=False, threads=1, overwrite=True)
-        minutes[name] = (time.perf_counter() - started) / 60
+        minutes[name] = run.read_json("training.json")["done"]["seconds"] / 60  # the trainer's optimisation time
         loads.append(os.getloadavg()[0])
         results[name] = measure(run)
         print(name, minutes[name], results[name], flush=True)
@@ -156,10 +161,19 @@ def main() -> None:
 
 
 def discussion(results: dict[str, dict]) -> str:
-    """Test accuracy by gold label for every model."""
+    """Test accuracy by gold label for every model, and where the word-by-word attention goes."""
     lines = ["Test accuracy by gold label (" + " / ".join(LABELS) + "):", ""]
     for name in PRESETS:
         lines.append(f"- {name}: " + " / ".join(f"{value:.1f}" for value in results[name]["by_label"]))
+    wbw = results["word-by-word"]
+    lines += [
+        "",
+        f"Where the word-by-word attention goes (test content words): {wbw['test_on_is']:.1f}% of them attend",
+        'most to an "is" of the premise (the LSTM state that closes a clause\'s subject), and the largest',
+        f"weight of a row is {wbw['test_peak']:.2f} on average: the attention picks out a clause, softly, rather",
+        "than the aligned word. The labels of this data can be decided from clause summaries, so nothing",
+        "forces a word-level alignment; attention still raises the accuracy on premises of 2 and 3 clauses.",
+    ]
     return "\n".join(lines)
 
 
