@@ -155,3 +155,22 @@ def test_entail_command_prints_label_and_attention(tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 0
     with pytest.raises(ValueError, match="unknown word 'zebra' in the premise"):
         recipe.entail(model, task, ["the zebra is here", "the dog"], None)
+
+
+def test_a_tsv_file_trains_and_evaluates_without_alignments(tmp_path):
+    lines = [
+        f"a man number {i} sleeps\ta person sleeps\t{('entailment', 'neutral', 'contradiction')[i % 3]}"
+        for i in range(40)
+    ]
+    (tmp_path / "nli.tsv").write_text("\n".join(lines) + "\n")
+    recipe = load_recipe("entailment", {"data": str(tmp_path / "nli.tsv")})
+    task = recipe.build_task(seed=0)
+    assert [len(task.examples[name]) for name in ("train", "valid", "test")] == [
+        36,
+        2,
+        2,
+    ] and "heldout" not in task.pairs
+    assert "person" in task.vocab and (task.pairs["train"].alignment == -1).all()
+    model = create_model("entailment", recipe.sized_config(create_model("entailment", hidden_size=K).config, task))
+    metrics = recipe.evaluate(model, task, "test")
+    assert set(metrics) == {"accuracy"} and metrics["accuracy"] in (0.0, 50.0, 100.0)
