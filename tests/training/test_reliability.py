@@ -141,3 +141,19 @@ def test_translate_refuses_an_input_longer_than_any_training_source(tmp_path):
     run = tiny_run(tmp_path / "run")
     result = CliRunner().invoke(app, ["translate", str(run.path), "3 March 2015 " * 50])
     assert result.exit_code == 2 and "more than twice the longest training source" in result.output
+
+
+def test_a_run_written_before_a_training_field_existed_still_loads(tmp_path):
+    """``Training.fields_added_later`` fills a later field with the value older runs trained with;
+    any other missing training field is still one line naming the file."""
+    run = tiny_run(tmp_path / "run")
+    path = run.file("training.json")
+    document = json.loads(path.read_text())
+    del document["training"]["precision"]
+    path.write_text(json.dumps(document))
+    assert Run(run.path).training().precision == "32"
+    assert CliRunner().invoke(app, ["evaluate", str(run.path)]).exit_code == 0
+    del document["training"]["lr"]
+    path.write_text(json.dumps(document))
+    result = CliRunner().invoke(app, ["evaluate", str(run.path), "--split", "valid"])
+    assert result.exit_code == 2 and "training.json" in result.output and "'lr' is missing" in result.output

@@ -52,6 +52,10 @@ class Training:
     precision: str = "32"  # "32", or "bf16-mixed": matrix products in bfloat16 (pays on CPUs with AVX512-BF16/AMX)
     seed: int = 0  # seed of the data and the weights
 
+    # Fields added after runs were first written, and the value those older runs trained with:
+    # reading such a run's training.json fills them in (any other missing field is an error).
+    fields_added_later = {"precision": "32"}
+
     def __post_init__(self) -> None:
         checks = {
             "batch_size": self.batch_size >= 1,

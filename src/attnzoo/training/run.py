@@ -67,10 +67,12 @@ def from_json(cls: type, values: Any, source: Path) -> Any:
     """Dataclass ``cls`` from its JSON dict in file ``source``: every field present, of its type.
 
     Lists come back as tuples; a missing, unknown or mistyped field raises :class:`RunError`
-    naming the file (never a silent default).
+    naming the file (never a silent default), except a field the class lists in
+    ``fields_added_later``: a run written before it existed gets the value it was trained with.
     """
     if not isinstance(values, dict):
         raise RunError(f"{source}: expected an object of {cls.__name__} fields, got {type(values).__name__}")
+    values = getattr(cls, "fields_added_later", {}) | values
     hints = typing.get_type_hints(cls)
     names = [item.name for item in dataclasses.fields(cls)]
     for name in names:
