@@ -99,3 +99,18 @@ def test_bad_config_and_input_are_refused():
         tiny_model()(torch.randn(2, 5))
     with pytest.raises(ValueError, match=r"images: expected \(B, 3, 32, 32\), got \(2, 3, 28, 28\)"):
         tiny_model().discriminator(torch.randn(2, 3, 28, 28))
+
+
+def test_the_sample_command_draws_and_refuses_bad_counts(tmp_path):
+    from attnzoo.models.sagan.recipe import GANData, GANTask, sample
+    from attnzoo.tasks.mirror import mirror_images
+
+    task = GANData(GANTask(train_size=4), mirror_images(4, 0)[0])
+    printed = sample(tiny_model(), task, ["4"], tmp_path / "samples.png")
+    assert printed.startswith("4 samples drawn to") and "mirror-consistent" in printed
+    assert (tmp_path / "samples.png").stat().st_size > 1000
+    for bad in ("0", "many", "1000"):
+        with pytest.raises(ValueError, match="COUNT: expected a whole number of samples from 1 to 256"):
+            sample(tiny_model(), task, [bad], tmp_path / "samples.png")
+    with pytest.raises(ValueError, match="give --out"):
+        sample(tiny_model(), task, ["4"], None)

@@ -30,6 +30,7 @@ from attnzoo.tasks import mirror
 from attnzoo.tasks.digits32 import digits32
 
 EVAL_SEED = 1234  # the noise of every evaluation's samples (the same images at every validation)
+MAX_SAMPLES = 256  # the most samples `attnzoo sample` draws
 
 
 @dataclass(frozen=True)
@@ -139,19 +140,20 @@ class SAGANRecipe(Recipe):
         return pictures
 
     def commands(self) -> dict[str, Command]:
-        return {"sample": Command(sample, (), "Draw a grid of generated images (--out F.png).")}
+        return {"sample": Command(sample, ("COUNT",), "Draw COUNT generated images in a grid (--out F.png).")}
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {"width": 8, "noise": 8}, {"train_size": 16, "samples": 8}
 
 
-def draw_samples(model: SAGAN, task: GANData, path: Any) -> None:
-    """A grid of 64 samples (with the rule's verdict on mirror data)."""
+def draw_samples(model: SAGAN, task: GANData, path: Any, count: int = 64) -> float | None:
+    """A grid of ``count`` samples, framed by the rule's verdict on mirror data; returns the consistent share."""
     from attnzoo.viz.gan import plot_samples
 
-    images, _ = generate(model, 64)
+    images, _ = generate(model, count)
     verdicts = mirror.mirror_consistency(images) if task.settings.data == "mirror" else None
     plot_samples(images, path, verdicts=verdicts)
+    return None if verdicts is None else float(verdicts.float().mean())
 
 
 def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:
@@ -165,14 +167,16 @@ def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:
 
 
 def sample(model: SAGAN, task: GANData, arguments: list[str], out: Path | None) -> str:
-    """``attnzoo sample RUN --out F.png``: draw 64 samples; report the rule's consistency on mirror data."""
+    """``attnzoo sample RUN COUNT --out F.png``: draw COUNT samples; on mirror data, the rule's consistent share."""
+    if not arguments[0].isdigit() or not 1 <= int(arguments[0]) <= MAX_SAMPLES:
+        raise ValueError(f"COUNT: expected a whole number of samples from 1 to {MAX_SAMPLES}, got {arguments[0]!r}")
     if out is None:
         raise ValueError("sample: give --out FILE.png, where to draw the samples")
-    draw_samples(model, task, out)
-    if task.settings.data != "mirror":
-        return f"64 samples drawn to {out}"
-    rate = float(mirror.mirror_consistency(generate(model, 64)[0]).float().mean())
-    return f"64 samples drawn to {out}; {rate:.0%} mirror-consistent by the rule"
+    count = int(arguments[0])
+    consistent = draw_samples(model, task, out, count)
+    if consistent is None:
+        return f"{count} samples drawn to {out}"
+    return f"{count} samples drawn to {out}; {consistent:.0%} mirror-consistent by the rule"
 
 
 RECIPE = SAGANRecipe
