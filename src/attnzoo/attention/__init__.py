@@ -1,5 +1,5 @@
 """Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
-structured self-attention pooling; attention-over-attention.
+structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN).
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
@@ -28,6 +28,7 @@ from attnzoo.attention.scores import (
     Score,
 )
 from attnzoo.attention.soft import Attention
+from attnzoo.attention.spatial import SpatialSelfAttention
 
 __all__ = [
     "AdditiveScore",
@@ -47,6 +48,7 @@ __all__ = [
     "MultiHeadAttention",
     "ScaledDotScore",
     "Score",
+    "SpatialSelfAttention",
     "StructuredSelfAttention",
     "attend",
     "attention_penalty",

@@ -1,0 +1,222 @@
+"""Self-Attention GAN (Zhang, Goodfellow, Metaxas & Odena 2018), small: 32×32 images on a CPU.
+
+A DCGAN-like generator and discriminator, both with spectral normalisation on every convolution and
+linear layer (§4, Miyato et al. 2018), and SAGAN's self-attention block
+(:class:`attnzoo.attention.SpatialSelfAttention`, eqs. 1–3) after the stage whose feature map is
+``attention_size`` pixels wide. The baseline (``block="pointwise"``) puts a :class:`PointwiseBlock`
+there instead: the same γ-gated residual with exactly the same parameter count, but each position
+sees only itself, so the comparison isolates the non-local mixing.
+
+Two time-scale learning rates (TTUR, §4: D 4e-4, G 1e-4). The trainer builds one Adam over all
+parameters at the discriminator's rate; every generator parameter is stored divided by
+``generator_rate`` and multiplied back in the forward pass (:class:`RateScale`). Adam's step is
+about ``lr`` per stored element whatever the gradient's scale, so a generator weight moves by
+``generator_rate · lr``: the generator learns at 1e-4 when the discriminator learns at 4e-4.
+
+Shape legend: B batch, Z noise size, C image channels, S = 32 the image side, N positions of the
+attention's feature map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from attnzoo.attention import SpatialSelfAttention
+from attnzoo.registry import Preset, register_model
+
+IMAGE_SIDE = 32  # generated images are IMAGE_SIDE × IMAGE_SIDE
+STAGE_SIDES = (8, 16, 32)  # the feature-map sides of the generator's upsampling stages (and D's, reversed)
+
+
+@dataclass(frozen=True)
+class SAGANConfig:
+    image_channels: int = 3  # channels of the images (set from the data: 3 for mirror, 1 for digits)
+    noise: int = 64  # Z, the size of the generator's input noise
+    width: int = 16  # channels of the 16- and 32-pixel stages (the 8-pixel stage and 4×4 input: 2× and 4×)
+    block: str = "attention"  # what sits at attention_size: "attention" (SAGAN §3) or "pointwise" (baseline)
+    attention_size: int = 16  # side of the feature map the block sees, in both networks: 8, 16 or 32
+    reduction: int = 8  # f and g reduce the channels to width / reduction (paper: 8)
+    generator_rate: float = 0.25  # G's learning rate as a fraction of D's (TTUR, §4: 1e-4 / 4e-4)
+
+    def __post_init__(self) -> None:
+        if self.block not in ("attention", "pointwise"):
+            raise ValueError(f"block: expected 'attention' or 'pointwise', got {self.block!r}")
+        if self.attention_size not in STAGE_SIDES:
+            raise ValueError(f"attention_size: expected one of {STAGE_SIDES}, got {self.attention_size}")
+        if self.width % 8 or self.width < 8:
+            raise ValueError(f"width: expected a positive multiple of 8, got {self.width}")
+
+
+class BlockOutput(NamedTuple):
+    """What the block at ``attention_size`` returns: the map ``(B, C', H, W)`` and ``(B, N, N)`` weights or None."""
+
+    context: Tensor
+    weights: Tensor | None
+
+
+class PointwiseBlock(nn.Module):
+    """The baseline's block: ``y = γ · W_2 W_1 x + x`` with 1×1 convolutions, γ initialised to 0.
+
+    ``W_1`` maps C to 5C/8 channels and ``W_2`` back, ``1.25 C²`` weights: exactly SAGAN's f, g
+    (C²/8 each), h (C²/2) and v (C²/2). Every position sees only itself.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = channels * 5 // 8
+        self.down = nn.Conv2d(channels, hidden, 1, bias=False)
+        self.up = nn.Conv2d(hidden, channels, 1, bias=False)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor, need_weights: bool = True) -> BlockOutput:
+        return BlockOutput(self.gamma * self.up(self.down(x)) + x, None)  # (B, C, H, W)
+
+
+def make_block(config: SAGANConfig, channels: int) -> nn.Module:
+    """The block at ``attention_size``: SAGAN's self-attention or the matched pointwise baseline."""
+    if config.block == "attention":
+        return SpatialSelfAttention(channels, reduction=config.reduction)
+    return PointwiseBlock(channels)
+
+
+def stage_channels(config: SAGANConfig) -> dict[int, int]:
+    """Channels of the feature map of each side: ``{4: 4w, 8: 2w, 16: w, 32: w}``."""
+    return {4: 4 * config.width, 8: 2 * config.width, 16: config.width, 32: config.width}
+
+
+class Generator(nn.Module):
+    """z ``(B, Z)`` → a 4×4 map → three (BatchNorm, ReLU, 2× upsampling, 3×3 conv) stages → tanh image.
+
+    Returns ``BlockOutput(images (B, C, S, S) in [-1, 1], attention weights (B, N, N) or None)``.
+    """
+
+    def __init__(self, config: SAGANConfig) -> None:
+        super().__init__()
+        channels = stage_channels(config)
+        self.noise, self.start = config.noise, channels[4]
+        self.project = nn.Linear(config.noise, channels[4] * 16)
+        self.stages = nn.ModuleList()
+        for side in STAGE_SIDES:
+            before, after = channels[side // 2], channels[side]
+            layers = [nn.BatchNorm2d(before), nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(before, after, 3, 1, 1)]
+            self.stages.append(nn.Sequential(*layers))
+        self.attention_size = config.attention_size
+        self.block = make_block(config, channels[config.attention_size])
+        self.to_image = nn.Sequential(
+            nn.BatchNorm2d(channels[32]), nn.ReLU(), nn.Conv2d(channels[32], config.image_channels, 3, 1, 1), nn.Tanh()
+        )
+
+    def forward(self, z: Tensor, need_weights: bool = False) -> BlockOutput:
+        if z.dim() != 2 or z.size(1) != self.noise:
+            raise ValueError(f"z: expected (B, Z) with Z = {self.noise}, got {tuple(z.shape)}")
+        x = self.project(z).view(z.size(0), self.start, 4, 4)  # (B, 4w, 4, 4)
+        weights = None
+        for side, stage in zip(STAGE_SIDES, self.stages, strict=True):
+            x = stage(x)  # (B, C_side, side, side)
+            if side == self.attention_size:
+                x, weights = self.block(x, need_weights=need_weights)
+        return BlockOutput(self.to_image(x), weights)  # (B, C, S, S)
+
+
+class Discriminator(nn.Module):
+    """An image ``(B, C, S, S)`` → a 3×3 conv → three (LeakyReLU, 4×4 stride-2 conv) stages → a score ``(B,)``.
+
+    The score is unbounded (the hinge loss, eq. 5, reads it); returns ``BlockOutput(score, weights)``.
+    """
+
+    def __init__(self, config: SAGANConfig) -> None:
+        super().__init__()
+        channels = stage_channels(config)
+        self.image_channels = config.image_channels
+        self.first = nn.Conv2d(config.image_channels, channels[32], 3, 1, 1)
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.LeakyReLU(0.1), nn.Conv2d(channels[side], channels[side // 2], 4, 2, 1))
+            for side in reversed(STAGE_SIDES)
+        )
+        self.attention_size = config.attention_size
+        self.block = make_block(config, channels[config.attention_size])
+        self.score = nn.Linear(channels[4], 1)
+
+    def forward(self, images: Tensor, need_weights: bool = False) -> BlockOutput:
+        expected = (self.image_channels, IMAGE_SIDE, IMAGE_SIDE)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"images: expected (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
+        x, weights = self.first(images), None  # (B, w, 32, 32)
+        if self.attention_size == IMAGE_SIDE:
+            x, weights = self.block(x, need_weights=need_weights)
+        for side, stage in zip(reversed(STAGE_SIDES), self.stages, strict=True):
+            x = stage(x)  # (B, C_{side/2}, side/2, side/2)
+            if side // 2 == self.attention_size:
+                x, weights = self.block(x, need_weights=need_weights)
+        features = torch.relu(x).sum(dim=(2, 3))  # (B, 4w), global sum pooling as in SAGAN's code
+        return BlockOutput(self.score(features).squeeze(1), weights)  # (B,)
+
+
+class RateScale(nn.Module):
+    """A parametrization ``w = factor · stored``: Adam then moves ``w`` ``factor`` times as fast (TTUR)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, stored: Tensor) -> Tensor:
+        return stored * self.factor
+
+    def right_inverse(self, weight: Tensor) -> Tensor:
+        return weight / self.factor
+
+
+def apply_spectral_norm(network: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018; SAGAN §4) on every convolution and linear layer."""
+    for module in list(network.modules()):
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            spectral_norm(module)
+
+
+def scale_learning_rate(network: nn.Module, factor: float) -> None:
+    """Store every parameter of ``network`` divided by ``factor`` (:class:`RateScale`)."""
+    for module in list(network.modules()):
+        for name, _ in list(module.named_parameters(recurse=False)):
+            parametrize.register_parametrization(module, name, RateScale(factor))
+
+
+class SAGAN(nn.Module):
+    """The generator and the discriminator; calling it samples: ``z (B, Z)`` → ``BlockOutput(images, weights)``."""
+
+    def __init__(self, config: SAGANConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator, self.discriminator = Generator(config), Discriminator(config)
+        if config.generator_rate != 1.0:
+            scale_learning_rate(self.generator, config.generator_rate)  # before spectral norm: SN(scale(stored))
+        apply_spectral_norm(self.generator)
+        apply_spectral_norm(self.discriminator)
+
+    def forward(self, z: Tensor, need_weights: bool = False) -> BlockOutput:
+        return self.generator(z, need_weights=need_weights)
+
+    def gammas(self) -> dict[str, float]:
+        """γ of the generator's and the discriminator's block (eq. 3)."""
+        gammas = (self.generator.block.gamma, self.discriminator.block.gamma)
+        return {name: float(gamma.detach()) for name, gamma in zip(("gamma_g", "gamma_d"), gammas, strict=True)}
+
+
+@register_model(
+    "sagan",
+    config=SAGANConfig,
+    paper="Zhang et al. 2018, Self-Attention Generative Adversarial Networks",
+    presets={
+        "attention": Preset(model={"block": "attention"}, about="SAGAN: self-attention at 16×16 in G and D"),
+        "no-attention": Preset(
+            model={"block": "pointwise"}, about="the baseline: a γ-gated 1×1 block of the same parameter count"
+        ),
+    },
+)
+def build_sagan(config: SAGANConfig) -> SAGAN:
+    return SAGAN(config)

@@ -1,0 +1,182 @@
+"""How Self-Attention GAN trains and is measured (Zhang et al. 2018).
+
+- Data: ``mirror`` (generated images whose halves must agree, :mod:`attnzoo.tasks.mirror`, with a
+  rule that checks a sample) or ``digits`` (scikit-learn's digits at 32×32, :mod:`attnzoo.tasks.digits32`).
+- Loss: the hinge loss (eq. 5), ``L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]`` and
+  ``L_G = -E[D(G(z))]``, as one sum the generic trainer minimises with one optimiser: ``L_D`` sees
+  the samples detached (no gradient into G) and ``L_G`` sees D through detached parameters (no
+  gradient into D), so each network gets exactly its own loss's gradient and both step together
+  (simultaneous, not alternating, updates). TTUR: :class:`~attnzoo.models.sagan.model.RateScale`.
+- Measures: the rule's consistency rate of ``samples`` generated images (mirror), both γ, and the
+  share of attention mass a query on the left object puts on its mirrored partner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.func import functional_call
+from torch.utils.data import TensorDataset
+
+from attnzoo.models.sagan.model import SAGAN, SAGANConfig
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches
+from attnzoo.tasks import mirror
+from attnzoo.tasks.digits32 import digits32
+
+EVAL_SEED = 1234  # the noise of every evaluation's samples (the same images at every validation)
+MAX_SAMPLES = 256  # the most samples `attnzoo sample` draws
+
+
+@dataclass(frozen=True)
+class GANTask:
+    data: str = "mirror"  # "mirror" (halves that must agree, checked by a rule) or "digits" (scikit-learn's)
+    train_size: int = 4096  # mirror: training images generated (digits: the 1,258 training digits)
+    samples: int = 256  # images generated at each evaluation
+
+    def __post_init__(self) -> None:
+        if self.data not in ("mirror", "digits"):
+            raise ValueError(f"data: expected 'mirror' or 'digits', got {self.data!r}")
+
+
+@dataclass(frozen=True)
+class GANData:
+    """The training images ``(N, C, 32, 32)`` in [-1, 1] and the settings."""
+
+    settings: GANTask
+    images: Tensor
+
+    @property
+    def channels(self) -> int:
+        return self.images.size(1)
+
+
+def hinge_losses(model: SAGAN, real: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Eq. (5): ``(L_D, L_G, samples)`` for real images ``(B, C, S, S)`` and noise ``(B, Z)``.
+
+    ``L_D`` reaches only D's parameters and ``L_G`` only G's (see the module), so their sum's
+    gradient is each network's own.
+    """
+    samples = model.generator(z).context  # G(z): (B, C, S, S)
+    scores = model.discriminator(torch.cat([real, samples.detach()])).context  # (2B,)
+    real_scores, fake_scores = scores.split([real.size(0), samples.size(0)])
+    d_loss = F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+    frozen = {name: tensor.detach() for name, tensor in model.discriminator.named_parameters()}
+    g_loss = -functional_call(model.discriminator, frozen, (samples,)).context.mean()
+    return d_loss, g_loss, samples
+
+
+@torch.no_grad()
+def generate(model: SAGAN, count: int, seed: int = EVAL_SEED) -> tuple[Tensor, Tensor | None]:
+    """``count`` samples from fixed noise, in eval mode: images ``(count, C, S, S)``, G's weights ``(count, N, N)``."""
+    was_training = model.training
+    model.eval()
+    z = torch.randn(count, model.config.noise, generator=torch.Generator().manual_seed(seed))
+    images, weights = model(z.to(device_of(model)), need_weights=True)
+    model.train(was_training)
+    return images.cpu(), None if weights is None else weights.cpu()
+
+
+def partner_mass(images: Tensor, weights: Tensor) -> Tensor:
+    """Per image, the mean attention mass that query positions on the left object put on the right object.
+
+    The objects are the rule's coloured pixels (:func:`attnzoo.tasks.mirror.object_masks`), pooled to
+    the attention's map (a cell belongs to an object when half its pixels do). NaN for an image
+    whose left half has no object cell.
+
+    Args: images ``(B, 3, 32, 32)``; weights ``(B, N, N)`` with ``N = side²``. Returns ``(B,)``.
+    """
+    side = int(round(weights.size(-1) ** 0.5))
+    pooled = F.adaptive_avg_pool2d(mirror.object_masks(images).float()[:, None], side)[:, 0] >= 0.5  # (B, s, s)
+    columns = torch.arange(side)
+    left, right = pooled & (columns < side // 2), pooled & (columns >= side // 2)
+    on_right = (weights * right.flatten(1)[:, None, :].float()).sum(-1)  # mass on the right object: (B, N)
+    queries = left.flatten(1).float()  # (B, N)
+    return (on_right * queries).sum(-1) / queries.sum(-1)  # NaN where no query
+
+
+class SAGANRecipe(Recipe):
+    Task = GANTask
+    training = Training(steps=1_000, batch_size=32, lr=4e-4, betas=(0.0, 0.9), schedule="constant", clip=None)
+    selection = ("consistency", "max")  # mirror only; digits runs report no consistency
+
+    def build_task(self, seed: int) -> GANData:
+        if self.settings.data == "digits":
+            return GANData(self.settings, digits32("train", seed)[0])
+        return GANData(self.settings, mirror.mirror_images(self.settings.train_size, seed)[0])
+
+    def sized_config(self, config: SAGANConfig, task: GANData) -> SAGANConfig:
+        return dataclasses.replace(config, image_channels=task.channels)
+
+    def train_batches(self, task: GANData, batch_size: int, seed: int) -> Any:
+        return shuffled_batches(TensorDataset(task.images), batch_size, seed, drop_last=True)
+
+    def loss(self, model: SAGAN, batch: Any, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        (real,) = batch
+        z = torch.randn(real.size(0), model.config.noise, device=real.device)
+        d_loss, g_loss, _ = hinge_losses(model, real, z)
+        gammas = {name: torch.tensor(value) for name, value in model.gammas().items()}
+        return d_loss + g_loss, {"d_loss": d_loss, "g_loss": g_loss, **gammas}
+
+    def evaluate(self, model: SAGAN, task: GANData, split: str) -> dict[str, float]:
+        images, weights = generate(model, self.settings.samples)
+        metrics = dict(model.gammas())
+        if self.settings.data == "mirror":
+            metrics["consistency"] = float(mirror.mirror_consistency(images).float().mean())
+            if weights is not None:
+                mass = partner_mass(images, weights)
+                metrics["partner_mass"] = float(mass.nanmean()) if mass.isfinite().any() else 0.0
+        return metrics
+
+    def pictures(self, config: Any = None) -> dict[str, Any]:
+        pictures = {"samples": draw_samples}
+        if config is None or config.block == "attention":
+            pictures["attention"] = draw_attention
+        return pictures
+
+    def commands(self) -> dict[str, Command]:
+        return {"sample": Command(sample, ("COUNT",), "Draw COUNT generated images in a grid (--out F.png).")}
+
+    def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {"width": 8, "noise": 8}, {"train_size": 16, "samples": 8}
+
+
+def draw_samples(model: SAGAN, task: GANData, path: Any, count: int = 64) -> float | None:
+    """A grid of ``count`` samples, framed by the rule's verdict on mirror data; returns the consistent share."""
+    from attnzoo.viz.gan import plot_samples
+
+    images, _ = generate(model, count)
+    verdicts = mirror.mirror_consistency(images) if task.settings.data == "mirror" else None
+    plot_samples(images, path, verdicts=verdicts)
+    return None if verdicts is None else float(verdicts.float().mean())
+
+
+def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:
+    """Where chosen query points of the generator look (the paper's Fig. 5), over four samples."""
+    from attnzoo.viz.gan import plot_attention_maps
+
+    images, weights = generate(model, 4)
+    if weights is None:
+        raise ValueError("this run's model has no attention block (trained with --preset no-attention)")
+    plot_attention_maps(images, weights, path)
+
+
+def sample(model: SAGAN, task: GANData, arguments: list[str], out: Path | None) -> str:
+    """``attnzoo sample RUN COUNT --out F.png``: draw COUNT samples; on mirror data, the rule's consistent share."""
+    if not arguments[0].isdigit() or not 1 <= int(arguments[0]) <= MAX_SAMPLES:
+        raise ValueError(f"COUNT: expected a whole number of samples from 1 to {MAX_SAMPLES}, got {arguments[0]!r}")
+    if out is None:
+        raise ValueError("sample: give --out FILE.png, where to draw the samples")
+    count = int(arguments[0])
+    consistent = draw_samples(model, task, out, count)
+    if consistent is None:
+        return f"{count} samples drawn to {out}"
+    return f"{count} samples drawn to {out}; {consistent:.0%} mirror-consistent by the rule"
+
+
+RECIPE = SAGANRecipe

@@ -1,0 +1,116 @@
+"""Self-Attention GAN (Zhang et al. 2018): spectral norm, the hinge loss's gradients, TTUR, the baseline."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnzoo.models.sagan.model import SAGANConfig
+from attnzoo.models.sagan.recipe import hinge_losses, partner_mass
+from attnzoo.registry import create_model
+
+TINY = {"width": 8, "noise": 8}
+
+
+def tiny_model(**overrides) -> nn.Module:
+    torch.manual_seed(0)
+    return create_model("sagan", **{**TINY, **overrides})
+
+
+def test_spectral_norm_makes_the_largest_singular_value_one():
+    model = tiny_model()
+    with torch.no_grad():
+        for _ in range(30):  # power iterations run in training-mode forward passes
+            model.discriminator(torch.randn(2, 3, 32, 32))
+            model(torch.randn(2, 8))
+    layers = [module for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 2 * 4 + 2 * 4 + 2  # G: linear, 3 convs, to_image, block's 4; D: 4 convs, linear, block's 4
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.02)
+
+
+def test_hinge_loss_gradients_reach_only_their_own_network():
+    model = tiny_model(block="attention")
+    with torch.no_grad():
+        model.generator.block.gamma.fill_(0.5)
+        model.discriminator.block.gamma.fill_(0.5)
+    real, z = torch.rand(4, 3, 32, 32) * 2 - 1, torch.randn(4, 8)
+    model.eval()  # no power iteration: every forward pass below sees the same weights
+    d_loss, g_loss, _ = hinge_losses(model, real, z)
+    (d_loss + g_loss).backward()
+    combined = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    fake = model.generator(z).context  # eq. 5 written out: L_D on D, L_G on G, separately
+    d_want = (
+        F.relu(1 - model.discriminator(real).context).mean()
+        + F.relu(1 + model.discriminator(fake.detach()).context).mean()
+    )
+    d_grads = torch.autograd.grad(d_want, list(model.discriminator.parameters()))
+    g_want = -model.discriminator(fake).context.mean()
+    g_grads = torch.autograd.grad(g_want, list(model.generator.parameters()))
+    torch.testing.assert_close(d_loss, d_want)
+    torch.testing.assert_close(g_loss, g_want)
+    for (name, _), want in zip(model.discriminator.named_parameters(), d_grads, strict=True):
+        torch.testing.assert_close(combined[f"discriminator.{name}"], want)
+    for (name, _), want in zip(model.generator.named_parameters(), g_grads, strict=True):
+        torch.testing.assert_close(combined[f"generator.{name}"], want)
+
+
+def test_ttur_the_generator_moves_a_quarter_as_fast():
+    model = tiny_model()
+    g_bias, d_bias = model.generator.to_image[0], model.discriminator  # a BatchNorm bias of G; D's score bias
+    before = g_bias.bias.detach().clone(), d_bias.score.bias.detach().clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
+    (g_bias.bias.sum() + d_bias.score.bias.sum()).backward()
+    optimizer.step()  # Adam's first step moves every stored parameter by lr
+    g_step = (g_bias.bias.detach() - before[0]).abs()
+    d_step = (d_bias.score.bias.detach() - before[1]).abs()
+    torch.testing.assert_close(d_step, torch.full_like(d_step, 4e-4))
+    torch.testing.assert_close(g_step, torch.full_like(g_step, 1e-4))
+
+
+def test_the_baseline_matches_the_parameter_count_and_is_non_attending():
+    attention, baseline = tiny_model(block="attention"), tiny_model(block="pointwise")
+    assert sum(p.numel() for p in attention.parameters()) == sum(p.numel() for p in baseline.parameters())
+    images, weights = attention(torch.randn(3, 8), need_weights=True)
+    assert images.shape == (3, 3, 32, 32) and images.abs().max() <= 1
+    assert weights.shape == (3, 256, 256)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 256))
+    assert baseline(torch.randn(3, 8), need_weights=True).weights is None
+
+
+def test_partner_mass_on_hand_made_attention():
+    images = torch.full((1, 3, 32, 32), -0.2)
+    images[0, 0, 8:12, 4:8], images[0, 0, 8:12, 24:28] = 1.0, 1.0  # a red square and its mirror image
+    weights = torch.full((1, 256, 256), 1 / 256)
+    right_cells = [row * 16 + column for row in (4, 5) for column in (12, 13)]  # the right square on the 16×16 map
+    for row in (4, 5):
+        for column in (2, 3):  # queries on the left square: half of their mass on the right one
+            weights[0, row * 16 + column] = 0.5 / 252
+            weights[0, row * 16 + column, right_cells] = 0.5 / 4
+    torch.testing.assert_close(partner_mass(images, weights), torch.tensor([0.5]))
+
+
+def test_bad_config_and_input_are_refused():
+    with pytest.raises(ValueError, match="attention_size: expected one of"):
+        SAGANConfig(attention_size=12)
+    with pytest.raises(ValueError, match=r"z: expected \(B, Z\) with Z = 8, got \(2, 5\)"):
+        tiny_model()(torch.randn(2, 5))
+    with pytest.raises(ValueError, match=r"images: expected \(B, 3, 32, 32\), got \(2, 3, 28, 28\)"):
+        tiny_model().discriminator(torch.randn(2, 3, 28, 28))
+
+
+def test_the_sample_command_draws_and_refuses_bad_counts(tmp_path):
+    from attnzoo.models.sagan.recipe import GANData, GANTask, sample
+    from attnzoo.tasks.mirror import mirror_images
+
+    task = GANData(GANTask(train_size=4), mirror_images(4, 0)[0])
+    printed = sample(tiny_model(), task, ["4"], tmp_path / "samples.png")
+    assert printed.startswith("4 samples drawn to") and "mirror-consistent" in printed
+    assert (tmp_path / "samples.png").stat().st_size > 1000
+    for bad in ("0", "many", "1000"):
+        with pytest.raises(ValueError, match="COUNT: expected a whole number of samples from 1 to 256"):
+            sample(tiny_model(), task, [bad], tmp_path / "samples.png")
+    with pytest.raises(ValueError, match="give --out"):
+        sample(tiny_model(), task, ["4"], None)
