@@ -3,14 +3,22 @@
 Only torch and Babel are imported here (no Lightning). See :mod:`attnzoo.tasks.text` for the
 dataset item and batch conventions shared by every sequence-to-sequence model.
 
-The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays light:
-:mod:`attnzoo.tasks.algorithmic` (copy, repeat copy, associative recall: the NTM),
-:mod:`attnzoo.tasks.geometry` (sorting, convex hull, TSP with Held-Karp: Pointer Networks) and
-:mod:`attnzoo.tasks.digits` (scikit-learn's digits on canvases, MNIST IDX files: the RAM),
-:mod:`attnzoo.tasks.reviews` (generated reviews with gold evidence: HAN), :mod:`attnzoo.tasks.routing`
-(feature routing: multi-dimensional attention), :mod:`attnzoo.tasks.labelled` (``label<TAB>text`` files),
-:mod:`attnzoo.tasks.babi` (bAbI-style stories with supporting facts: memory networks) and
-:mod:`attnzoo.tasks.cloze` (cloze questions about anonymised entities: the AS and AoA readers).
+The other tasks are imported as modules, so that ``import attnzoo.tasks`` stays light; each
+generator records the ground truth its model's attention is scored against:
+
+- :mod:`~attnzoo.tasks.algorithmic`: copy, repeat copy, associative recall (the NTM)
+- :mod:`~attnzoo.tasks.geometry`: sorting, convex hull, TSP with Held-Karp (Pointer Networks)
+- :mod:`~attnzoo.tasks.digits`: scikit-learn's digits on canvases, MNIST IDX files (the RAM)
+- :mod:`~attnzoo.tasks.scenes`: shapes with boxes and word-object links (Show, Attend and Tell)
+- :mod:`~attnzoo.tasks.reviews`, :mod:`~attnzoo.tasks.routing`, :mod:`~attnzoo.tasks.labelled`:
+  reviews with gold evidence, feature routing, ``label<TAB>text`` files (HAN, self-attentive)
+- :mod:`~attnzoo.tasks.babi`, :mod:`~attnzoo.tasks.cloze`: stories with supporting facts, cloze
+  questions about anonymised entities (memory networks, the AS and AoA readers)
+- :mod:`~attnzoo.tasks.entailment`: inference pairs with gold word alignments, NLI TSV files
+- :mod:`~attnzoo.tasks.news`, :mod:`~attnzoo.tasks.summaries`: news with gold copy positions,
+  (article, summary) files (the pointer-generator)
+- :mod:`~attnzoo.tasks.mirror`, :mod:`~attnzoo.tasks.digits32`: mirrored images with a rule
+  checker, digits at 32×32 (SAGAN)
 """
 
 from attnzoo.tasks.corpus import (
