@@ -7,7 +7,8 @@ from torch import nn
 
 from attnzoo.models.sagan.model import SAGANConfig
 from attnzoo.models.sagan.recipe import hinge_losses, partner_mass
-from attnzoo.registry import create_model
+from attnzoo.registry import create_model, load_recipe
+from attnzoo.training.module import RecipeModule
 
 TINY = {"width": 8, "noise": 8}
 
@@ -58,16 +59,22 @@ def test_hinge_loss_gradients_reach_only_their_own_network():
 
 
 def test_ttur_the_generator_moves_a_quarter_as_fast():
-    model = tiny_model()
+    """The recipe's two parameter groups, through the trainer's optimiser: Adam's first step moves
+    each parameter by its group's rate."""
+    recipe = load_recipe("sagan")
+    module = RecipeModule(recipe, tiny_model().config, recipe.training, total_steps=10)
+    model = module.model
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     g_bias, d_bias = model.generator.to_image[0], model.discriminator  # a BatchNorm bias of G; D's score bias
     before = g_bias.bias.detach().clone(), d_bias.score.bias.detach().clone()
-    optimizer = torch.optim.Adam(model.parameters(), lr=4e-4)
     (g_bias.bias.sum() + d_bias.score.bias.sum()).backward()
-    optimizer.step()  # Adam's first step moves every stored parameter by lr
+    optimizer.step()  # Adam's first step moves every parameter by its group's lr
     g_step = (g_bias.bias.detach() - before[0]).abs()
     d_step = (d_bias.score.bias.detach() - before[1]).abs()
     torch.testing.assert_close(d_step, torch.full_like(d_step, 4e-4))
     torch.testing.assert_close(g_step, torch.full_like(g_step, 1e-4))
+    assert sum(len(group["params"]) for group in optimizer.param_groups) == len(list(model.parameters()))
 
 
 def test_the_baseline_matches_the_parameter_count_and_is_non_attending():

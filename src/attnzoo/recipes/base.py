@@ -176,6 +176,11 @@ class Recipe:
         """
         raise NotImplementedError
 
+    def parameter_groups(self, model: nn.Module, training: Training) -> list[dict[str, Any]] | None:
+        """Optimiser parameter groups with their own options, e.g. a generator and a discriminator at
+        two learning rates (``[{"params": ..., "lr": ...}, ...]``); None: one group, ``training.lr``."""
+        return None
+
     def optimizer_settings(self, training: Training, config: Any) -> Training:
         """The settings the optimiser is built with (e.g. a rate scaled by the model's width)."""
         return training

@@ -75,7 +75,8 @@ class RecipeModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         settings = self.recipe.optimizer_settings(self.training_settings, self.config)
-        return make_optimizer(self.model.parameters(), settings, self.progress)
+        groups = self.recipe.parameter_groups(self.model, settings)
+        return make_optimizer(self.model.parameters() if groups is None else groups, settings, self.progress)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["attnzoo"] = {"recipe_state": self.recipe_state, "seconds": self.seconds}

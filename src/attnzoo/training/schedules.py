@@ -50,7 +50,7 @@ def make_optimizer(
     """What ``LightningModule.configure_optimizers`` returns: the optimiser and a per-step schedule.
 
     Args:
-        parameters: the model's parameters.
+        parameters: the model's parameters, or parameter groups (dicts with their own ``lr``, ...).
         training: the settings (``lr``, ``betas``, ``weight_decay``, ``schedule``, ...).
         progress: ``step -> fraction of the run done`` in [0, 1] (the cosine schedule reads it).
     """

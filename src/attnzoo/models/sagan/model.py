@@ -7,11 +7,8 @@ linear layer (§4, Miyato et al. 2018), and SAGAN's self-attention block
 there instead: the same γ-gated residual with exactly the same parameter count, but each position
 sees only itself, so the comparison isolates the non-local mixing.
 
-Two time-scale learning rates (TTUR, §4: D 4e-4, G 1e-4). The trainer builds one Adam over all
-parameters at the discriminator's rate; every generator parameter is stored divided by
-``generator_rate`` and multiplied back in the forward pass (:class:`RateScale`). Adam's step is
-about ``lr`` per stored element whatever the gradient's scale, so a generator weight moves by
-``generator_rate · lr``: the generator learns at 1e-4 when the discriminator learns at 4e-4.
+Two time-scale learning rates (TTUR, §4: D 4e-4, G 1e-4): the recipe gives the optimiser two
+parameter groups, the generator's at ``generator_rate`` times the discriminator's rate.
 
 Shape legend: B batch, Z noise size, C image channels, S = 32 the image side, N positions of the
 attention's feature map.
@@ -24,7 +21,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from attnzoo.attention import SpatialSelfAttention
@@ -158,32 +154,11 @@ class Discriminator(nn.Module):
         return BlockOutput(self.score(features).squeeze(1), weights)  # (B,)
 
 
-class RateScale(nn.Module):
-    """A parametrization ``w = factor · stored``: Adam then moves ``w`` ``factor`` times as fast (TTUR)."""
-
-    def __init__(self, factor: float) -> None:
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, stored: Tensor) -> Tensor:
-        return stored * self.factor
-
-    def right_inverse(self, weight: Tensor) -> Tensor:
-        return weight / self.factor
-
-
 def apply_spectral_norm(network: nn.Module) -> None:
     """Spectral normalisation (Miyato et al. 2018; SAGAN §4) on every convolution and linear layer."""
     for module in list(network.modules()):
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             spectral_norm(module)
-
-
-def scale_learning_rate(network: nn.Module, factor: float) -> None:
-    """Store every parameter of ``network`` divided by ``factor`` (:class:`RateScale`)."""
-    for module in list(network.modules()):
-        for name, _ in list(module.named_parameters(recurse=False)):
-            parametrize.register_parametrization(module, name, RateScale(factor))
 
 
 class SAGAN(nn.Module):
@@ -193,8 +168,6 @@ class SAGAN(nn.Module):
         super().__init__()
         self.config = config
         self.generator, self.discriminator = Generator(config), Discriminator(config)
-        if config.generator_rate != 1.0:
-            scale_learning_rate(self.generator, config.generator_rate)  # before spectral norm: SN(scale(stored))
         apply_spectral_norm(self.generator)
         apply_spectral_norm(self.discriminator)
 

@@ -6,7 +6,7 @@
   ``L_G = -E[D(G(z))]``, as one sum the generic trainer minimises with one optimiser: ``L_D`` sees
   the samples detached (no gradient into G) and ``L_G`` sees D through detached parameters (no
   gradient into D), so each network gets exactly its own loss's gradient and both step together
-  (simultaneous, not alternating, updates). TTUR: :class:`~attnzoo.models.sagan.model.RateScale`.
+  (simultaneous, not alternating, updates). TTUR: two optimiser parameter groups (:meth:`SAGANRecipe.parameter_groups`).
 - Measures: the rule's consistency rate of ``samples`` generated images (mirror), both γ, and the
   share of attention mass a query on the left object puts on its mirrored partner.
 """
@@ -109,6 +109,14 @@ class SAGANRecipe(Recipe):
         if self.settings.data == "digits":
             return GANData(self.settings, digits32("train", seed)[0])
         return GANData(self.settings, mirror.mirror_images(self.settings.train_size, seed)[0])
+
+    def parameter_groups(self, model: SAGAN, training: Training) -> list[dict[str, Any]]:
+        """TTUR (§4): the discriminator at ``lr`` (4e-4), the generator at ``generator_rate · lr`` (1e-4)."""
+        generator_lr = training.lr * model.config.generator_rate
+        return [
+            {"params": model.discriminator.parameters()},
+            {"params": model.generator.parameters(), "lr": generator_lr},
+        ]
 
     def sized_config(self, config: SAGANConfig, task: GANData) -> SAGANConfig:
         return dataclasses.replace(config, image_channels=task.channels)
