@@ -219,6 +219,8 @@ def test_a_recipe_command_runs_on_a_run_with_its_example(tmp_path, monkeypatch):
     assert "Seq2Seq: EXAMPLE x" in call("shout", run, "input.txt", "x", "--example").output
     result = call("shout", run, "hello")
     assert result.exit_code == 2 and "expected 2 argument(s) after RUN, got 1" in result.output
+    result = call("shout", run)
+    assert result.exit_code == 2 and "expected 2 argument(s) after RUN, got 0" in result.output
     monkeypatch.setattr(RECIPE, "commands", lambda self: {})
     result = call("shout", run, "hello", "there")
     assert result.exit_code == 2 and "which has no `shout` command" in result.output

@@ -275,7 +275,7 @@ def make_recipe_command(name: str, offered: dict[str, Any]) -> Any:
 
     def command(
         run_dir: Path = RunDir,
-        arguments: list[str] = typer.Argument(..., help=f"{usage}."),
+        arguments: list[str] | None = typer.Argument(None, help=f"{usage or 'none'}.", show_default=False),
         out: Path | None = typer.Option(None, help="Also draw the attention (or the picture) to this file."),
         example: bool = typer.Option(False, "--example", help="First write an example input at the file arguments."),
         threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
@@ -283,7 +283,7 @@ def make_recipe_command(name: str, offered: dict[str, Any]) -> Any:
         from attnzoo.training.machine import set_threads
 
         set_threads(threads)
-        run_recipe_command(name, run_dir, arguments, out, example)
+        run_recipe_command(name, run_dir, arguments or [], out, example)
 
     command.__doc__ = f"{first.help} (runs of: {', '.join(sorted(offered))})"
     return command
