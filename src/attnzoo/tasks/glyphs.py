@@ -23,6 +23,7 @@ permutation (:func:`split_classes`): the test classes are never seen in training
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +40,7 @@ EM_PIXELS = 36  # font size in pixels at the render resolution (56×56): a capit
 MIN_FONTS = 4  # a character is a class only when at least this many fonts draw it
 DUPLICATE_CORRELATION = 0.9  # two characters whose DejaVu Sans drawings correlate above this are one class
 SPLIT_FRACTIONS = (0.6, 0.1, 0.3)  # train / valid / test share of the classes
+RENDER_VERSION = 1  # bump when render() changes, so that cached banks are rendered anew
 SPLIT_SEED = 0  # the class split is fixed: every run and seed uses the same held-out classes
 
 # Code-point ranges of each script (inclusive); letters of both cases where the script has them.
@@ -111,30 +113,29 @@ def candidate_characters() -> list[tuple[str, str]]:
 
 
 def render(font, character: str) -> np.ndarray | None:
-    """One glyph of ``font`` (an ``FT2Font``) centred on its ink in a ``(56, 56)`` float32 image in [0, 1].
+    """One glyph of ``font`` (an ``FT2Font`` set to :data:`EM_PIXELS`) centred on its ink in a ``(56, 56)``
+    float32 image in [0, 1].
 
-    The font size is fixed (:data:`EM_PIXELS`), so glyphs keep their relative sizes; a glyph too
-    large for the image is shrunk to fit. ``None`` for a glyph without ink.
+    The font size is fixed, so glyphs keep their relative sizes; a glyph too large for the image is
+    shrunk to fit. ``None`` for a glyph without ink.
     """
     from matplotlib.ft2font import LoadFlags
 
     side = IMAGE_SIZE * RENDER_SCALE
-    font.set_size(EM_PIXELS * 3, 72)  # rendered at 3× and averaged down: smooth edges
     font.set_text(character, 0.0, flags=LoadFlags.NO_HINTING)
     font.draw_glyphs_to_bitmap(antialiased=True)
-    ink = np.asarray(font.get_image(), dtype=np.float32) / 255.0
-    rows, columns = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
+    ink = np.asarray(font.get_image())
+    rows, columns = np.nonzero(ink.max(1) > 25)[0], np.nonzero(ink.max(0) > 25)[0]
     if not len(rows):
         return None
-    ink = torch.from_numpy(ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1].copy())
-    height, width = ink.shape
-    shrink = min(1.0, (side - 4) * 3 / max(height, width))
-    size = (max(1, round(height * shrink / 3)), max(1, round(width * shrink / 3)))
-    small = F.interpolate(ink[None, None], size=size, mode="area")[0, 0]  # (h, w) at the render resolution
-    image = torch.zeros(side, side)
-    top, left = (side - size[0]) // 2, (side - size[1]) // 2
-    image[top : top + size[0], left : left + size[1]] = small
-    return image.clamp(0, 1).numpy()
+    ink = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1].astype(np.float32) / 255
+    if max(ink.shape) > side - 2:  # too large: shrink to fit
+        size = tuple(max(1, round(length * (side - 2) / max(ink.shape))) for length in ink.shape)
+        ink = F.interpolate(torch.from_numpy(ink)[None, None], size=size, mode="area")[0, 0].numpy()
+    image = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
+    image[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    return image
 
 
 def near_duplicates(drawings: np.ndarray) -> np.ndarray:
@@ -152,10 +153,49 @@ def near_duplicates(drawings: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def glyph_bank() -> GlyphBank:
-    """Render every candidate character in every font that has it (a few seconds; cached per process)."""
+    """Every candidate character in every font that has it: read from :func:`cache_path`, else rendered
+    (:func:`render_bank`, 5-10 seconds) and written there. Cached per process."""
+    path = cache_path()
+    try:
+        with np.load(path) as saved:
+            fields = {name: saved[name] for name in ("images", "first", "fonts")}
+            text = {name: tuple(str(item) for item in saved[name]) for name in ("characters", "scripts", "font_names")}
+        return GlyphBank(**{name: torch.from_numpy(array) for name, array in fields.items()}, **text)
+    except (OSError, KeyError, ValueError):  # no cache yet, or an unreadable one: render
+        pass
+    bank = render_bank()
+    arrays = {name: getattr(bank, name).numpy() for name in ("images", "first", "fonts")}
+    text = {name: np.array(getattr(bank, name)) for name in ("characters", "scripts", "font_names")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.npz")
+        np.savez_compressed(partial, **arrays, **text)
+        partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    except OSError:  # a read-only home: render again next time
+        pass
+    return bank
+
+
+def cache_path() -> Path:
+    """``$XDG_CACHE_HOME/attnzoo/glyphs-<hash>.npz`` (default ``~/.cache``); the hash covers every
+    constant of the rendering and matplotlib's version, so a change renders anew."""
+    import hashlib
+
+    import matplotlib
+
+    constants = (SCRIPTS, UNICODE_FONTS, LATIN_FONTS, IMAGE_SIZE, RENDER_SCALE, EM_PIXELS, MIN_FONTS)
+    key = repr((constants, DUPLICATE_CORRELATION, matplotlib.__version__, RENDER_VERSION))
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "attnzoo" / f"glyphs-{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+
+
+def render_bank() -> GlyphBank:
+    """Render every candidate character in every font that has it, and merge look-alikes."""
     from matplotlib.ft2font import FT2Font
 
     fonts = {name: FT2Font(str(font_path(name))) for name in UNICODE_FONTS + LATIN_FONTS}
+    for font in fonts.values():
+        font.set_size(EM_PIXELS, 72)  # 72 dpi: the size is in pixels
     maps = {name: set(font.get_charmap()) for name, font in fonts.items()}
     kept, drawings = [], []
     for character, script in candidate_characters():
@@ -187,7 +227,11 @@ def split_classes(classes: int) -> dict[str, Tensor]:
     order = torch.randperm(classes, generator=torch.Generator().manual_seed(SPLIT_SEED))
     first = round(classes * SPLIT_FRACTIONS[0])
     second = first + round(classes * SPLIT_FRACTIONS[1])
-    return {"train": order[:first].sort().values, "valid": order[first:second].sort().values, "test": order[second:].sort().values}
+    return {
+        "train": order[:first].sort().values,
+        "valid": order[first:second].sort().values,
+        "test": order[second:].sort().values,
+    }
 
 
 def jitter(images: Tensor, generator: torch.Generator, *, strength: float = 1.0) -> Tensor:
@@ -221,7 +265,9 @@ def jitter(images: Tensor, generator: torch.Generator, *, strength: float = 1.0)
     offsets = uniform(count, 2, 4, 4) * (3 / side) * strength  # ±1.5 px of 28
     grid = grid + F.interpolate(offsets, size=(side, side), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
     warped = F.grid_sample(images[:, None].float(), grid, align_corners=False)  # (N, 1, S, S)
-    strokes = torch.stack([-F.max_pool2d(-warped, 3, 1, 1), warped, F.max_pool2d(warped, 3, 1, 1)])  # thin, as is, thick
+    strokes = torch.stack(
+        [-F.max_pool2d(-warped, 3, 1, 1), warped, F.max_pool2d(warped, 3, 1, 1)]
+    )  # thin, as is, thick
     choice = torch.multinomial(torch.tensor([0.25, 0.5, 0.25]), count, replacement=True, generator=generator)
     chosen = strokes[choice, torch.arange(count)]  # (N, 1, S, S)
     return F.avg_pool2d(chosen, RENDER_SCALE).clamp(0, 1)
