@@ -38,8 +38,8 @@ RUNS = {  # name: (preset, shots, optimiser steps, episodes per batch)
     "tc-only-1shot": ("tc-only", 1, 1500, 32),
     "attention-only-1shot": ("attention-only", 1, 1500, 32),
     "protonet-1shot": ("protonet", 1, 1500, 32),
-    "snail-5shot": ("snail", 5, 600, 16),
-    "protonet-5shot": ("protonet", 5, 600, 16),
+    "snail-5shot": ("snail", 5, 400, 16),
+    "protonet-5shot": ("protonet", 5, 400, 16),
 }
 WAYS = 5
 COLUMNS = "run, preset, shots, parameters, steps × episodes, wall min, CPU min, load avg, test accuracy (%), digits (%)"

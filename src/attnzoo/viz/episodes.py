@@ -50,11 +50,13 @@ def plot_episode(
             same = support_labels[column] == query_label
             axis.set_title(name(support_labels[column]), fontsize=8, color="tab:green" if same else "black")
         else:
-            axis.set_title(f"query {name(query_label)}\npredicted {predicted}", fontsize=8, color="tab:red")
+            axis.set_title(f"query {name(query_label)}\npredicted {name(predicted)}", fontsize=8, color="tab:red")
     axis = figure.add_subplot(grid[1, :])
-    axis.imshow(weights, cmap="viridis", aspect="auto", vmin=0, vmax=max(float(weights.max()), 1e-6))
+    top = max(float(weights.max()), 1e-6)
+    axis.imshow(weights, cmap="Blues", aspect="auto", vmin=0, vmax=top)
     for (row, column), value in np.ndenumerate(weights):
-        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
+        color = "white" if value > top / 2 else "black"
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
     axis.set_yticks(range(len(weights)), [f"attention {index + 1}" for index in range(len(weights))], fontsize=8)
     axis.set_xticks([])
     axis.set_title("the query's attention weights (green titles: the query's class)", fontsize=8)
