@@ -50,6 +50,7 @@ class SNAILConfig:
     key_sizes: tuple[int, ...] = (64, 256, 512)  # K of the 1st, 2nd, ... attention block (paper: 64, 256, 512)
     value_sizes: tuple[int, ...] = (32, 128, 256)  # V of the 1st, 2nd, ... attention block (paper: 32, 128, 256)
     tc_filters: int = 128  # D of every DenseBlock of every TC block (paper: 128)
+    normalise: bool = True  # batch-normalise the embeddings before the sequence (not in the paper; see README)
 
     def __post_init__(self) -> None:
         if self.classifier not in ("snail", "prototypes"):
@@ -110,6 +111,7 @@ class SNAIL(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = ConvEmbedding(config.channels)
+        self.normalise = nn.BatchNorm1d(config.channels) if config.normalise else nn.Identity()  # centred inputs
         blocks, size, attention_index = [], config.channels + config.ways, 0
         for kind in config.blocks:
             if kind == "tc":
@@ -127,7 +129,7 @@ class SNAIL(nn.Module):
         check_episode(support, support_labels, query, self.config)
         batch, count = support_labels.shape
         images = torch.cat([support, query[:, None]], dim=1).flatten(0, 1)  # (B T, 1, 28, 28)
-        embedded = self.embedding(images).view(batch, count + 1, -1)  # (B, T, E)
+        embedded = self.normalise(self.embedding(images)).view(batch, count + 1, -1)  # (B, T, E)
         labels = F.one_hot(support_labels, self.config.ways).to(embedded.dtype)  # (B, S, N)
         labels = torch.cat([labels, labels.new_zeros(batch, 1, self.config.ways)], dim=1)  # (B, T, N): query's zero
         return torch.cat([embedded, labels], dim=-1)
