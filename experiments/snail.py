@@ -34,9 +34,9 @@ from attnzoo.training import Run, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: (preset, shots, optimiser steps, episodes per batch)
-    "snail-1shot": ("snail", 1, 1500, 32),
-    "tc-only-1shot": ("tc-only", 1, 1500, 32),
-    "attention-only-1shot": ("attention-only", 1, 1500, 32),
+    "snail-1shot": ("snail", 1, 800, 32),
+    "tc-only-1shot": ("tc-only", 1, 800, 32),
+    "attention-only-1shot": ("attention-only", 1, 800, 32),
     "protonet-1shot": ("protonet", 1, 1500, 32),
     "snail-5shot": ("snail", 5, 400, 16),
     "protonet-5shot": ("protonet", 5, 400, 16),
@@ -45,7 +45,8 @@ WAYS = 5
 COLUMNS = "run, preset, shots, parameters, steps × episodes, wall min, CPU min, load avg, test accuracy (%), digits (%)"
 HEADER = "| " + " | ".join([*COLUMNS.split(", "), "same-class attention (%), blocks 1, 2, 3"]) + " |\n"
 HEADER += "| --- | --- " + "| ---: " * 8 + "| --- |"
-VAL_EVERY = 250  # steps between validations (1,000 validation episodes each)
+VAL_EVERY = 200  # steps between validations (1,000 validation episodes each)
+MINUTES = 40  # wall-clock cap of each training (the machine is shared: a run may get a fraction of a core)
 
 REPORT = """# SNAIL: few-shot glyphs, SNAIL against its ablations
 
@@ -92,6 +93,7 @@ def train_one(name: str, out: Path) -> dict:
         print(f"{name}: training preset {preset}, {WAYS}-way {shots}-shot, {steps} steps of {batch}", flush=True)
         start, cpu = time.time(), time.process_time()
         training = {"steps": steps, "batch_size": batch, "val_every": VAL_EVERY, "checkpoint_every": VAL_EVERY}
+        training["minutes"] = MINUTES
         train("snail", directory, preset=preset, task={"ways": WAYS, "shots": shots}, training=training, threads=1,
               progress=False)  # fmt: skip
         timing = {"wall_minutes": (time.time() - start) / 60, "cpu_minutes": (time.process_time() - cpu) / 60}
