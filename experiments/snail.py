@@ -39,9 +39,11 @@ RUNS = {  # name: (preset, shots, optimiser steps, episodes per batch)
     "tc-only-1shot": ("tc-only", 1, 800, 32),
     "attention-only-1shot": ("attention-only", 1, 800, 32),
     "protonet-1shot": ("protonet", 1, 1500, 32),
+    "snail-1shot-1600": ("snail", 1, 1600, 32),
     "snail-5shot": ("snail", 5, 400, 16),
     "protonet-5shot": ("protonet", 5, 400, 16),
 }
+CONTINUED = {"snail-1shot-1600": "snail-1shot"}  # a run that continues another's last checkpoint to more steps
 WAYS = 5
 COLUMNS = ("run", "preset", "shots", "parameters", "steps done / planned × episodes", "wall min", "CPU min")
 COLUMNS += ("load avg", "test accuracy (%)", "digits (%)", "same-class attention (%), blocks 1, 2, 3")
@@ -96,13 +98,17 @@ def train_one(name: str, out: Path) -> dict:
     if not (directory / "model.safetensors").is_file():
         print(f"{name}: training preset {preset}, {WAYS}-way {shots}-shot, {steps} steps of {batch}", flush=True)
         start, cpu = time.time(), time.process_time()
-        training = {"steps": steps, "batch_size": batch, "val_every": VAL_EVERY, "checkpoint_every": VAL_EVERY}
-        training["minutes"] = MINUTES
-        if preset != "protonet":
-            training["lr"] = LR
-        train("snail", directory, preset=preset, task={"ways": WAYS, "shots": shots}, training=training, threads=1,
-              progress=False)  # fmt: skip
-        timing = {"wall_minutes": (time.time() - start) / 60, "cpu_minutes": (time.process_time() - cpu) / 60}
+        if name in CONTINUED:
+            timing = continue_run(out / CONTINUED[name], directory, steps)
+        else:
+            training = {"steps": steps, "batch_size": batch, "val_every": VAL_EVERY, "checkpoint_every": VAL_EVERY}
+            training.update({"minutes": MINUTES} if preset == "protonet" else {"minutes": MINUTES, "lr": LR})
+            train("snail", directory, preset=preset, task={"ways": WAYS, "shots": shots}, training=training,
+                  threads=1, progress=False)  # fmt: skip
+        timing = {
+            "wall_minutes": (time.time() - start) / 60 + timing.get("wall_minutes", 0),
+            "cpu_minutes": (time.process_time() - cpu) / 60 + timing.get("cpu_minutes", 0),
+        }
         (directory / "timing.json").write_text(json.dumps(timing))
     timing = json.loads((directory / "timing.json").read_text()) if (directory / "timing.json").is_file() else {}
     run = Run(directory)
@@ -120,6 +126,17 @@ def train_one(name: str, out: Path) -> dict:
     (directory / "result.json").write_text(json.dumps(result, indent=1))
     print(f"{name}: {result['test']}", flush=True)
     return result
+
+
+def continue_run(source: Path, directory: Path, steps: int) -> dict:
+    """Copy run ``source`` (its last checkpoint, not its kept weights) to ``directory`` and resume it to
+    ``steps`` steps: the cosine schedule is stretched to the new length. Returns the source's timing."""
+    import shutil
+
+    if not directory.is_dir():
+        shutil.copytree(source, directory, ignore=shutil.ignore_patterns("model.safetensors", "result.json"))
+    train("snail", directory, resume=True, training={"steps": steps, "minutes": 2 * MINUTES}, threads=1, progress=False)
+    return json.loads((source / "timing.json").read_text())
 
 
 def row(result: dict) -> str:
