@@ -40,10 +40,13 @@ RUNS = {  # name: (preset, shots, optimiser steps, episodes per batch)
     "attention-only-1shot": ("attention-only", 1, 800, 32),
     "protonet-1shot": ("protonet", 1, 1500, 32),
     "snail-1shot-1600": ("snail", 1, 1600, 32),
+    "tc-only-1shot-1600": ("tc-only", 1, 1600, 32),
+    "attention-only-1shot-1600": ("attention-only", 1, 1600, 32),
     "snail-5shot": ("snail", 5, 400, 16),
     "protonet-5shot": ("protonet", 5, 400, 16),
 }
-CONTINUED = {"snail-1shot-1600": "snail-1shot"}  # a run that continues another's last checkpoint to more steps
+# runs that continue another run's last checkpoint to more steps
+CONTINUED = {f"{name}-1shot-1600": f"{name}-1shot" for name in ("snail", "tc-only", "attention-only")}
 WAYS = 5
 COLUMNS = ("run", "preset", "shots", "parameters", "steps done / planned × episodes", "wall min", "CPU min")
 COLUMNS += ("load avg", "test accuracy (%)", "digits (%)", "same-class attention (%), blocks 1, 2, 3")
@@ -77,7 +80,7 @@ bought less than a core-minute; CPU minutes are this process's own.
 
 Same-class attention: of the query's attention weight on the support set (its weight on itself
 left out), the share on the support items of the query's own class; chance is 1/{ways} = {chance:.0f}%.
-`snail-1shot-1600` continues `snail-1shot` from its last checkpoint to 1,600 steps (its times include
+A `-1600` run continues the 800-step run from its last checkpoint to 1,600 steps (its times include
 the first 800). Runs of the script not run for this report: {missing}.
 
 ## Goals
@@ -168,7 +171,8 @@ def goals(results: dict[str, dict]) -> str:
     snail, accuracy = results[name], results[name]["test"]["accuracy"]
     lines = [f"Measured with the longest SNAIL run, `{name}`:", ""]
     lines.append(f"- SNAIL ≥ 90% on 5-way 1-shot: **{'met' if accuracy >= 90 else 'not met'}** ({accuracy:.1f}%).")
-    for ablation in ("tc-only-1shot", "attention-only-1shot"):
+    suffix = name.removeprefix("snail")  # the ablations trained as long: "-1shot" or "-1shot-1600"
+    for ablation in (f"tc-only{suffix}", f"attention-only{suffix}"):
         if ablation in results:
             gap = accuracy - results[ablation]["test"]["accuracy"]
             verdict = "met" if gap >= 5 else "not met"
