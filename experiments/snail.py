@@ -48,7 +48,15 @@ RUNS = {  # name: (preset, shots, optimiser steps, episodes per batch)
 # runs that continue another run's last checkpoint to more steps
 CONTINUED = {f"{name}-1shot-1600": f"{name}-1shot" for name in ("snail", "tc-only", "attention-only")}
 WAYS = 5
-COLUMNS = ("run", "preset", "shots", "parameters", "steps done / planned × episodes", "wall min", "CPU min")
+COLUMNS = (
+    "run",
+    "preset",
+    "shots",
+    "parameters",
+    "steps done / planned × episodes (kept weights' step)",
+    "wall min",
+    "CPU min",
+)
 COLUMNS += ("load avg", "test accuracy (%)", "digits (%)", "same-class attention (%), blocks 1, 2, 3")
 HEADER = "| " + " | ".join(COLUMNS) + " |\n"
 HEADER += "| --- | --- " + "| ---: " * 8 + "| --- |"
@@ -152,7 +160,7 @@ def row(result: dict) -> str:
         result["preset"],
         str(result["shots"]),
         f"{result['parameters']:,}",
-        f"{result['steps_done']:,} / {result['steps']:,} × {result['batch']}",
+        f"{result['steps_done']:,} / {result['steps']:,} × {result['batch']} (kept {result['kept_step']:,})",
         f"{result.get('wall_minutes', float('nan')):.1f}",
         f"{result.get('cpu_minutes', float('nan')):.1f}",
         f"{result['load']:.1f}",
@@ -238,8 +246,9 @@ def report(out: Path, docs: Path) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     (docs / "snail.md").write_text(text)
     plot_curves(results, docs / "snail_curves.png")
-    if "snail-1shot" in results:
-        run = Run(out / "snail-1shot")
+    drawn = next((name for name in ("snail-1shot-1600", "snail-1shot") if name in results), None)
+    if drawn is not None:  # the longest SNAIL run's attention
+        run = Run(out / drawn)
         run.recipe().pictures()["episode"](run.load_model(), run.build_task(run.recipe()), docs / "snail.png")
     print(f"wrote {docs / 'snail.md'}")
 
