@@ -114,6 +114,7 @@ def test_a_broken_run_directory_is_one_line_naming_the_file(tmp_path, case):
         (["--model", "pointer", "--n", "30"], "supervised tsp needs Held–Karp targets: n <= 12, or rl"),
         (["--model", "pointer", "--steps", "-1", "--train-size", "64"], "training steps: got -1"),
         (["--model", "ram", "--epochs", "-1"], "training epochs: got -1"),
+        (["--set", "source_vocab_size=7"], "--set source_vocab_size=7: the task sets this field"),
     ],
 )
 def test_bad_options_are_one_line_naming_the_option(tmp_path, arguments, message):

@@ -107,6 +107,18 @@ def make_trainer(run: Run, training: Training, total_steps: int, callbacks: list
     )
 
 
+def refuse_resized_fields(config: Any, sized: Any, overrides: Mapping[str, Any]) -> Any:
+    """``sized`` (the config with the data's sizes), unless it replaced a field the user set:
+    ``--set ways=3`` on a 5-way task must be an error, not silently 5."""
+    for key, value in overrides.items():
+        if getattr(sized, key) != getattr(config, key):
+            raise ValueError(
+                f"--set {key}={value}: the task sets this field ({key}={getattr(sized, key)}); "
+                "change the task's option instead (see: attnzoo train MODEL --help)"
+            )
+    return sized
+
+
 def train(
     name: str,
     out: Any,
@@ -149,7 +161,7 @@ def train(
         config, recipe, settings = run_settings(run, name, preset, model, task, training, resume)
     L.seed_everything(settings.seed, workers=True, verbose=False)
     data = run.build_task(recipe) if resume else recipe.build_task(settings.seed)
-    config = recipe.sized_config(config, data)
+    config = refuse_resized_fields(config, recipe.sized_config(config, data), {} if resume else model or {})
     batches, total = training_batches(recipe, data, settings)
     module = RecipeModule(recipe, config, settings, total)
     validation = Validation(
