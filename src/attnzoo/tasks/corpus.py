@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from attnzoo.tasks.text import Level, TranslationData, _check_level, make_translation_data, tokenize
@@ -73,28 +73,7 @@ def read_parallel_tsv(
     how many is logged as a warning.
     """
     _check_level(level)
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a directory, expected a TSV file") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if len(columns) != 2 or min(columns) < 1 or columns[0] == columns[1]:
-        raise ValueError(f"columns: expected two different column numbers from 1, got {columns}")
-    pairs: list[Pair] = []
-    extra = 0
-    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
-        pair, fields = parse_line(path, number, line_bytes, columns)
-        if pair is not None:
-            pairs.append(pair)
-            extra = max(extra, fields - 2)
-    if not pairs:
-        raise ValueError(f"{path}: no sentence pairs")
-    if extra:
-        logger.warning("%s: ignored %d column(s) beyond the source and the target (columns %s)", path, extra, columns)
+    pairs = read_whole_tsv(path, columns)
     chosen = default_max_len(pairs, level) if max_len is None else max_len
     kept, dropped = filter_by_length(pairs, chosen, level)
     if dropped and max_len is None:
@@ -113,35 +92,74 @@ def read_parallel_tsv(
     return kept
 
 
-def read_whole_tsv(path: str | os.PathLike[str], columns: tuple[int, int] = (1, 2)) -> list[Pair]:
-    """Every pair of a TSV file, none dropped for its length (a file to score whole)."""
-    return read_parallel_tsv(path, level="char", max_len=10**9, columns=columns)
+def read_whole_tsv(
+    path: str | os.PathLike[str],
+    columns: tuple[int, int] = (1, 2),
+    names: tuple[str, str] = ("source", "target"),
+    what: str = "sentence pairs",
+) -> list[Pair]:
+    """Every pair of a TSV file, none dropped for its length (a file to score whole).
+
+    ``names`` and ``what`` word the errors for other two-column files (``("label", "text")``,
+    ``"labelled texts"``).
+    """
+    if len(columns) != 2 or min(columns) < 1 or columns[0] == columns[1]:
+        raise ValueError(f"columns: expected two different column numbers from 1, got {columns}")
+    pairs: list[Pair] = []
+    extra = 0
+    for number, line in tsv_lines(path):
+        pair, fields = parse_line(path, number, line, columns, names)
+        if pair is not None:
+            pairs.append(pair)
+            extra = max(extra, fields - 2)
+    if not pairs:
+        raise ValueError(f"{path}: no {what}")
+    if extra:
+        logger.warning("%s: ignored %d column(s) beyond the %s and the %s (columns %s)", path, extra, *names, columns)
+    return pairs
 
 
-def parse_line(path: Path, number: int, line_bytes: bytes, columns: tuple[int, int]) -> tuple[Pair | None, int]:
-    """``((source, target), number of columns)`` of one TSV line; ``(None, 0)`` for a blank line."""
+def tsv_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 file: a leading byte-order mark dropped, ``\r\n`` ends
+    taken; a missing file, a folder or bytes that are not UTF-8 raise one line naming the file
+    (and the line)."""
+    path = Path(path)
     try:
-        line = line_bytes.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} is byte"
-            f" {error.start + 1} of the line); save the file as UTF-8"
-        ) from None
-    line = line.rstrip("\r")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: is a directory, expected a TSV file") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(
+                f"{path}:{number}: not valid UTF-8 (byte 0x{line_bytes[error.start]:02x} is byte"
+                f" {error.start + 1} of the line); save the file as UTF-8"
+            ) from None
+        yield number, line.rstrip("\r")
+
+
+def parse_line(
+    path: str | os.PathLike[str], number: int, line: str, columns: tuple[int, int], names: tuple[str, str]
+) -> tuple[Pair | None, int]:
+    """``((first, second), number of columns)`` of one TSV line; ``(None, 0)`` for a blank line."""
     if not line.strip():
         return None, 0
     fields = line.split("\t")
     if len(fields) < max(columns):
         what = "no tab" if len(fields) == 1 else f"{len(fields)} columns"
         raise ValueError(
-            f"{path}:{number}: expected the source in column {columns[0]} and the target in column "
+            f"{path}:{number}: expected the {names[0]} in column {columns[0]} and the {names[1]} in column "
             f"{columns[1]} (tab-separated), found {what}: {_preview(line)}"
         )
-    source, target = fields[columns[0] - 1].strip(), fields[columns[1] - 1].strip()
-    if not source or not target:
-        side = "source" if not source else "target"
-        raise ValueError(f"{path}:{number}: empty {side}: {_preview(line)}")
-    return (source, target), len(fields)
+    first, second = fields[columns[0] - 1].strip(), fields[columns[1] - 1].strip()
+    if not first or not second:
+        raise ValueError(f"{path}:{number}: empty {names[0] if not first else names[1]}: {_preview(line)}")
+    return (first, second), len(fields)
 
 
 def _preview(line: str, width: int = 60) -> str:

@@ -34,6 +34,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from attnzoo.tasks.corpus import tsv_lines
 from attnzoo.tasks.tokenizers import WordTokenizer
 
 LABELS = ("entailment", "neutral", "contradiction")  # label ids 0, 1, 2
@@ -265,13 +266,13 @@ def read_nli_tsv(path: str | Path) -> list[NLIExample]:
     """Examples of a ``premise<TAB>hypothesis<TAB>label`` file (UTF-8; words lowercased; no alignments).
 
     Raises ``ValueError`` naming the file and line for a missing file, a line without three
-    columns, an empty sentence or a label other than entailment / neutral / contradiction.
+    columns, an empty sentence, a label other than entailment / neutral / contradiction or bytes
+    that are not UTF-8 (read by :func:`attnzoo.tasks.corpus.tsv_lines`, which drops a byte-order mark).
     """
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise ValueError(f"{path}: no such file (expected premise<TAB>hypothesis<TAB>label lines)")
     tokenizer, examples = WordTokenizer(lowercase=True), []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in tsv_lines(path):  # the corpus loader's file and UTF-8 errors, byte-order mark
         if not line.strip():
             continue
         fields = [field.strip() for field in line.split("\t")]

@@ -20,23 +20,10 @@ from attnzoo.tasks.corpus import read_whole_tsv, split_pairs
 from attnzoo.tasks.reviews import Review
 from attnzoo.tasks.vocab import Vocabulary
 
-WORDING = (  # the corpus loader's words for a sentence pair, and ours for a labelled text
-    ("the source in column 1 and the target in column 2", "the label in column 1 and the text in column 2"),
-    ("empty source", "empty label"),
-    ("empty target", "empty text"),
-    ("no sentence pairs", "no labelled texts"),
-)
-
 
 def read_labelled_tsv(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     """``[(label, text), ...]`` of a ``label<TAB>text`` file, in file order (errors: module doc)."""
-    try:
-        return read_whole_tsv(path)
-    except ValueError as error:
-        message = str(error)
-        for theirs, ours in WORDING:
-            message = message.replace(theirs, ours)
-        raise ValueError(message) from None
+    return read_whole_tsv(path, names=("label", "text"), what="labelled texts")
 
 
 def split_text(text: str) -> list[list[str]]:
