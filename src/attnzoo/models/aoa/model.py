@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from attnzoo.attention import attention_over_attention, masked_softmax
 from attnzoo.attention.functional import check_shape
+from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model
 
 
@@ -85,12 +86,8 @@ class Reader(nn.Module):
 
     def encode(self, gru: nn.GRU, words: Tensor) -> Tensor:
         """Bidirectional GRU states ``(B, L, 2H)`` of ``words`` ``(B, L)``, zero at padding."""
-        lengths = (words != 0).sum(1).clamp_min(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.dropout(self.embedding(words)), lengths, batch_first=True, enforce_sorted=False
-        )
-        states, _ = gru(packed)
-        return nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=words.size(1))[0]
+        lengths = (words != 0).sum(1).clamp_min(1)
+        return run_packed(gru, self.dropout(self.embedding(words)), lengths)[0]
 
     def attend(self, h_doc: Tensor, h_query: Tensor, document: Tensor, query: Tensor) -> tuple:
         """``(s (B, T), beta (B, Q) or None, M (B, T, Q) or None)``: the paper's document attention."""

@@ -33,10 +33,10 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnzoo.attention import AdditiveScore, Attention, lengths_to_mask
 from attnzoo.attention.functional import check_shape
+from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model
 
 
@@ -194,12 +194,8 @@ class EntailmentModel(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """``lstm`` over padded ``words`` ``(B, T)``: outputs ``(B, T, k)`` (zero at padding), the last
         output ``(B, k)`` and last cell ``(B, k)`` of each sequence; ``cell`` ``(B, k)``: the initial cell."""
-        packed = pack_padded_sequence(
-            self.dropout(self.embed(words)), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
         start = None if cell is None else (torch.zeros_like(cell)[None], cell[None])  # h_0 = 0, c_0 = cell
-        outputs, (h, c) = lstm(packed, start)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=words.size(1))  # (B, T, k)
+        outputs, (h, c) = run_packed(lstm, self.dropout(self.embed(words)), lengths, start)  # (B, T, k)
         return outputs, h[0], c[0]
 
     def encode(

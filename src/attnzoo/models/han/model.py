@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnzoo.attention import AttentionOutput, StructuredSelfAttention
 from attnzoo.attention.functional import check_shape
+from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model, require_positive
 from attnzoo.tasks.reviews import flatten_documents
 from attnzoo.tasks.vocab import PAD_ID
@@ -78,16 +78,6 @@ def make_pooling(config: HANConfig) -> nn.Module:
     return StructuredSelfAttention(2 * config.hidden, config.attention_dim, hops=1)
 
 
-def encode(rnn: nn.GRU, inputs: Tensor, lengths: Tensor) -> Tensor:
-    """A bidirectional GRU over ``inputs`` ``(N, T, E)`` of ``lengths`` ``(N,)`` (each >= 1): ``(N, T, 2H)``.
-
-    Packed, so the backward direction starts at each sequence's last real position, not at padding.
-    """
-    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states, _ = rnn(packed)
-    return pad_packed_sequence(states, batch_first=True, total_length=inputs.size(1))[0]
-
-
 class HAN(nn.Module):
     """Hierarchical attention network (Yang et al. 2016), or its mean-pooling / flat baselines."""
 
@@ -125,13 +115,13 @@ class HAN(nn.Module):
         word_mask = words != PAD_ID  # (B, S, W)
         sentence_mask = word_mask.any(dim=-1)  # (B, S)
         real_mask = word_mask[sentence_mask]  # (N, W): only the real sentences are encoded
-        h = encode(self.word_encoder, self.embed(words[sentence_mask]), real_mask.sum(dim=1))  # (N, W, 2H)
+        h, _ = run_packed(self.word_encoder, self.embed(words[sentence_mask]), real_mask.sum(dim=1))  # (N, W, 2H)
         s, alpha = self.word_attention(h, real_mask)  # (N, 1, 2H), (N, 1, W): s_i, α_it
         sentences = h.new_zeros(*sentence_mask.shape, h.size(-1))  # (B, S, 2H)
         sentences[sentence_mask] = s[:, 0]
         word_weights = alpha.new_zeros(words.shape)  # (B, S, W)
         word_weights[sentence_mask] = alpha[:, 0]
-        h_sentences = encode(self.sentence_encoder, sentences, sentence_mask.sum(dim=1))  # (B, S, 2H): h_i
+        h_sentences, _ = run_packed(self.sentence_encoder, sentences, sentence_mask.sum(dim=1))  # (B, S, 2H): h_i
         v, beta = self.sentence_attention(h_sentences, sentence_mask)  # (B, 1, 2H), (B, 1, S): v, α_i
         return v[:, 0], beta[:, 0], word_weights
 
@@ -139,7 +129,7 @@ class HAN(nn.Module):
         """One bi-GRU and word attention over the whole document; sentence weights = summed word weights."""
         tokens, positions = flatten_documents(words)  # (B, L) each
         mask = tokens != PAD_ID
-        h = encode(self.word_encoder, self.embed(tokens), mask.sum(dim=1))  # (B, L, 2H)
+        h, _ = run_packed(self.word_encoder, self.embed(tokens), mask.sum(dim=1))  # (B, L, 2H)
         v, alpha = self.word_attention(h, mask)  # (B, 1, 2H), (B, 1, L)
         grid = alpha.new_zeros(words.size(0), words.size(1) * words.size(2))  # (B, S * W)
         word_weights = grid.scatter(1, positions, alpha[:, 0] * mask).view(words.shape)  # (B, S, W)

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from attnzoo.attention import MultiDimensionalAttention, StructuredSelfAttention
 from attnzoo.attention.functional import check_shape
-from attnzoo.models.han.model import encode
+from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model, require_positive
 from attnzoo.tasks.vocab import PAD_ID
 
@@ -103,7 +103,7 @@ class SelfAttentive(nn.Module):
             raise ValueError("tokens: expected every sequence to hold at least one token, got an empty one")
         H = torch.cat([embed(tokens[..., f]) for f, embed in enumerate(self.embeddings)], dim=-1)  # (B, T, F * E)
         if self.config.encoder == "bigru":
-            H = encode(self.encoder, H, mask.sum(dim=1))  # (B, T, 2u)
+            H, _ = run_packed(self.encoder, H, mask.sum(dim=1))  # (B, T, 2u)
         if self.config.attention == "multidim":
             query = self.query.expand(tokens.size(0), -1)  # (B, d_a): source2token
             M, feature_weights = self.pooling(query, H, mask=mask)  # (B, D), (B, T, D)

@@ -30,7 +30,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnzoo.attention import (
     AdditiveScore,
@@ -44,6 +43,7 @@ from attnzoo.attention import (
 )
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
+from attnzoo.models.recurrent import run_packed
 from attnzoo.models.seq2seq.presets import PRESETS
 from attnzoo.registry import register_model
 
@@ -145,9 +145,7 @@ class Encoder(nn.Module):
             raise ValueError(f"source_lengths: expected every length >= 1, got {source_lengths.tolist()}")
         batch, width = source.shape
         embedded = self.dropout(self.embedding(source))  # (B, S, E)
-        packed = pack_padded_sequence(embedded, source_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, last = self.rnn(packed)
-        annotations, _ = pad_packed_sequence(outputs, batch_first=True, total_length=width)  # (B, S, D_enc)
+        annotations, last = run_packed(self.rnn, embedded, source_lengths)  # (B, S, D_enc)
         hidden = last[0] if isinstance(last, tuple) else last  # (L * dirs, B, H); LSTM: h, not the cell
         layers = hidden.size(0) // self.directions
         final = hidden.view(layers, self.directions, batch, -1).permute(2, 0, 1, 3).reshape(batch, layers, -1)
