@@ -107,7 +107,7 @@ def read_whole_tsv(
         raise ValueError(f"columns: expected two different column numbers from 1, got {columns}")
     pairs: list[Pair] = []
     extra = 0
-    for number, line in tsv_lines(path):
+    for number, line in text_lines(path):
         pair, fields = parse_line(path, number, line, columns, names)
         if pair is not None:
             pairs.append(pair)
@@ -119,7 +119,7 @@ def read_whole_tsv(
     return pairs
 
 
-def tsv_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+def text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(line number, line)`` of a UTF-8 file: a leading byte-order mark dropped, ``\r\n`` ends
     taken; a missing file, a folder or bytes that are not UTF-8 raise one line naming the file
     (and the line)."""

@@ -34,7 +34,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from attnzoo.tasks.corpus import tsv_lines
+from attnzoo.tasks.corpus import text_lines
 from attnzoo.tasks.tokenizers import WordTokenizer
 
 LABELS = ("entailment", "neutral", "contradiction")  # label ids 0, 1, 2
@@ -267,12 +267,12 @@ def read_nli_tsv(path: str | Path) -> list[NLIExample]:
 
     Raises ``ValueError`` naming the file and line for a missing file, a line without three
     columns, an empty sentence, a label other than entailment / neutral / contradiction or bytes
-    that are not UTF-8 (read by :func:`attnzoo.tasks.corpus.tsv_lines`, which drops a byte-order mark).
+    that are not UTF-8 (read by :func:`attnzoo.tasks.corpus.text_lines`, which drops a byte-order mark).
     """
     if not Path(path).is_file():
         raise ValueError(f"{path}: no such file (expected premise<TAB>hypothesis<TAB>label lines)")
     tokenizer, examples = WordTokenizer(lowercase=True), []
-    for number, line in tsv_lines(path):  # the corpus loader's file and UTF-8 errors, byte-order mark
+    for number, line in text_lines(path):  # the corpus loader's file and UTF-8 errors, byte-order mark
         if not line.strip():
             continue
         fields = [field.strip() for field in line.split("\t")]

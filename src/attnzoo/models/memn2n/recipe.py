@@ -28,6 +28,7 @@ from torch.utils.data import TensorDataset
 from attnzoo.models.memn2n.model import MemN2N, MemN2NConfig
 from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
 from attnzoo.tasks import babi
+from attnzoo.tasks.corpus import text_lines
 
 EVAL_BATCH = 1_000  # questions per forward pass when evaluating
 EXAMPLE_STORY = (  # the story --example writes for `attnzoo answer`
@@ -194,7 +195,7 @@ def read_story(path: str, question: str, known: Any) -> babi.Question:
     file = Path(path)
     if not file.is_file():
         raise ValueError(f"STORY_FILE: no such file: {path}")
-    lines = [(number, words_of(line)) for number, line in enumerate(file.read_text().splitlines(), 1)]
+    lines = [(number, words_of(line)) for number, line in text_lines(file)]  # UTF-8 errors name file:line
     lines = [(number, words) for number, words in lines if words]
     if not lines or not words_of(question):
         raise ValueError(f"expected a story with at least one sentence in {path} and a question with words")
