@@ -129,7 +129,8 @@ def text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a directory, expected a TSV file") from None
+        kind = path.suffix[1:].upper() or "text"  # "TSV", "JSONL"
+        raise IsADirectoryError(f"{path}: is a directory, expected a {kind} file") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     for number, line_bytes in enumerate(raw.split(b"\n"), start=1):

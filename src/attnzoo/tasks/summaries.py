@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from attnzoo.tasks.corpus import read_whole_tsv, split_pairs
+from attnzoo.tasks.corpus import read_whole_tsv, split_pairs, text_lines
 from attnzoo.tasks.news import NewsExample
 from attnzoo.tasks.tokenizers import WordTokenizer
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
@@ -35,16 +35,8 @@ def read_summary_pairs(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     path = Path(path)
     if path.suffix.lower() != ".jsonl":
         return read_whole_tsv(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a directory, expected a JSONL file") from None
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start}); save it as UTF-8") from None
     pairs = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in text_lines(path):  # the corpus loader's file and UTF-8 errors, byte-order mark
         if not line.strip():
             continue
         try:
