@@ -10,6 +10,8 @@ Bahdanau et al. 2015, eqs. (5)-(6); Luong et al. 2015, eq. (7); Xu et al. 2015, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from attnzoo.attention.functional import (
@@ -93,9 +95,23 @@ class Attention(nn.Module):
         Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
         """
 
+        weights_of = self.chunk_weights(query, prepared_keys, mask)
+
         def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
-            scores = self.score.score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
-            weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # in the input dtype
+            weights = weights_of(rows).to(values.dtype)  # (B, chunk, Tk), in the input dtype
             return attend(weights, values), weights  # (B, chunk, Dv), (B, chunk, Tk)
 
         return in_query_chunks(one_chunk, query.size(1), self.chunk_size, dim=1)
+
+    def chunk_weights(self, query: Tensor, prepared_keys: Tensor, mask: Tensor | None) -> Callable[[slice], Tensor]:
+        """``weights_of(rows)``: the weights ``(B, rows, Tk)`` of the query rows ``rows`` (float32 for half).
+
+        Args: query ``(B, Tq, Dq)``; prepared_keys ``self.prepare_keys(keys)``; mask bool broadcastable
+        to ``(B, Tq, Tk)`` or ``None``. Also used by :func:`attnzoo.record_attention`.
+        """
+
+        def weights_of(rows: slice) -> Tensor:
+            scores = self.score.score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
+            return masked_softmax(scores, rows_of(mask, rows))
+
+        return weights_of
