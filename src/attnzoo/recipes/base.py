@@ -218,18 +218,27 @@ class EpochShuffle(Sampler[int]):
     """A new random order every epoch, drawn from ``(seed, epoch)`` alone.
 
     Lightning calls ``set_epoch`` before each epoch, so a run resumed at an epoch boundary sees
-    the same order as one that was never stopped.
+    the same order as one that was never stopped. A run resumed in the middle of an epoch
+    continues that epoch's order after the examples it had trained on (:meth:`resume_within`).
     """
 
     def __init__(self, size: int, seed: int) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.resumed: tuple[int, int] | None = None  # (epoch, examples of it already trained on)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_within(self, epoch: int, served: int) -> None:
+        """Start the next pass, if it is epoch ``epoch``, after that epoch's first ``served`` examples."""
+        self.resumed = (epoch, served)
+
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator).tolist()
+        skipped = self.resumed[1] if self.resumed is not None and self.resumed[0] == self.epoch else 0
+        self.resumed = None
+        return iter(order[skipped:])
 
     def __len__(self) -> int:
         return self.size
@@ -251,7 +260,24 @@ def shuffled_batches(
     """
     sampler = EpochShuffle(len(dataset), seed)
     options = {"collate_fn": collate_fn, "drop_last": drop_last, "generator": generator}
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
+    return EpochLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader over an :class:`EpochShuffle` that a run can resume in the middle of an epoch.
+
+    Lightning restarts a loader from the start of its epoch on resume; the trainer's
+    ``EpochStart`` callback tells the sampler how many of the epoch's batches the run had
+    already trained on (:meth:`EpochShuffle.resume_within`), so nothing is seen twice or skipped.
+    The position comes from the trainer's restored step count, so the loader keeps no state of its
+    own (``state_dict`` is Lightning's sign that the loader is resumable).
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore: the position is the trainer's step (see the class docstring)."""
 
 
 def device_of(model: nn.Module) -> torch.device:
