@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 # Seeds of the data splits, added to the run's seed: one table for every recipe.
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_003, "test": 2_000_003}
@@ -256,11 +256,28 @@ def shuffled_batches(
     """A DataLoader of ``dataset`` in an order that depends on ``(seed, epoch)`` only (:class:`EpochShuffle`).
 
     ``generator``: the DataLoader's own (its workers' seeds), so that iterating it leaves torch's
-    global generator alone.
+    global generator alone. A ``TensorDataset`` without a ``collate_fn`` is batched by one index
+    operation per tensor (:class:`IndexedTensors`), not example by example.
     """
+    if isinstance(dataset, TensorDataset) and collate_fn is None:
+        dataset, collate_fn = IndexedTensors(*dataset.tensors), as_batch
     sampler = EpochShuffle(len(dataset), seed)
     options = {"collate_fn": collate_fn, "drop_last": drop_last, "generator": generator}
     return EpochLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
+
+
+class IndexedTensors(TensorDataset):
+    """A ``TensorDataset`` whose batch is one index operation per tensor (the DataLoader calls
+    ``__getitems__`` with a batch's indices), the same list of tensors as the default collation."""
+
+    def __getitems__(self, indices: list[int]) -> list[Tensor]:
+        chosen = torch.tensor(indices)
+        return [tensor[chosen] for tensor in self.tensors]
+
+
+def as_batch(batch: list[Tensor]) -> list[Tensor]:
+    """The collation of :class:`IndexedTensors`: its batch is already made."""
+    return batch
 
 
 class EpochLoader(DataLoader):
