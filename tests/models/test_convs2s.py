@@ -1,6 +1,8 @@
 """ConvS2S (Gehring et al. 2017): causality by perturbation, cached = full decoding, multi-step attention
-against eqs. 1–2 written out, source padding, top-only attention, the §3.4 initialisation, gradcheck."""
+against eqs. 1–2 written out, source padding, top-only attention, the §3.4 initialisation, gradcheck;
+the agreement of each layer's attention with a gold alignment, counted by hand."""
 
+import dataclasses
 import math
 
 import pytest
@@ -9,6 +11,9 @@ import torch.nn.functional as F
 
 from attnzoo import create_model
 from attnzoo.models.convs2s import ConvS2SConfig, MultiStepAttention
+from attnzoo.models.convs2s.recipe import alignment_scores, gold_agreement
+from attnzoo.registry import load_recipe
+from attnzoo.tasks.reorder import reorder_splits
 
 SMALL = {"source_vocab_size": 20, "target_vocab_size": 15, "embed_dim": 8, "channels": 6, "encoder_layers": 2}
 
@@ -119,3 +124,40 @@ def test_bad_settings_and_shapes_are_refused():
         model()(source, lengths, target[:1])
     with pytest.raises(ValueError, match="at most max_len = 8"):
         model(max_len=8)(F.pad(source, (0, 3), value=3), lengths, target)
+
+
+def test_gold_agreement_counts_argmax_hits_and_gold_mass():
+    weights = torch.tensor(
+        [
+            [[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]],  # layer 1: argmax 0, 2, 1
+            [[0.1, 0.8, 0.1], [0.5, 0.4, 0.1], [1 / 3, 1 / 3, 1 / 3]],  # layer 2: argmax 1, 0, (any)
+        ]
+    )[None]  # (1, 2, T=3, S=3)
+    gold = torch.tensor([[0, 1, -1]])  # the third target word has no gold source word
+    scores = gold_agreement(weights, gold)
+    # layer 1: word 0 hit (0 = 0), word 1 missed (2 != 1); mass 0.7 + 0.3. Layer 2: both missed; 0.1 + 0.4.
+    torch.testing.assert_close(scores, torch.tensor([[[1.0, 1.0, 2.0], [0.0, 0.5, 2.0]]]))
+    with pytest.raises(ValueError, match=r"weights, gold: expected \(B, L, T, S\) and \(B, T\)"):
+        gold_agreement(weights[0], gold)
+
+
+def test_alignment_scores_batched_equal_one_sentence_at_a_time():
+    """The batched scores (padding of sources and targets) equal a direct count over each sentence alone."""
+    recipe = load_recipe("convs2s", {"kind": "reorder", "train_size": 60, "valid_size": 5, "test_size": 6})
+    task = recipe.build_task(seed=0)
+    torch.manual_seed(0)
+    net = create_model("convs2s", **dataclasses.asdict(recipe.sized_config(ConvS2SConfig(**SMALL), task))).eval()
+    examples = reorder_splits(60, 5, 6, 40, 60, seed=0)["test"]
+    scores = alignment_scores(net, task, examples, batch_size=4)
+    assert scores.shape == (6, 3, 3)
+    for row, example in enumerate(examples):
+        source = torch.tensor([task.encode_source(example.source)])
+        target_in = torch.tensor([[net.config.bos_id, *task.encode_target(example.target)]])
+        with torch.no_grad():
+            weights = net(source, torch.tensor([source.size(1)]), target_in, need_weights=True).weights
+        for layer, a in enumerate(weights):
+            gold = torch.tensor(example.alignment)
+            words = len(gold)
+            hits = sum(int(a[0, t].argmax()) == int(gold[t]) for t in range(words))
+            mass = sum(a[0, t, gold[t]] for t in range(words))
+            torch.testing.assert_close(scores[row, layer], torch.tensor([float(hits), float(mass), float(words)]))

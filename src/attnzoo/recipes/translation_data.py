@@ -1,7 +1,8 @@
 """The data of the translation recipe: its task settings, and building or restoring the task.
 
-Three kinds of task: ``dates`` (dates in 20 locales → ISO 8601, generated, characters),
-``transduction`` (the length experiment's generated word task) and ``corpus`` (your TSV files:
+Four kinds of task: ``dates`` (dates in 20 locales → ISO 8601, generated, characters),
+``transduction`` (the length experiment's generated word task), ``reorder`` (SVO → SOV with
+adjective–noun swap and gold alignments, generated words: :mod:`attnzoo.tasks.reorder`) and ``corpus`` (your TSV files:
 one file cut into train / valid / test, or separate files). A corpus run keeps everything it
 needs in its run directory: the tokenisers, the vocabularies and the pairs of each split, so
 ``evaluate``, ``translate`` and ``plot`` never read the original files again.
@@ -17,15 +18,17 @@ from attnzoo.tasks.text import PairDataset, TranslationData, make_pair_dataset, 
 from attnzoo.tasks.tokenizers import LEVELS, tokenizer_from_dict
 from attnzoo.tasks.vocab import SPECIALS, Vocabulary
 
-KINDS = ("dates", "corpus", "transduction")
-DEFAULT_LEVEL = {"dates": "char", "corpus": "subword", "transduction": "word"}
+KINDS = ("dates", "corpus", "transduction", "reorder")
+DEFAULT_LEVEL = {"dates": "char", "corpus": "subword", "transduction": "word", "reorder": "word"}
 
 
 @dataclass(frozen=True)
 class TranslationTask:
     """The data of a translation run, its tokenisation, and the options of its loss."""
 
-    kind: str | None = None  # "dates", "corpus" or "transduction" (None: corpus when a file is given, else dates)
+    kind: str | None = (
+        None  # "dates", "corpus", "transduction" or "reorder" (None: corpus when a file is given, else dates)
+    )
     data: str | None = None  # corpus: one source<TAB>target file, cut into train/valid/test by split
     train: str | None = None  # corpus: the training file (instead of data), with valid and test or cut from it
     valid: str | None = None  # corpus: the validation file (None: cut from train by split)
@@ -40,11 +43,11 @@ class TranslationTask:
     min_count: int = 1  # keep tokens seen at least this often in training (others: <unk>)
     max_vocab: int | None = None  # keep at most this many tokens per side, the most frequent
     max_len: int | None = None  # corpus: drop pairs longer than this (None: 1.5x the 99th percentile)
-    train_size: int = 20_000  # dates, transduction: training pairs generated
-    valid_size: int = 1_000  # dates, transduction: validation pairs generated
-    test_size: int = 2_000  # dates, transduction: test pairs generated
-    train_max_len: int = 40  # transduction: longest training source (words)
-    test_max_len: int = 60  # transduction: longest test source (words)
+    train_size: int = 20_000  # dates, transduction, reorder: training pairs generated
+    valid_size: int = 1_000  # dates, transduction, reorder: validation pairs generated
+    test_size: int = 2_000  # dates, transduction, reorder: test pairs generated
+    train_max_len: int = 40  # transduction, reorder: longest training source (words)
+    test_max_len: int = 60  # transduction, reorder: longest test source (words)
     label_smoothing: float = 0.0  # ε_ls of the training loss (Szegedy et al. 2016; Vaswani §5.4: 0.1)
 
     def __post_init__(self) -> None:
@@ -100,6 +103,11 @@ def build_translation_data(settings: TranslationTask, seed: int) -> TranslationD
         sizes = (settings.train_size, settings.valid_size, settings.test_size)
         lengths = {"train_max_len": settings.train_max_len, "test_max_len": settings.test_max_len}
         return transduction_data(*sizes, **lengths, seed=seed)
+    if settings.kind == "reorder":
+        from attnzoo.tasks.reorder import reorder_data
+
+        sizes = (settings.train_size, settings.valid_size, settings.test_size)
+        return reorder_data(*sizes, settings.train_max_len, settings.test_max_len, seed=seed)
     from attnzoo.tasks.corpus import corpus_splits
 
     files = {"data": settings.data, "train": settings.train, "valid": settings.valid, "test": settings.test}

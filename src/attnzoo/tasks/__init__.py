@@ -17,6 +17,7 @@ generator records the ground truth its model's attention is scored against:
 - :mod:`~attnzoo.tasks.entailment`: inference pairs with gold word alignments, NLI TSV files
 - :mod:`~attnzoo.tasks.news`, :mod:`~attnzoo.tasks.summaries`: news with gold copy positions,
   (article, summary) files (the pointer-generator)
+- :mod:`~attnzoo.tasks.reorder`: SVO → SOV sentences with gold word alignments (ConvS2S)
 - :mod:`~attnzoo.tasks.mirror`, :mod:`~attnzoo.tasks.digits32`: mirrored images with a rule
   checker, digits at 32×32 (SAGAN)
 """
