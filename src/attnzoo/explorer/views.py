@@ -30,7 +30,7 @@ DIGITS = 4  # decimals kept of every weight (the page shows 3)
 
 def rounded(matrix: Tensor) -> list:
     """A tensor as nested lists of floats rounded to :data:`DIGITS` decimals."""
-    return torch.round(matrix.detach().float().cpu(), decimals=DIGITS).tolist()
+    return torch.round(matrix.detach().double().cpu(), decimals=DIGITS).tolist()
 
 
 def check_matrix(name: str, matrix: Tensor, rows: int | None, columns: int | None) -> Tensor:
