@@ -117,9 +117,11 @@ def test_downloads_give_an_svg_document_and_a_png(seq2seq_page, chromium):
         ".then(b => done([b.type, b.size]), e => done(['error', String(e)]))"
     )
     assert png[0] == "image/png" and png[1] > 1000
-    assert len(chromium.find_elements(By.CSS_SELECTOR, "button.download-png")) == len(
-        chromium.find_elements(By.CSS_SELECTOR, "button.download-svg")
-    ) >= 3
+    assert (
+        len(chromium.find_elements(By.CSS_SELECTOR, "button.download-png"))
+        == len(chromium.find_elements(By.CSS_SELECTOR, "button.download-svg"))
+        >= 3
+    )
 
 
 def test_the_seq2seq_page_screenshot_is_not_blank(seq2seq_page, chromium, tmp_path):
@@ -132,7 +134,8 @@ def test_heads_grid_draws_every_layer_and_head_and_the_selector_switches_groups(
     box = chromium.find_element(By.CSS_SELECTOR, ".view[data-kind=heads]")
     select = box.find_element(By.CSS_SELECTOR, "select.group")
     for name, group in heads["groups"].items():
-        chromium.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))", select, name)
+        script = "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('change'))"
+        chromium.execute_script(script, select, name)
         per_head = len(group["queries"]) * len(group["keys"])
         layers, count = len(group["weights"]), len(group["weights"][0])
         assert len(box.find_elements(By.CSS_SELECTOR, "rect.head-grid")) == layers * count

@@ -1,4 +1,4 @@
-"""The explorer's views and scores against their definitions, the recipes' exports, and the formation record's bounds."""
+"""The explorer's views and scores against their definitions, the recipes' exports, the formation record's bounds."""
 
 from __future__ import annotations
 
@@ -122,7 +122,8 @@ def test_ram_reads_a_png_of_a_dark_digit_on_white_as_bright_ink(tmp_path):
 
 
 def test_a_snapshot_is_bounded_and_thinning_keeps_the_first_and_newest(monkeypatch):
-    view = alignment_view(torch.full((20, 20), 0.05), list("abcdefghijklmnopqrst"), list("ABCDEFGHIJKLMNOPQRST"), title="t")
+    letters = "abcdefghijklmnopqrst"
+    view = alignment_view(torch.full((20, 20), 0.05), list(letters), list(letters.upper()), title="t")
     monkeypatch.setattr(formation, "MAX_SNAPSHOT_BYTES", 2 * len(json.dumps(view)) + 10)
     item = formation.snapshot(7, [view] * 6)
     assert len(item["views"]) == 2 and item["scores"]["entropy"] == pytest.approx(math.log(20), abs=1e-3)

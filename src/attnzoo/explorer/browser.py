@@ -1,4 +1,4 @@
-"""Headless Chromium for the explorer's tests and screenshots (selenium + Debian's ``chromium`` and ``chromium-driver``).
+"""Headless Chromium for the explorer's tests and screenshots (selenium, Debian's ``chromium`` + ``chromium-driver``).
 
 Never downloads a browser: :func:`missing` says why one cannot start (no selenium, no Chromium),
 so tests skip with that reason. Background networking is off, and :func:`network_requests` lists
