@@ -18,6 +18,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
 from attnzoo.explorer.page import MAX_TEXT, page_html, run_page_data
 
 MAX_REQUEST_BYTES = 2_000_000  # bytes of one request (an uploaded PNG included)
@@ -33,12 +38,8 @@ class BadInput(ValueError):
         self.status = status
 
 
-def make_app(run: Any) -> Any:
+def make_app(run: Any) -> FastAPI:
     """The FastAPI app of a run (:class:`attnzoo.training.Run`): its model and data loaded once."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse
-    from starlette.concurrency import run_in_threadpool
-
     recipe = run.recipe()
     model, task = run.load_model(), run.build_task(recipe)
     page = page_html(run_page_data(run, live=True))
@@ -81,11 +82,9 @@ def make_app(run: Any) -> Any:
     return app
 
 
-async def read_input(request: Any, kind: str) -> list[str] | None:
+async def read_input(request: Request, kind: str) -> list[str] | None:
     """The model's input from the posted form: ``[text]``, ``[path of the uploaded PNG]`` (a temporary
     file the caller deletes), or None for a model that takes no input; :class:`BadInput` otherwise."""
-    from starlette.datastructures import UploadFile
-
     try:
         form = await request.form(max_files=1, max_fields=4, max_part_size=MAX_REQUEST_BYTES)
     except Exception as error:  # the multipart parser's own errors: malformed or too large
