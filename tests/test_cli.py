@@ -167,10 +167,13 @@ def test_demo_with_tiny_settings(tmp_path, monkeypatch, capsys):
         training={"steps": 3, "batch_size": 32},
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("Exact match on 40 held-out test dates: ")
-    assert lines[-1].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
+    assert lines[-2].startswith("Exact match on 40 held-out test dates: ")
+    assert lines[-2].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
+    assert lines[-1].endswith(f"attnzoo explore {tmp_path / 'runs' / 'demo'}")
     assert (tmp_path / "alignment.png").stat().st_size > 0
     assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples
+    invoke("explore", tmp_path / "runs" / "demo")  # what the last line suggests works right after
+    assert "attnzoo-data" in (tmp_path / "runs" / "demo" / "explorer.html").read_text(encoding="utf-8")
 
 
 def test_python_api_load_run_translate_evaluate(tmp_path):

@@ -131,3 +131,17 @@ def test_a_snapshot_is_bounded_and_thinning_keeps_the_first_and_newest(monkeypat
     kept = [snap["step"] for snap in formation.thinned([{"step": step} for step in steps])]
     assert kept[0] == 0 and kept[-1] == steps[-1] and len(kept) <= formation.MAX_SNAPSHOTS
     assert kept == sorted(set(kept))
+
+
+@pytest.mark.parametrize(("name", "kind"), [("show-attend-tell", "image"), ("memn2n", "memory")])
+def test_captioning_and_memory_hops_export_one_distribution_per_word_or_hop(name, kind):
+    recipe, model, data = tiny(name)
+    views = recipe.attention_views(model, data)
+    assert views and all(view["kind"] == kind for view in views)
+    for view in views:
+        check_view(json.loads(json.dumps(view)))
+        for row in (item for matrix in view.get("weightings", {}).values() for item in matrix):
+            assert sum(row) <= 1 + 1e-3  # the story's sentences get at most all of a hop's weight
+        for step in view.get("steps", []):
+            if "map" in step:
+                assert sum(map(sum, step["map"])) == pytest.approx(1, abs=1e-3)  # α over the grid sums to 1

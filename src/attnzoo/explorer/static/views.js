@@ -79,7 +79,7 @@ const DRAW = {
             : `rgb(${Array(3).fill(Math.round(255 * (1 - channels[0][r][c]))).join(",")})`;
           el("rect", {x: c * pixel, y: r * pixel, width: pixel, height: pixel, fill: fill}, g);
         }
-        const entry = view.steps[step];
+        const entry = view.steps[step] || {label: "(no step)"};
         if (entry.map) {
           const rows = entry.map.length, cols = entry.map[0].length, largest = Math.max(...entry.map.flat(), 1e-9);
           entry.map.forEach((row, r) => row.forEach((value, c) => el("rect", {x: c * width * pixel / cols,
@@ -95,7 +95,7 @@ const DRAW = {
         label(svg, 10, height * pixel + 26, entry.label);
       });
     }
-    stepButtons(box, view.steps.map((s) => s.label), draw)(0);
+    if (view.steps.length) stepButtons(box, view.steps.map((s) => s.label), draw)(0); else draw(0);
   },
 
   memory(view, box, svg) {

@@ -115,6 +115,19 @@ class SceneData:
         return self.fixed[name]
 
 
+def read_image(path: Path, size: int) -> np.ndarray:
+    """The image file ``path`` as uint8 RGB ``(size, size, 3)``; ``ValueError`` with one line if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB").resize((size, size), Image.BILINEAR))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
+
+
 def images_tensor(images: list[Tensor] | np.ndarray) -> Tensor:
     """uint8 images ``(B, S, S, 3)`` -> the model's float input ``(B, 3, S, S)`` in [0, 1]."""
     stacked = torch.stack(list(images)) if isinstance(images, list) else torch.tensor(np.asarray(images))
@@ -288,16 +301,7 @@ class CaptionRecipe(Recipe):
 
     def caption(self, model: CaptionModel, task: SceneData, arguments: list[str], out: Path | None) -> str:
         """The caption of the image file ``arguments[0]``; with ``out``, each word's attention drawn there."""
-        from PIL import Image, UnidentifiedImageError
-
-        path = Path(arguments[0])
-        try:
-            with Image.open(path) as opened:
-                image = np.asarray(opened.convert("RGB").resize((task.image_size, task.image_size), Image.BILINEAR))
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
+        image = read_image(Path(arguments[0]), task.image_size)
         if out is not None:
             words = self.draw_images(model, task, image[None], out)[0]
             return " ".join(words) + f"\n(each word's attention drawn to {out})"
@@ -305,6 +309,32 @@ class CaptionRecipe(Recipe):
         with torch.no_grad():
             decoded = model.generate(images_tensor(image[None]).to(device_of(model)), max_len=24)
         return " ".join(task.vocabulary.decode(decoded.tokens[0].tolist()))
+
+    explore_input = "image"
+    probes = 3  # 3-object test scenes the formation record follows
+
+    @torch.no_grad()
+    def attention_views(self, model: CaptionModel, task: SceneData, inputs: list[str] | None = None) -> list[dict]:
+        """Each generated word's α over the image's grid (Xu et al. Fig. 2-3), for the first 3-object
+        test scenes or the PNG files ``inputs``; a model without attention has no view."""
+        from attnzoo.explorer.views import image_view
+
+        if model.config.attention == "none":
+            return []
+        if inputs is None:
+            images = np.stack([item.image for item in task.split("test") if len(item.objects) == 3][: self.probes])
+        else:
+            images = np.stack([read_image(Path(path), task.image_size) for path in inputs])
+        was_training = model.training
+        decoded = model.eval().generate(images_tensor(images).to(device_of(model)), max_len=24)
+        model.train(was_training)
+        grid, views = model.config.grid, []
+        for number, row in enumerate(decoded.tokens.tolist()):
+            words = task.vocabulary.decode(row)
+            alphas = decoded.alignments[number, : len(words)].cpu().view(len(words), grid, grid)  # (T, grid, grid)
+            pixels = images_tensor(images[number : number + 1])[0]  # (3, S, S)
+            views.append(image_view(pixels, words, maps=list(alphas), title=" ".join(words) or "(no word)"))
+        return views
 
     def write_example(self, task: SceneData, arguments: list[str]) -> None:
         """A 3-object test scene as a PNG at ``arguments[0]``."""
