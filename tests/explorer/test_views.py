@@ -133,8 +133,16 @@ def test_a_snapshot_is_bounded_and_thinning_keeps_the_first_and_newest(monkeypat
     assert kept == sorted(set(kept))
 
 
-@pytest.mark.parametrize(("name", "kind"), [("show-attend-tell", "image"), ("memn2n", "memory")])
-def test_captioning_and_memory_hops_export_one_distribution_per_word_or_hop(name, kind):
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("show-attend-tell", "image"),
+        ("memn2n", "memory"),
+        ("entailment", "alignment"),
+        ("pointer-generator", "alignment"),
+    ],
+)
+def test_the_newer_recipes_export_checked_views(name, kind):
     recipe, model, data = tiny(name)
     views = recipe.attention_views(model, data)
     assert views and all(view["kind"] == kind for view in views)
@@ -145,3 +153,13 @@ def test_captioning_and_memory_hops_export_one_distribution_per_word_or_hop(name
         for step in view.get("steps", []):
             if "map" in step:
                 assert sum(map(sum, step["map"])) == pytest.approx(1, abs=1e-3)  # α over the grid sums to 1
+
+
+def test_entailment_gold_is_the_generated_alignment_of_the_scored_content_words():
+    recipe, model, data = tiny("entailment")  # the word-by-word reader: one row per hypothesis word
+    views = recipe.attention_views(model, data)
+    assert len(views) == 3
+    for view, example in zip(views, data.examples["test"], strict=False):
+        assert view["target"] == list(example.hypothesis) and view["source"] == list(example.premise)
+        for gold, scored, index in zip(view["gold"], example.content, example.alignment, strict=True):
+            assert gold == (index if scored else -1)

@@ -43,6 +43,7 @@ from attnzoo.tasks import geometry
 PROBLEMS = ("sort", "hull", "tsp")
 BASELINES = ("greedy", "ema")
 PICTURE_COUNT = 8  # instances drawn by the ``tours`` picture
+PROBES = 3  # test instances the explorer (and the formation record) shows
 
 
 @dataclass(frozen=True)
@@ -329,12 +330,12 @@ class PointerRecipe(Recipe):
     @torch.no_grad()
     def attention_views(self, model: PointerNet, task: PointerData, inputs: list[str] | None = None) -> list[dict]:
         """The pointer distribution of every greedy step (eq. 3's softmax over the inputs, and the end
-        input for hulls) with the chosen input, on the first :data:`PICTURE_COUNT` test instances."""
+        input for hulls) with the chosen input, on the first :data:`PROBES` test instances."""
         from attnzoo.explorer.views import pointer_view
 
         if inputs is not None:
             raise ValueError("a pointer run shows its test instances: it takes no typed input")
-        data = task.split("test").head(PICTURE_COUNT)
+        data = task.split("test").head(PROBES)
         tokens, lengths = predict(model, data.inputs)
         was_training = model.training
         log_probs = model.eval()(data.inputs.to(device_of(model)), tokens.to(device_of(model))).cpu()  # (N, T, K)
