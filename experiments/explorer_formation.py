@@ -1,0 +1,168 @@
+"""The attention explorer: does the alignment form during training, and when? And a screenshot of each view.
+
+1. Trains Bahdanau attention (``seq2seq``, additive score) on the reversal task (``kind=transduction``:
+   output word ``i`` translates input word ``n - 1 - i``, so every output word has a gold source
+   word), validating every ``VAL_EVERY`` steps. Each validation records the attention of the three
+   probe test sentences in ``formation.json`` (:mod:`attnzoo.training.formation`). The script
+   writes ``docs/results/explorer_formation.md``: per validation, the training loss, the
+   validation exact match, the probes' mean attention entropy (nats) and their alignment accuracy
+   (argmax on the gold source word), and ``docs/results/explorer_formation.png``
+   (``attnzoo plot RUN --picture formation``).
+2. Trains short runs of one model per kind of view (transformer heads, pointer, NTM memory, RAM
+   glimpses, Show-Attend-Tell word maps, MemN2N hops), writes each run's explorer page and, with
+   a headless Chromium (Debian ``chromium`` + ``chromium-driver``, selenium), screenshots the first
+   view of each page to ``docs/explorer/<kind>.png`` (skipped, with a message, without Chromium).
+   These runs are short: the pictures show what the views look like, not the papers' results.
+
+One CPU thread; the machine's load average is recorded beside the times (the CPU may be shared).
+A run whose directory already holds a model is not trained again (delete it to retrain).
+
+    nohup python experiments/explorer_formation.py > runs/explorer.log 2>&1 &   # ~15 min on a busy 2-core machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from attnzoo.explorer.page import write_page
+from attnzoo.training import Run, train
+from attnzoo.viz.formation import plot_formation
+
+ROOT = Path(__file__).resolve().parent.parent
+VAL_EVERY = 25
+REVERSAL = {  # model, task and training overrides of the formation run
+    "model": {"attention": "bahdanau", "embedding_dim": 32, "hidden_size": 64, "attention_dim": 64},
+    "task": {"kind": "transduction", "train_size": 4000, "valid_size": 200, "test_size": 200}
+    | {"train_max_len": 12, "test_max_len": 12},
+    "training": {"steps": 500, "batch_size": 64, "lr": 3e-3, "val_every": VAL_EVERY, "checkpoint_every": 500},
+}
+SHORT = {"batch_size": 32, "checkpoint_every": 1000}
+SCREENSHOT_RUNS = {  # kind: (model, model overrides, task overrides, training overrides)
+    "heads": (
+        "transformer",
+        {"d_model": 32, "num_heads": 2, "num_encoder_layers": 2, "num_decoder_layers": 2, "d_ff": 64},
+        {"kind": "transduction", "train_size": 2000, "valid_size": 50, "test_size": 50}
+        | {"train_max_len": 7, "test_max_len": 7},
+        {"steps": 300, "val_every": 100, "warmup_steps": 100},
+    ),
+    "pointer": (
+        "pointer",
+        {"embed_dim": 32, "hidden_size": 32, "attention_dim": 32},
+        {"problem": "tsp", "n": 6, "train_size": 2000, "eval_size": 50, "beam": 1},
+        {"steps": 300, "val_every": 100},
+    ),
+    "memory": (
+        "ntm",
+        {"controller_size": 32, "memory_rows": 16, "memory_width": 8},
+        {"max_length": 6, "valid_size": 16, "test_size": 16},
+        {"steps": 300, "val_every": 100},
+    ),
+    "image": ("ram", {}, {"variant": "centred28", "samples": (0,)}, {"steps": 200, "val_every": 100}),
+    "words": (
+        "show-attend-tell",
+        {},
+        {"image_size": 32, "train_size": 2000, "valid_size": 30, "test_size": 30},
+        {"steps": 200, "val_every": 100},
+    ),
+    "hops": (
+        "memn2n",
+        {},
+        {"task": 2, "train_size": 1000, "valid_size": 50, "test_size": 50},
+        {"steps": 200, "val_every": 100},
+    ),
+}
+
+
+def trained(name: str, out: Path, model: dict, task: dict, training: dict, threads: int) -> tuple[Run, float, float]:
+    """The run in ``out`` (trained now unless it holds a model): the run, wall seconds, load average after."""
+    start = time.perf_counter()
+    run = Run(out)
+    if not run.file("model.safetensors").is_file():
+        run = train(
+            name, out, model=model, task=task, training=training, threads=threads, progress=False, overwrite=True
+        )
+    return run, time.perf_counter() - start, os.getloadavg()[0]
+
+
+def formation_table(run: Run, seconds: float, load: float) -> str:
+    """The markdown of the formation run: one row per validation."""
+    rows = {int(row["step"]): row for row in run.metrics_rows()}
+    lines = [
+        "| step | training loss | valid exact | probe entropy (nats) | probe alignment accuracy |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for snapshot in run.read_formation()["snapshots"]:
+        row, scores = rows.get(snapshot["step"], {}), snapshot["scores"]
+        loss, exact = float(row.get("loss", "nan")), float(row.get("valid_exact", "nan"))
+        lines.append(
+            f"| {snapshot['step']} | {loss:.3f} | {exact:.1%} | {scores['entropy']:.3f} | {scores['accuracy']:.1%} |"
+        )
+    return (
+        "\n".join(lines) + f"\n\nTraining took {seconds:.0f} s wall (one thread; load average {load:.1f} after it).\n"
+    )
+
+
+def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
+    """Each run's explorer page, and a PNG of its first view in ``out_dir``; the lines written."""
+    from attnzoo.explorer import browser
+
+    reason = browser.missing()
+    if reason is not None:
+        return [f"screenshots skipped: {reason}"]
+    from selenium.webdriver.common.by import By
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    driver, lines = browser.start_chromium(1400, 1000), []
+    try:
+        for kind, run in runs.items():
+            page = run.file("explorer.html")
+            write_page(run, page)
+            driver.get(page.resolve().as_uri())
+            target = out_dir / f"{kind}.png"
+            if kind == "formation":
+                browser.screenshot(driver, target, driver.find_element(By.ID, "formation"))
+            else:
+                browser.screenshot(driver, target, driver.find_element(By.CSS_SELECTOR, "#views .view"))
+            lines.append(f"{target.relative_to(ROOT)}: {run.model_name} run {run.path}")
+    finally:
+        driver.quit()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "explorer", help="the runs' parent directory")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = ROOT / "docs" / "results"
+    run, seconds, load = trained("seq2seq", args.out / "reversal", **REVERSAL, threads=args.threads)
+    table = formation_table(run, seconds, load)
+    plot_formation(
+        run.read_formation()["snapshots"],
+        results / "explorer_formation.png",
+        title="Bahdanau attention on reversal: attention as it formed",
+    )
+    runs = {"formation": run, "alignment": run}
+    for kind, (name, model, task, training) in SCREENSHOT_RUNS.items():
+        runs[kind], seconds, load = trained(name, args.out / kind, model, task, SHORT | training, args.threads)
+        print(f"{kind}: {name} trained in {seconds:.0f} s (load {load:.1f})", flush=True)
+    shots = screenshots(runs, ROOT / "docs" / "explorer")
+    command = "python experiments/explorer_formation.py"
+    text = f"# Attention as it forms (written by `{command}`)\n\n"
+    text += "Bahdanau attention (`seq2seq`, additive score, 64 units) on the reversal task (`--kind transduction`, "
+    text += "5-12 words, 4,000 training pairs, batches of 64, lr 3e-3), validated every "
+    text += f"{VAL_EVERY} steps; entropy and accuracy are the means over the three probe test sentences "
+    text += "recorded in `formation.json`.\n\n" + table + "\nScreenshots (docs/explorer/):\n\n"
+    text += "".join(f"- {line}\n" for line in shots)
+    (results / "explorer_formation.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
