@@ -23,8 +23,6 @@ A run whose directory already holds a model is not trained again (delete it to r
 from __future__ import annotations
 
 import argparse
-import os
-import time
 from pathlib import Path
 
 import torch
@@ -34,12 +32,21 @@ from attnzoo.training import Run, train
 from attnzoo.viz.formation import plot_formation
 
 ROOT = Path(__file__).resolve().parent.parent
-VAL_EVERY = 25
+VAL_EVERY = 10
 REVERSAL = {  # model, task and training overrides of the formation run
     "model": {"attention": "bahdanau", "embedding_dim": 32, "hidden_size": 64, "attention_dim": 64},
     "task": {"kind": "transduction", "train_size": 4000, "valid_size": 200, "test_size": 200}
     | {"train_max_len": 12, "test_max_len": 12},
-    "training": {"steps": 500, "batch_size": 64, "lr": 3e-3, "val_every": VAL_EVERY, "checkpoint_every": 500},
+    "training": {"steps": 400, "batch_size": 64, "lr": 3e-3, "val_every": VAL_EVERY, "checkpoint_every": 400},
+}
+SHOWN = {  # screenshot: the view kind shown, and the step button clicked first (None: none)
+    "alignment": ("alignment", None),
+    "heads": ("heads", None),
+    "pointer": ("pointer", 3),
+    "memory": ("memory", None),
+    "image": ("image", -1),
+    "words": ("image", 2),
+    "hops": ("memory", None),
 }
 SHORT = {"batch_size": 32, "checkpoint_every": 1000}
 SCREENSHOT_RUNS = {  # kind: (model, model overrides, task overrides, training overrides)
@@ -79,14 +86,14 @@ SCREENSHOT_RUNS = {  # kind: (model, model overrides, task overrides, training o
 
 
 def trained(name: str, out: Path, model: dict, task: dict, training: dict, threads: int) -> tuple[Run, float, float]:
-    """The run in ``out`` (trained now unless it holds a model): the run, wall seconds, load average after."""
-    start = time.perf_counter()
+    """The run in ``out`` (trained now unless it holds a model): the run, its seconds of optimisation
+    (training.json) and the mean load average of its validations (metrics.csv)."""
     run = Run(out)
     if not run.file("model.safetensors").is_file():
-        run = train(
-            name, out, model=model, task=task, training=training, threads=threads, progress=False, overwrite=True
-        )
-    return run, time.perf_counter() - start, os.getloadavg()[0]
+        options = {"threads": threads, "progress": False, "overwrite": True}
+        run = train(name, out, model=model, task=task, training=training, **options)
+    loads = [float(row["load"]) for row in run.metrics_rows()]
+    return run, run.read_json("training.json")["done"]["seconds"], sum(loads) / max(len(loads), 1)
 
 
 def formation_table(run: Run, seconds: float, load: float) -> str:
@@ -102,9 +109,8 @@ def formation_table(run: Run, seconds: float, load: float) -> str:
         lines.append(
             f"| {snapshot['step']} | {loss:.3f} | {exact:.1%} | {scores['entropy']:.3f} | {scores['accuracy']:.1%} |"
         )
-    return (
-        "\n".join(lines) + f"\n\nTraining took {seconds:.0f} s wall (one thread; load average {load:.1f} after it).\n"
-    )
+    note = f"one thread; the machine's load average, mean over the validations: {load:.1f} on 2 cores, shared"
+    return "\n".join(lines) + f"\n\nOptimisation took {seconds:.0f} s ({note}).\n"
 
 
 def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
@@ -126,8 +132,12 @@ def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
             target = out_dir / f"{kind}.png"
             if kind == "formation":
                 browser.screenshot(driver, target, driver.find_element(By.ID, "formation"))
-            else:
-                browser.screenshot(driver, target, driver.find_element(By.CSS_SELECTOR, "#views .view"))
+                continue
+            view_kind, step = SHOWN[kind]
+            view = driver.find_element(By.CSS_SELECTOR, f"#views .view[data-kind={view_kind}]")
+            if step is not None:
+                view.find_elements(By.CSS_SELECTOR, "button.step")[step].click()
+            browser.screenshot(driver, target, view)
             lines.append(f"{target.relative_to(ROOT)}: {run.model_name} run {run.path}")
     finally:
         driver.quit()
@@ -151,7 +161,7 @@ def main() -> None:
     runs = {"formation": run, "alignment": run}
     for kind, (name, model, task, training) in SCREENSHOT_RUNS.items():
         runs[kind], seconds, load = trained(name, args.out / kind, model, task, SHORT | training, args.threads)
-        print(f"{kind}: {name} trained in {seconds:.0f} s (load {load:.1f})", flush=True)
+        print(f"{kind}: {name}, {seconds:.0f} s of optimisation (load average {load:.1f})", flush=True)
     shots = screenshots(runs, ROOT / "docs" / "explorer")
     command = "python experiments/explorer_formation.py"
     text = f"# Attention as it forms (written by `{command}`)\n\n"

@@ -286,12 +286,12 @@ class TranslationRecipe(Recipe):
         return views
 
     def gold_alignment(self, source: list[str], output: list[str]) -> list[int] | None:
-        """Reversal (``kind="transduction"``): output token ``i`` comes from source token ``n - 1 - i``
-        and EOS from EOS (index ``n``); -1 past that. None on the other tasks (no gold alignment)."""
+        """Reversal (``kind="transduction"``): output word ``i`` translates source word ``n - 1 - i``;
+        -1 (no gold) for EOS and past it, where the task says nothing. None on the other tasks."""
         if self.settings.kind != "transduction":
             return None
         words = len(source) - 1  # without EOS
-        return [words - 1 - i if i < words else (words if i == words else -1) for i in range(len(output))]
+        return [words - 1 - i if i < words else -1 for i in range(len(output))]
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {"train_size": 64, "valid_size": 16, "test_size": 16}

@@ -84,7 +84,7 @@ const DRAW = {
           const rows = entry.map.length, cols = entry.map[0].length, largest = Math.max(...entry.map.flat(), 1e-9);
           entry.map.forEach((row, r) => row.forEach((value, c) => el("rect", {x: c * width * pixel / cols,
             y: r * height * pixel / rows, width: width * pixel / cols, height: height * pixel / rows,
-            fill: "#e6550d", "fill-opacity": (0.7 * value / largest).toFixed(3), class: "overlay"}, g)));
+            fill: "black", "fill-opacity": (0.75 * (1 - value / largest)).toFixed(3), class: "overlay"}, g)));  // dark where α is low
         }
         const path = view.steps.slice(0, step + 1).filter((s) => s.boxes).map((s) => s.boxes[0]);
         if (path.length) el("polyline", {points: path.map(([t, l, h, w]) => `${(l + w / 2) * pixel},${(t + h / 2) * pixel}`).join(" "),
