@@ -146,7 +146,8 @@ def test_bad_run_input_is_one_line_and_exit_2(tmp_path):
     out = tmp_path / "run"
     invoke("train", "seq2seq", "--out", out, "--steps", "2", *SEQ2SEQ)
     assert "holds a run already" in refused("train", "seq2seq", "--out", out, "--steps", "2")
-    assert "expected one of alignment, formation; got 'x'" in refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
+    wrong_picture = refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
+    assert "expected one of alignment, formation; got 'x'" in wrong_picture
     assert "--beam and --batch-size: expected >= 1, got 0" in refused("translate", out, "3 March 2015", "--beam", "0")
     assert "give the TEXT to translate or --input" in refused("translate", out)
     assert "expected train, valid or test" in refused("evaluate", out, "--split", "dev")
