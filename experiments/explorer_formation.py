@@ -96,6 +96,17 @@ def trained(name: str, out: Path, model: dict, task: dict, training: dict, threa
     return run, run.read_json("training.json")["done"]["seconds"], sum(loads) / max(len(loads), 1)
 
 
+def describe(run: Run) -> str:
+    """A run's steps and seconds of optimisation, for the screenshot list."""
+    done = run.read_json("training.json")["done"]
+    return f"{done['steps']} steps, {done['seconds']:.0f} s of optimisation"
+
+
+def first_step(rows: list[tuple[int, float, float]], column: int, level: float) -> str:
+    """The first step whose ``column`` (1: valid exact, 2: probe accuracy) reaches ``level``, or "never"."""
+    return next((f"step {row[0]}" for row in rows if row[column] >= level), "never")
+
+
 def formation_table(run: Run, seconds: float, load: float) -> str:
     """The markdown of the formation run: one row per validation."""
     rows = {int(row["step"]): row for row in run.metrics_rows()}
@@ -109,6 +120,15 @@ def formation_table(run: Run, seconds: float, load: float) -> str:
         lines.append(
             f"| {snapshot['step']} | {loss:.3f} | {exact:.1%} | {scores['entropy']:.3f} | {scores['accuracy']:.1%} |"
         )
+    measured = [
+        (item["step"], float(rows.get(item["step"], {}).get("valid_exact", "nan")), item["scores"]["accuracy"])
+        for item in run.read_formation()["snapshots"]
+    ]
+    lines.append("")
+    lines.append(
+        f"First validation with probe alignment accuracy >= 90%: {first_step(measured, 2, 0.9)}; "
+        f"with validation exact match >= 90%: {first_step(measured, 1, 0.9)}."
+    )
     note = f"one thread; the machine's load average, mean over the validations: {load:.1f} on 2 cores, shared"
     return "\n".join(lines) + f"\n\nOptimisation took {seconds:.0f} s ({note}).\n"
 
@@ -130,6 +150,7 @@ def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
             write_page(run, page)
             driver.get(page.resolve().as_uri())
             target = out_dir / f"{kind}.png"
+            lines.append(f"`{target.relative_to(ROOT)}`: {run.model_name}, {describe(run)}")
             if kind == "formation":
                 browser.screenshot(driver, target, driver.find_element(By.ID, "formation"))
                 continue
@@ -138,7 +159,6 @@ def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
             if step is not None:
                 view.find_elements(By.CSS_SELECTOR, "button.step")[step].click()
             browser.screenshot(driver, target, view)
-            lines.append(f"{target.relative_to(ROOT)}: {run.model_name} run {run.path}")
     finally:
         driver.quit()
     return lines

@@ -29,7 +29,7 @@ function colour(value) {
 // Tokens longer than a few characters are cut for the axes (the tooltip shows them whole).
 function short(text) {
   const s = String(text);
-  return s.length > 12 ? s.slice(0, 11) + "…" : s;
+  return s.length > 28 ? s.slice(0, 27) + "…" : s;
 }
 
 // The shared tooltip (one div for the page).
@@ -49,7 +49,9 @@ function tooltip(text, event) {
 // (what a row attends to, for the tooltip). Returns {width, height}.
 function heatmap(svg, matrix, rowLabels, columnLabels, x, y, options) {
   const o = Object.assign({cell: 18, labels: true, marks: {}, rowName: "row", columnName: "column"}, options || {});
-  const left = o.labels ? 90 : 0, top = o.labels ? 70 : 0;
+  const longest = (labels) => Math.max(1, ...labels.map((text) => short(text).length));
+  const left = o.labels ? 12 + 6.5 * longest(rowLabels) : 0;  // room for the row labels (about 6.5 px a character)
+  const top = o.labels ? 14 + 5.6 * longest(columnLabels) : 0;  // and for the column labels, turned 60°
   const group = el("g", {transform: `translate(${x},${y})`, class: "heatmap"}, svg);
   const columnNodes = columnLabels.map((text, j) => {
     if (!o.labels) return null;
