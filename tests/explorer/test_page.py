@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
-from typer.testing import CliRunner
 
-from attnzoo.cli import app
-from attnzoo.explorer import browser
-from attnzoo.explorer.page import page_html
+pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
 
-from .test_views import tiny
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from attnzoo.cli import app  # noqa: E402
+from attnzoo.explorer import browser  # noqa: E402
+from attnzoo.explorer.page import page_html  # noqa: E402
+
+from .test_views import tiny  # noqa: E402
 
 KIND_MODELS = {
     "heads": ("transformer", {"kind": "transduction", "train_max_len": 5, "test_max_len": 5}),

@@ -10,13 +10,17 @@ import urllib.error
 import urllib.request
 
 import pytest
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
-from typer.testing import CliRunner
 
-from attnzoo.cli import app as cli
-from attnzoo.explorer.page import MAX_TEXT
-from attnzoo.explorer.server import make_app
+pytest.importorskip("selenium", reason="selenium is not installed (pip install -e '.[test]')")
+pytest.importorskip("fastapi", reason="fastapi is not installed (pip install -e .)")
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from attnzoo.cli import app as cli  # noqa: E402
+from attnzoo.explorer.page import MAX_TEXT  # noqa: E402
+from attnzoo.explorer.server import make_app  # noqa: E402
 
 
 def free_port() -> int:
