@@ -169,7 +169,8 @@ class SummaryRecipe(Recipe):
 
     def attention_views(self, model: PointerGenerator, task: SummaryData, inputs: list[str] | None = None) -> list:
         """Each summary word's attention over the article (See et al. Fig. 1; the row label carries p_gen),
-        for the article texts ``inputs`` or the first test article."""
+        for the article texts ``inputs`` or the first test article (the article's ``<eos>``, which
+        takes the rest of each row's weight, is not shown, as in the ``copy`` picture)."""
         from attnzoo.explorer.views import alignment_view
 
         texts = inputs if inputs is not None else [" ".join(task.test.examples[0].article)]
