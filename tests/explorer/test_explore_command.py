@@ -17,7 +17,7 @@ def run_cli(*args):
 def embedded(page: str) -> dict:
     """The JSON data embedded in a page."""
     start = page.index('id="attnzoo-data">') + len('id="attnzoo-data">')
-    return json.loads(page[start : page.index("</script>", start)].replace("<\\/", "</"))
+    return json.loads(page[start : page.index("</script>", start)])
 
 
 def test_explore_shows_the_inputs_of_a_file_one_per_line(seq2seq_run, tmp_path):

@@ -14,6 +14,7 @@ pytest.importorskip("selenium", reason="selenium is not installed (pip install -
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from attnzoo.cli import app  # noqa: E402
@@ -110,6 +111,10 @@ def test_the_time_slider_replays_the_recorded_snapshots(seq2seq_page, chromium):
     weights = [value for view in snapshots[0]["views"] for row in view["weights"] for value in row]
     assert [float(value) for value in after] == weights
     assert before != after  # the picture changed with the slider
+    chromium.find_element(By.ID, "formation-play").click()  # plays from the first snapshot to the last
+    WebDriverWait(chromium, 10).until(
+        lambda driver: driver.find_element(By.ID, "formation-slider").get_attribute("value") == str(len(snapshots) - 1)
+    )
 
 
 def test_downloads_give_an_svg_document_and_a_png(seq2seq_page, chromium):

@@ -29,7 +29,7 @@ def page_html(data: dict[str, Any]) -> str:
     "live": bool, "input": "text" | "image" | "none"}`` (views checked with :func:`check_view`)."""
     for view in data["views"]:
         check_view(view)
-    embedded = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")  # no early </script>
+    embedded = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")  # no </script> or <!--
     parts = {
         "__TITLE__": escape(data["name"]),
         "__CSS__": static("page.css"),

@@ -176,6 +176,25 @@ function showFormation(formation) {
   }
   slider.oninput = update;
   update();
+  playButton(slider, update);
+}
+
+// The play button: step the slider from the first snapshot to the last, one every 700 ms.
+function playButton(slider, update) {
+  const button = document.getElementById("formation-play");
+  let timer = null;
+  function stop() { clearInterval(timer); timer = null; button.textContent = "▶ play"; }
+  button.onclick = () => {
+    if (timer !== null) { stop(); return; }
+    if (Number(slider.value) >= Number(slider.max)) slider.value = 0;
+    button.textContent = "■ stop";
+    update();
+    timer = setInterval(() => {
+      if (Number(slider.value) >= Number(slider.max)) { stop(); return; }
+      slider.value = Number(slider.value) + 1;
+      update();
+    }, 700);
+  };
 }
 
 // Entropy (and accuracy) per snapshot as lines, with the slider's snapshot marked.
