@@ -168,3 +168,30 @@ def test_entailment_gold_is_the_generated_alignment_of_the_scored_content_words(
         assert view["target"] == list(example.hypothesis) and view["source"] == list(example.premise)
         for gold, scored, index in zip(view["gold"], example.content, example.alignment, strict=True):
             assert gold == (index if scored else -1)
+
+
+def test_image_accuracy_is_the_share_of_gold_steps_whose_largest_cell_centre_is_in_the_box():
+    image = torch.zeros(3, 12, 12)
+    maps = [torch.zeros(3, 3) for _ in range(3)]
+    maps[0][0, 2] = 1  # cell centre (2, 10) in pixels: inside the box below
+    maps[1][2, 0] = 1  # cell centre (10, 2): outside
+    maps[2][1, 1] = 1  # no gold for this step
+    box = [0, 8, 4, 4]  # top, left, height, width: rows 0-3, columns 8-11
+    view = image_view(image, ["a", "b", "c"], maps=maps, gold=[box, box, None], title="t")
+    assert view_scores(view)["accuracy"] == 0.5
+    with pytest.raises(ValueError, match="gold: expected 3"):
+        image_view(image, ["a", "b", "c"], maps=maps, gold=[box], title="t")
+
+
+def test_captioning_probes_are_reference_captions_with_the_named_objects_boxes():
+    recipe, model, data = tiny("show-attend-tell")
+    scenes = [item for item in data.split("test") if len(item.objects) == 3]
+    for view, scene in zip(recipe.attention_views(model, data), scenes, strict=False):
+        assert [step["label"] for step in view["steps"]] == [*scene.captions[0], "<eos>"]
+        for step, link in zip(view["steps"], scene.links[0], strict=False):
+            if link < 0:
+                assert "gold" not in step
+                continue
+            top, left, bottom, right = scene.objects[link].box
+            assert step["gold"] == [top, left, bottom - top, right - left]
+            assert step["label"] in scene.objects[link].words()  # the word names that object

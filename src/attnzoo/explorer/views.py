@@ -95,6 +95,7 @@ def image_view(
     title: str,
     maps: Sequence[Tensor] | None = None,
     boxes: Sequence[Sequence[Sequence[float]]] | None = None,
+    gold: Sequence[Sequence[float] | None] | None = None,
 ) -> dict[str, Any]:
     """An image with, per step (a word, a glimpse, a query point), an attention map and/or boxes.
 
@@ -104,12 +105,14 @@ def image_view(
         title: one line above the picture.
         maps: ``T`` maps ``(h, w)`` stretched over the image (e.g. the 14 × 14 of a CNN grid), or None.
         boxes: per step, the boxes ``[top, left, height, width]`` in pixels (may leave the image), or None.
+        gold: per step, the box ``[top, left, height, width]`` the step should attend to (e.g. the
+            object a word names), or None for a step without one; scored by :func:`view_scores`.
     """
     if image.dim() not in (2, 3) or (image.dim() == 3 and image.size(0) != 3):
         raise ValueError(f"image: expected shape (H, W) or (3, H, W), got {tuple(image.shape)}")
     if maps is None and boxes is None:
         raise ValueError("image_view: give maps, boxes or both")
-    for name, items in (("maps", maps), ("boxes", boxes)):
+    for name, items in (("maps", maps), ("boxes", boxes), ("gold", gold)):
         if items is not None and len(items) != len(steps):
             raise ValueError(f"{name}: expected {len(steps)} (one per step), got {len(items)}")
     pixels = image.detach().float().clamp(0, 1)
@@ -123,6 +126,12 @@ def image_view(
             entry["boxes"] = [[round(float(value), 2) for value in box] for box in boxes[step]]
             if any(len(box) != 4 for box in entry["boxes"]):
                 raise ValueError(f"boxes[{step}]: expected [top, left, height, width] boxes, got {entry['boxes']}")
+        if gold is not None and gold[step] is not None:
+            if len(gold[step]) != 4 or maps is None:
+                raise ValueError(
+                    f"gold[{step}]: expected a [top, left, height, width] box scoring a map, got {gold[step]}"
+                )
+            entry["gold"] = [round(float(value), 2) for value in gold[step]]
         view["steps"].append(entry)
     return view
 
@@ -185,17 +194,40 @@ def entropy(row: Sequence[float]) -> float:
 
 
 def view_scores(view: Mapping[str, Any]) -> dict[str, float]:
-    """``{"entropy": mean entropy (nats) of the view's distributions}``, plus ``"accuracy"`` (the
-    fraction of target tokens with a gold index whose largest weight falls on it) for an alignment
-    with gold; ``{}`` for a view without distributions."""
+    """``{"entropy": mean entropy (nats) of the view's distributions}``, plus ``"accuracy"`` where
+    the view has gold: the fraction of an alignment's target tokens with a gold index whose largest
+    weight falls on it, or of an image's steps with a gold box whose map's largest cell has its
+    centre in the box (the argmax-in-box of Show, Attend and Tell's measures). ``{}`` for a view
+    without distributions."""
     rows = [row for row in distributions(view) if sum(row) > 0]
     scores = {"entropy": sum(entropy(row) for row in rows) / len(rows)} if rows else {}
-    gold = view.get("gold")
-    scored = [(row, index) for row, index in zip(view.get("weights", []), gold or [], strict=False) if index >= 0]
-    if scored:
-        hits = sum(max(range(len(row)), key=row.__getitem__) == index for row, index in scored)
-        scores["accuracy"] = hits / len(scored)
+    hits = gold_hits(view)
+    if hits:
+        scores["accuracy"] = sum(hits) / len(hits)
     return scores
+
+
+def argmax(values: Sequence[float]) -> int:
+    """The index of the largest value (the first of ties)."""
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def gold_hits(view: Mapping[str, Any]) -> list[bool]:
+    """Per gold item of a view, whether the attention's largest weight falls on it (see :func:`view_scores`)."""
+    if view["kind"] == "alignment":
+        pairs = zip(view["weights"], view.get("gold", []), strict=False)
+        return [argmax(row) == index for row, index in pairs if index >= 0]
+    if view["kind"] != "image":
+        return []
+    height, width = len(view["image"][0]), len(view["image"][0][0])
+    hits = []
+    for step in (item for item in view["steps"] if "gold" in item):
+        rows, columns = len(step["map"]), len(step["map"][0])
+        row, column = divmod(argmax([value for line in step["map"] for value in line]), columns)
+        y, x = (row + 0.5) * height / rows, (column + 0.5) * width / columns  # the cell's centre, in pixels
+        top, left, box_height, box_width = step["gold"]
+        hits.append(top <= y < top + box_height and left <= x < left + box_width)
+    return hits
 
 
 def check_view(view: Any) -> dict[str, Any]:

@@ -89,6 +89,11 @@ const DRAW = {
         const path = view.steps.slice(0, step + 1).filter((s) => s.boxes).map((s) => s.boxes[0]);
         if (path.length) el("polyline", {points: path.map(([t, l, h, w]) => `${(l + w / 2) * pixel},${(t + h / 2) * pixel}`).join(" "),
           fill: "none", stroke: "#3182bd", "stroke-width": 2}, g);
+        if (entry.gold) {
+          const [t, l, h, w] = entry.gold;
+          el("rect", {x: l * pixel, y: t * pixel, width: w * pixel, height: h * pixel, fill: "none", stroke: "#31a354",
+            "stroke-width": 2, "stroke-dasharray": "4,3", class: "gold"}, g);
+        }
         (entry.boxes || []).forEach(([t, l, h, w], k) => el("rect", {x: l * pixel, y: t * pixel, width: w * pixel, height: h * pixel,
           fill: "none", stroke: ["#e31a1c", "#ff7f00", "#fdbf6f"][Math.min(k, 2)], "stroke-width": 2,
           "stroke-dasharray": k ? "5,3" : "none", class: "box"}, g));
