@@ -23,6 +23,7 @@ A run whose directory already holds a model is not trained again (delete it to r
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import torch
@@ -74,7 +75,7 @@ SCREENSHOT_RUNS = {  # kind: (model, model overrides, task overrides, training o
         "show-attend-tell",
         {},
         {"image_size": 32, "train_size": 2000, "valid_size": 30, "test_size": 30},
-        {"steps": 200, "val_every": 100},
+        {"steps": 800, "val_every": 100},
     ),
     "hops": (
         "memn2n",
@@ -107,30 +108,30 @@ def first_step(rows: list[tuple[int, float, float]], column: int, level: float) 
     return next((f"step {row[0]}" for row in rows if row[column] >= level), "never")
 
 
-def formation_table(run: Run, seconds: float, load: float) -> str:
-    """The markdown of the formation run: one row per validation."""
+def formation_table(
+    run: Run, metric: str, header: str, shown: str = "{:.1%}"
+) -> tuple[str, list[tuple[int, float, float]]]:
+    """The markdown table of a run's snapshots (step, training loss, the validation ``metric``, the
+    probes' entropy and accuracy) and its rows ``(step, metric, accuracy)``."""
     rows = {int(row["step"]): row for row in run.metrics_rows()}
     lines = [
-        "| step | training loss | valid exact | probe entropy (nats) | probe alignment accuracy |",
+        f"| step | training loss | {header} | probe entropy (nats) | probe alignment accuracy |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
+    measured = []
     for snapshot in run.read_formation()["snapshots"]:
         row, scores = rows.get(snapshot["step"], {}), snapshot["scores"]
-        loss, exact = float(row.get("loss", "nan")), float(row.get("valid_exact", "nan"))
-        lines.append(
-            f"| {snapshot['step']} | {loss:.3f} | {exact:.1%} | {scores['entropy']:.3f} | {scores['accuracy']:.1%} |"
-        )
-    measured = [
-        (item["step"], float(rows.get(item["step"], {}).get("valid_exact", "nan")), item["scores"]["accuracy"])
-        for item in run.read_formation()["snapshots"]
-    ]
-    lines.append("")
-    lines.append(
-        f"First validation with probe alignment accuracy >= 90%: {first_step(measured, 2, 0.9)}; "
-        f"with validation exact match >= 90%: {first_step(measured, 1, 0.9)}."
-    )
+        loss, value = float(row.get("loss", "nan")), float(row.get(metric, "nan"))
+        cells = f"{loss:.3f} | {shown.format(value)} | {scores['entropy']:.3f} | {scores['accuracy']:.1%}"
+        lines.append(f"| {snapshot['step']} | {cells} |")
+        measured.append((snapshot["step"], value, scores["accuracy"]))
+    return "\n".join(lines) + "\n", measured
+
+
+def timing(seconds: float, load: float) -> str:
+    """One line: the seconds of optimisation and the machine's load."""
     note = f"one thread; the machine's load average, mean over the validations: {load:.1f} on 2 cores, shared"
-    return "\n".join(lines) + f"\n\nOptimisation took {seconds:.0f} s ({note}).\n"
+    return f"Optimisation took {seconds:.0f} s ({note}).\n"
 
 
 def screenshots(runs: dict[str, Run], out_dir: Path) -> list[str]:
@@ -172,23 +173,33 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     results = ROOT / "docs" / "results"
     run, seconds, load = trained("seq2seq", args.out / "reversal", **REVERSAL, threads=args.threads)
-    table = formation_table(run, seconds, load)
+    table, measured = formation_table(run, "valid_exact", "valid exact")
+    table += f"\nFirst validation with probe alignment accuracy >= 90%: {first_step(measured, 2, 0.9)}; "
+    table += f"with validation exact match >= 90%: {first_step(measured, 1, 0.9)}.\n\n" + timing(seconds, load)
     plot_formation(
         run.read_formation()["snapshots"],
         results / "explorer_formation.png",
         title="Bahdanau attention on reversal: attention as it formed",
     )
-    runs = {"formation": run, "alignment": run}
+    runs, times = {"formation": run, "alignment": run}, {}
     for kind, (name, model, task, training) in SCREENSHOT_RUNS.items():
-        runs[kind], seconds, load = trained(name, args.out / kind, model, task, SHORT | training, args.threads)
-        print(f"{kind}: {name}, {seconds:.0f} s of optimisation (load average {load:.1f})", flush=True)
+        runs[kind], *times[kind] = trained(name, args.out / kind, model, task, SHORT | training, args.threads)
+        print(f"{kind}: {name}, {times[kind][0]:.0f} s of optimisation (load average {times[kind][1]:.1f})", flush=True)
+    captions, _ = formation_table(runs["words"], "valid_bleu4", "valid BLEU-4", "{:.1f}")
+    grid = len(runs["words"].read_formation()["snapshots"][0]["views"][0]["steps"][0]["map"])
     shots = screenshots(runs, ROOT / "docs" / "explorer")
     command = "python experiments/explorer_formation.py"
     text = f"# Attention as it forms (written by `{command}`)\n\n"
     text += "Bahdanau attention (`seq2seq`, additive score, 64 units) on the reversal task (`--kind transduction`, "
     text += "5-12 words, 4,000 training pairs, batches of 64, lr 3e-3), validated every "
     text += f"{VAL_EVERY} steps; entropy and accuracy are the means over the three probe test sentences "
-    text += "recorded in `formation.json`.\n\n" + table + "\nScreenshots (docs/explorer/):\n\n"
+    text += "recorded in `formation.json`.\n\n" + table
+    text += "\nShow, Attend and Tell (soft attention, the screenshot run below: 32-pixel scenes, 2,000 per epoch, "
+    text += "batches of 32) has probes with gold too (each object word of the reference caption, teacher-forced, "
+    text += "scored by argmax-in-box; its training loss includes the doubly stochastic penalty); a uniform α over its "
+    text += f"{grid} x {grid} grid has entropy log({grid * grid}) = {math.log(grid * grid):.3f} nats:\n\n"
+    text += captions + "\n" + timing(*times["words"])
+    text += "\nScreenshots (docs/explorer/; short runs: the pictures show the views, not the papers' results):\n\n"
     text += "".join(f"- {line}\n" for line in shots)
     (results / "explorer_formation.md").write_text(text, encoding="utf-8")
     print(text)
