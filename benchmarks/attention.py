@@ -14,8 +14,9 @@ Prints four tables and writes them to ``docs/results/attention_benchmark.md``:
    (the two matrix products), as a share of a plain fp32 square matmul ``(N, N) @ (N, N)`` with
    the same FLOP count (``2 N^3``, N rounded to a multiple of 64). Goal: >= 70%.
 3. ``Attention(AdditiveScore)`` at B=8, Tq=Tk=512, D=hidden=128, unchunked vs ``chunk_size``
-   64/32/16, inference and training (forward + backward; the chunks are recomputed in the
-   backward pass). Goal: peak memory <= 1/8 of unchunked at <= 1.1x its time (training: 1.3x).
+   64/32/16, inference and training (forward + backward; chunked, the score's backward
+   recomputes each chunk's tanh, ``AdditiveScores``, instead of keeping it). Goal: peak memory
+   <= 1/8 of unchunked at <= 1.1x its time (training: 1.3x).
 4. bfloat16 against float32 on this CPU: a square matmul and the attention core, in GF/s.
 
 How it measures:
@@ -343,7 +344,8 @@ def make_report(repeats: int, load_before: str, multihead: tuple, core_table: tu
             "",
             f"## Attention(AdditiveScore), B={ADDITIVE_BATCH}, Tq=Tk={ADDITIVE_LENGTH}, D=hidden={ADDITIVE_DIM} — "
             f"goal: peak memory <= 1/8 of unchunked at <= {GOALS['inference']}x the time (inference), "
-            f"<= {GOALS['training']}x (training: forward + backward, chunks recomputed in the backward)",
+            f"<= {GOALS['training']}x (training: forward + backward; chunked, each chunk's tanh "
+            "recomputed in the score's backward)",
             "",
             markdown_table(
                 ["mode", "chunk_size", "peak MiB added", "vs unchunked", "ms", "time vs unchunked", "goal met"],

@@ -94,3 +94,14 @@ def make_tiny_run(path: Path, runs: dict[Path, str]) -> None:
     model, task = load_recipe(name).example()
     steps = {"steps": 2, "epochs": None, "batch_size": 4, "val_every": 2, "checkpoint_every": 2, "minutes": None}
     REAL_TRAIN(name, path, model=model, task=task, training=steps, progress=False, overwrite=True, threads=1)
+
+
+def test_readme_python_examples_that_need_no_run_execute_as_written():
+    """The top README's Python blocks (the mechanisms' examples) run as written, in order; the blocks
+    that train or load a run (they name a ``runs/`` directory) are the commands' business above."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    runnable = [block for block in blocks if "runs/" not in block]
+    assert runnable, "the README shows no Python example"
+    namespace: dict = {}
+    for block in runnable:
+        exec(compile(block, "README.md", "exec"), namespace)

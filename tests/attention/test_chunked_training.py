@@ -10,6 +10,7 @@ import torch
 
 import attnzoo.attention.functional as functional
 from attnzoo import AdditiveScore, Attention, CosineScore, GeneralScore, MultiHeadAttention
+from attnzoo.attention.scores import AdditiveScores
 
 SCORES = {
     "additive": lambda d: AdditiveScore(d, d, 16),
@@ -28,12 +29,15 @@ def gradients(module, *inputs):
 
 
 def saved_bytes(module, *inputs) -> int:
-    """Bytes of the tensors autograd keeps for the backward pass of one forward pass."""
-    total = 0
+    """Bytes of the tensors autograd keeps for the backward pass of one forward pass (a tensor that
+    several operations keep, such as the keys every chunk attends to, is counted once)."""
+    total, seen = 0, set()
 
     def pack(tensor):
         nonlocal total
-        total += tensor.numel() * tensor.element_size()
+        if (tensor.data_ptr(), tensor.numel()) not in seen:
+            seen.add((tensor.data_ptr(), tensor.numel()))
+            total += tensor.numel() * tensor.element_size()
         return tensor
 
     inputs = [x.detach().requires_grad_() for x in inputs]
@@ -92,10 +96,34 @@ def test_recomputed_dropout_draws_the_same_mask(monkeypatch):
 def test_no_recomputation_without_gradients(monkeypatch):
     calls = []
     monkeypatch.setattr(functional, "checkpoint", lambda function, *args, **_: calls.append(1) or function(*args))
-    attention = Attention(AdditiveScore(4, 4, 4), chunk_size=2)
+    attention = Attention(GeneralScore(4, 4), chunk_size=2)
     q = torch.randn(1, 5, 4)
     with torch.no_grad():
         attention(q, q)
     assert calls == []
     attention(q, q)
     assert len(calls) == 3
+
+
+def test_chunked_additive_training_recomputes_in_its_own_backward_not_by_checkpointing(monkeypatch):
+    """The additive score's backward recomputes tanh itself: no chunk is checkpointed (run twice)."""
+    calls = []
+    monkeypatch.setattr(functional, "checkpoint", lambda function, *args, **_: calls.append(1) or function(*args))
+    used, original = [], AdditiveScores.apply
+    monkeypatch.setattr(AdditiveScores, "apply", lambda *args: used.append(1) or original(*args))
+    torch.manual_seed(0)
+    score = AdditiveScore(4, 4, 8)
+    q = torch.randn(1, 5, 4, requires_grad=True)
+    Attention(score, chunk_size=2)(q, q).context.sum().backward()
+    assert calls == [] and len(used) == 3
+    Attention(score)(q, q).context.sum().backward()  # unchunked: plain autograd
+    assert len(used) == 3
+
+
+def test_the_additive_scores_function_has_the_gradients_of_its_equation():
+    """gradcheck in float64 of AdditiveScores against finite differences of e_ij = v^T tanh(q_i + k_j)."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((2, 3, 5), (2, 4, 5), (5,)))
+    assert torch.autograd.gradcheck(AdditiveScores.apply, (q, k, v))
+    expected = torch.einsum("bijh,h->bij", torch.tanh(q[:, :, None] + k[:, None]), v)
+    torch.testing.assert_close(AdditiveScores.apply(q, k, v), expected)

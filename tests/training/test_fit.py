@@ -43,6 +43,15 @@ def test_a_stopped_run_resumed_at_an_epoch_boundary_ends_as_an_uninterrupted_one
     assert steps == [4, 8]  # the validation rows continue the stopped run's file
 
 
+def test_a_run_resumed_in_the_middle_of_an_epoch_ends_as_an_uninterrupted_one(tmp_path):
+    straight = tiny_run(tmp_path / "straight", steps=12, batch_size=8)  # 8 batches an epoch
+    tiny_run(tmp_path / "stopped", steps=4, batch_size=8)  # stopped half-way through epoch 0
+    resumed = train("seq2seq", tmp_path / "stopped", training={"steps": 12}, resume=True, progress=False, threads=1)
+    expected = weights(straight)
+    for key, value in weights(resumed).items():  # the rest of epoch 0, then epoch 1: the same batches
+        assert torch.equal(value, expected[key]), key
+
+
 def test_metrics_csv_has_one_row_per_validation(tmp_path):
     run = tiny_run(tmp_path / "run", steps=8, val_every=2)
     rows = run.metrics_rows()

@@ -1,5 +1,6 @@
 """Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
-structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN).
+structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN);
+recording the weights that the fused kernels never form (``record_attention``).
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
@@ -18,6 +19,7 @@ from attnzoo.attention.multidim import MultiDimensionalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
 from attnzoo.attention.over import AttentionOverAttention, attention_over_attention
 from attnzoo.attention.pooling import StructuredSelfAttention, attention_penalty, hop_overlap
+from attnzoo.attention.probe import Recording, attention_layers, record_attention
 from attnzoo.attention.scores import (
     AdditiveScore,
     CosineScore,
@@ -46,11 +48,13 @@ __all__ = [
     "LocationScore",
     "MultiDimensionalAttention",
     "MultiHeadAttention",
+    "Recording",
     "ScaledDotScore",
     "Score",
     "SpatialSelfAttention",
     "StructuredSelfAttention",
     "attend",
+    "attention_layers",
     "attention_penalty",
     "attention_over_attention",
     "causal_mask",
@@ -58,5 +62,6 @@ __all__ = [
     "hop_overlap",
     "lengths_to_mask",
     "masked_softmax",
+    "record_attention",
     "reinforce_loss",
 ]

@@ -22,7 +22,7 @@ naming the argument on an inf or a NaN (:func:`check_finite`), instead of return
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -238,7 +238,11 @@ def query_chunks(tq: int, chunk_size: int | None) -> list[slice]:
 
 
 def in_query_chunks(
-    compute: Callable[[slice], tuple[Tensor, Tensor]], tq: int, chunk_size: int | None, dim: int
+    compute: Callable[[slice], tuple[Tensor, Tensor]],
+    tq: int,
+    chunk_size: int | None,
+    dim: int,
+    checkpointed: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """``compute(rows)`` for each chunk of queries (:func:`query_chunks`), concatenated along ``dim``.
 
@@ -247,12 +251,26 @@ def in_query_chunks(
     and outputs and recomputes its intermediates (a score's ``(B, chunk, Tk, H)`` tensors) in the
     backward pass, so ``chunk_size`` bounds the memory of training as well as of inference.
     Dropout masks are the same in the recomputation (the RNG state is restored).
+    ``checkpointed=False``: the chunks' score keeps no large intermediate of its own
+    (:func:`lean_chunks`), so nothing is recomputed but that score's own backward.
     """
     pieces = query_chunks(tq, chunk_size)
-    recompute = len(pieces) > 1 and torch.is_grad_enabled()
+    recompute = checkpointed and len(pieces) > 1 and torch.is_grad_enabled()
     outputs = [checkpoint(compute, rows, use_reentrant=False) if recompute else compute(rows) for rows in pieces]
     contexts, weights = zip(*outputs, strict=True)
     return torch.cat(contexts, dim=dim), torch.cat(weights, dim=dim)
+
+
+def lean_chunks(score: Any, tq: int, chunk_size: int | None) -> bool:
+    """Whether chunked training takes ``score.score_recomputing`` instead of checkpointing each chunk.
+
+    True when there are several chunks, gradients are on and the score has a backward that
+    recomputes its ``(B, chunk, Tk, H)`` intermediates itself (``score.recomputes_in_backward``, e.g.
+    :class:`~attnzoo.attention.scores.AdditiveScore`): the chunk's softmax and weighted sum then
+    run once, not twice.
+    """
+    lean = getattr(score, "recomputes_in_backward", False)
+    return lean and torch.is_grad_enabled() and len(query_chunks(tq, chunk_size)) > 1
 
 
 def rows_of(mask: Tensor | None, rows: slice) -> Tensor | None:

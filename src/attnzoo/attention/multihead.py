@@ -15,6 +15,8 @@ its own key and value, appends them, and attends to everything cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -28,6 +30,7 @@ from attnzoo.attention.functional import (
     check_shape,
     fused_dot_product,
     in_query_chunks,
+    lean_chunks,
     masked_softmax,
     rows_of,
 )
@@ -231,17 +234,42 @@ class MultiHeadAttention(nn.Module):
             context ``(B, H, Tq, hd)`` and weights ``(B, H, Tq, Tk)`` (before dropout), in the
             values' dtype; half-precision scores and softmax are computed in float32.
         """
-        batch, heads, tq, tk = queries.size(0), queries.size(1), queries.size(2), keys.size(2)
+        lean = lean_chunks(self.score, queries.size(2), self.chunk_size)
+        weights_of = self.chunk_weights(queries, keys, mask, lean)
+
+        def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
+            weights = weights_of(rows).to(values.dtype)  # (B, H, c, Tk), float32 inside
+            return attend(F.dropout(weights, dropout), values), weights  # (B, H, c, hd), (B, H, c, Tk)
+
+        return in_query_chunks(one_chunk, queries.size(2), self.chunk_size, dim=2, checkpointed=not lean)
+
+    def chunk_weights(
+        self, queries: Tensor, keys: Tensor, mask: Tensor | None, lean: bool = False
+    ) -> Callable[[slice], Tensor]:
+        """``weights_of(rows)``: every head's ``softmax(score(q W_i^Q, k W_i^K))`` for the query rows ``rows``.
+
+        The key-only work of the score is done once, here; the heads are folded into the batch,
+        ``(B * H, T, hd)``, for the score. Also used by :func:`attnzoo.record_attention`.
+
+        Args:
+            queries: ``(B, H, Tq, hd)``. keys: ``(B, H, Tk, hd)``.
+            mask: bool broadcastable to ``(B, H, Tq, Tk)`` or ``None``.
+            lean: through ``score.score_recomputing`` (chunked training).
+
+        Returns:
+            a function of a slice of the ``Tq`` rows giving weights ``(B, H, rows, Tk)`` (float32 for half inputs).
+        """
+        batch, heads, tk = queries.size(0), queries.size(1), keys.size(2)
         flat_queries, flat_keys = queries.flatten(0, 1), keys.flatten(0, 1)  # (B*H, Tq, hd), (B*H, Tk, hd)
         self.score.check_inputs(flat_queries, flat_keys)
         prepared = self.score.prepare_keys(flat_keys)  # (B*H, Tk, *), once for every chunk
+        score = self.score.score_recomputing if lean else self.score.score
 
-        def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
-            scores = self.score.score(flat_queries[:, rows], prepared).view(batch, heads, -1, tk)  # (B, H, c, Tk)
-            weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # (B, H, c, Tk), float32 inside
-            return attend(F.dropout(weights, dropout), values), weights  # (B, H, c, hd), (B, H, c, Tk)
+        def weights_of(rows: slice) -> Tensor:
+            scores = score(flat_queries[:, rows], prepared).view(batch, heads, -1, tk)  # (B, H, c, Tk)
+            return masked_softmax(scores, rows_of(mask, rows))
 
-        return in_query_chunks(one_chunk, tq, self.chunk_size, dim=2)
+        return weights_of
 
     def head_mask(
         self, mask: Tensor | None, causal: bool, batch: int, tq: int, tk: int, device: torch.device

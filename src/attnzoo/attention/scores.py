@@ -45,6 +45,7 @@ class Score(nn.Module):
     """
 
     is_dot_product = False
+    recomputes_in_backward = False  # score_recomputing keeps no (B, Tq, Tk, *) tensor for the backward pass
 
     def __init__(self, query_dim: int | None = None, key_dim: int | None = None) -> None:
         super().__init__()
@@ -63,6 +64,12 @@ class Score(nn.Module):
     def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
         """``(B, Tq, Dq)`` query and prepared keys ``-> (B, Tq, Tk)`` scores."""
         raise NotImplementedError
+
+    def score_recomputing(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        """:meth:`score`, for chunked training: a score with ``recomputes_in_backward`` returns the same
+        scores through an autograd function that recomputes its large intermediates in its backward
+        pass instead of keeping them (the mechanisms then need no activation checkpointing)."""
+        return self.score(query, prepared_keys)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """Scores ``(B, Tq, Tk)`` of query ``(B, Tq, Dq)`` against keys ``(B, Tk, Dk)``."""
@@ -124,7 +131,9 @@ class AdditiveScore(Score):
     same form with ``W_q = W_a`` and ``W_k = U_a`` above.
 
     ``prepare_keys`` computes ``U_a h_j`` (plus the bias) once per source. The score
-    materialises ``(B, Tq, Tk, hidden_dim)``: use ``Attention(chunk_size=...)`` to bound it.
+    materialises ``(B, Tq, Tk, hidden_dim)``: use ``Attention(chunk_size=...)`` to bound it; in
+    chunked training the score goes through :class:`AdditiveScores`, whose backward recomputes
+    ``tanh(...)`` chunk by chunk instead of keeping it.
 
     Args:
         query_dim: ``Dq``. key_dim: ``Dk``. hidden_dim: size of ``v_a``.
@@ -139,9 +148,38 @@ class AdditiveScore(Score):
     def prepare_keys(self, keys: Tensor) -> Tensor:
         return self.U_a(keys)  # (B, Tk, H)
 
+    recomputes_in_backward = True
+
     def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
         hidden = torch.tanh(self.W_a(query)[:, :, None, :] + prepared_keys[:, None, :, :])  # (B, Tq, Tk, H)
         return self.v_a(hidden).squeeze(-1)  # (B, Tq, Tk)
+
+    def score_recomputing(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
+        return AdditiveScores.apply(self.W_a(query), prepared_keys, self.v_a.weight[0])  # (B, Tq, Tk)
+
+
+class AdditiveScores(torch.autograd.Function):
+    """``e_ij = v^T tanh(q_i + k_j)`` (Bahdanau et al. 2015, eq. 6, with ``q = W_a s``, ``k = U_a h``)
+    keeping only ``q``, ``k`` and ``v`` for the backward pass, which recomputes ``tanh(q_i + k_j)``.
+
+    Autograd would keep two ``(B, Tq, Tk, H)`` tensors; this keeps ``O((Tq + Tk) H)``, at the price
+    of one more add and tanh in the backward pass. The gradients, with ``t = tanh(q_i + k_j)`` and
+    ``g = dL/de``: ``dv = Σ_ij g_ij t_ij``, ``dq_i = Σ_j g_ij v ⊙ (1 - t_ij²)``, ``dk_j = Σ_i (same)``.
+    Shapes: q ``(B, Tq, H)``, k ``(B, Tk, H)``, v ``(H,)`` -> ``(B, Tq, Tk)``.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        ctx.save_for_backward(q, k, v)
+        return torch.tanh_(q[:, :, None, :] + k[:, None, :, :]) @ v
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = ctx.saved_tensors
+        hidden = torch.tanh_(q[:, :, None, :] + k[:, None, :, :])  # t: (B, Tq, Tk, H), recomputed
+        grad_v = (grad.reshape(1, -1) @ hidden.reshape(-1, hidden.size(-1))).reshape(-1)  # Σ_ij g_ij t_ij
+        grad_hidden = torch.ops.aten.tanh_backward(grad[..., None] * v, hidden)  # g_ij v ⊙ (1 - t_ij²)
+        return grad_hidden.sum(2), grad_hidden.sum(1), grad_v
 
 
 class CosineScore(Score):

@@ -10,6 +10,8 @@ Bahdanau et al. 2015, eqs. (5)-(6); Luong et al. 2015, eq. (7); Xu et al. 2015, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from attnzoo.attention.functional import (
@@ -18,6 +20,7 @@ from attnzoo.attention.functional import (
     finish_output,
     fused_dot_product,
     in_query_chunks,
+    lean_chunks,
     masked_softmax,
     rows_of,
     standardise_inputs,
@@ -93,9 +96,28 @@ class Attention(nn.Module):
         Returns context ``(B, Tq, Dv)`` and weights ``(B, Tq, Tk)``.
         """
 
+        lean = lean_chunks(self.score, query.size(1), self.chunk_size)
+        weights_of = self.chunk_weights(query, prepared_keys, mask, lean)
+
         def one_chunk(rows: slice) -> tuple[Tensor, Tensor]:
-            scores = self.score.score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
-            weights = masked_softmax(scores, rows_of(mask, rows)).to(values.dtype)  # in the input dtype
+            weights = weights_of(rows).to(values.dtype)  # (B, chunk, Tk), in the input dtype
             return attend(weights, values), weights  # (B, chunk, Dv), (B, chunk, Tk)
 
-        return in_query_chunks(one_chunk, query.size(1), self.chunk_size, dim=1)
+        return in_query_chunks(one_chunk, query.size(1), self.chunk_size, dim=1, checkpointed=not lean)
+
+    def chunk_weights(
+        self, query: Tensor, prepared_keys: Tensor, mask: Tensor | None, lean: bool = False
+    ) -> Callable[[slice], Tensor]:
+        """``weights_of(rows)``: the weights ``(B, rows, Tk)`` of the query rows ``rows`` (float32 for half).
+
+        Args: query ``(B, Tq, Dq)``; prepared_keys ``self.prepare_keys(keys)``; mask bool broadcastable
+        to ``(B, Tq, Tk)`` or ``None``; lean: through ``score.score_recomputing`` (chunked training).
+        Also used by :func:`attnzoo.record_attention`.
+        """
+        score = self.score.score_recomputing if lean else self.score.score
+
+        def weights_of(rows: slice) -> Tensor:
+            scores = score(query[:, rows], prepared_keys)  # (B, chunk, Tk), float32 for half
+            return masked_softmax(scores, rows_of(mask, rows))
+
+        return weights_of

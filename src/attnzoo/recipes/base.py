@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 # Seeds of the data splits, added to the run's seed: one table for every recipe.
 SPLIT_SEEDS = {"train": 0, "valid": 1_000_003, "test": 2_000_003}
@@ -231,18 +231,27 @@ class EpochShuffle(Sampler[int]):
     """A new random order every epoch, drawn from ``(seed, epoch)`` alone.
 
     Lightning calls ``set_epoch`` before each epoch, so a run resumed at an epoch boundary sees
-    the same order as one that was never stopped.
+    the same order as one that was never stopped. A run resumed in the middle of an epoch
+    continues that epoch's order after the examples it had trained on (:meth:`resume_within`).
     """
 
     def __init__(self, size: int, seed: int) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.resumed: tuple[int, int] | None = None  # (epoch, examples of it already trained on)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_within(self, epoch: int, served: int) -> None:
+        """Start the next pass, if it is epoch ``epoch``, after that epoch's first ``served`` examples."""
+        self.resumed = (epoch, served)
+
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator).tolist()
+        skipped = self.resumed[1] if self.resumed is not None and self.resumed[0] == self.epoch else 0
+        self.resumed = None
+        return iter(order[skipped:])
 
     def __len__(self) -> int:
         return self.size
@@ -260,11 +269,45 @@ def shuffled_batches(
     """A DataLoader of ``dataset`` in an order that depends on ``(seed, epoch)`` only (:class:`EpochShuffle`).
 
     ``generator``: the DataLoader's own (its workers' seeds), so that iterating it leaves torch's
-    global generator alone.
+    global generator alone. A ``TensorDataset`` without a ``collate_fn`` is batched by one index
+    operation per tensor (:class:`IndexedTensors`), not example by example.
     """
+    if isinstance(dataset, TensorDataset) and collate_fn is None:
+        dataset, collate_fn = IndexedTensors(*dataset.tensors), as_batch
     sampler = EpochShuffle(len(dataset), seed)
     options = {"collate_fn": collate_fn, "drop_last": drop_last, "generator": generator}
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
+    return EpochLoader(dataset, batch_size=batch_size, sampler=sampler, **options)
+
+
+class IndexedTensors(TensorDataset):
+    """A ``TensorDataset`` whose batch is one index operation per tensor (the DataLoader calls
+    ``__getitems__`` with a batch's indices), the same list of tensors as the default collation."""
+
+    def __getitems__(self, indices: list[int]) -> list[Tensor]:
+        chosen = torch.tensor(indices)
+        return [tensor[chosen] for tensor in self.tensors]
+
+
+def as_batch(batch: list[Tensor]) -> list[Tensor]:
+    """The collation of :class:`IndexedTensors`: its batch is already made."""
+    return batch
+
+
+class EpochLoader(DataLoader):
+    """A DataLoader over an :class:`EpochShuffle` that a run can resume in the middle of an epoch.
+
+    Lightning restarts a loader from the start of its epoch on resume; the trainer's
+    ``EpochStart`` callback tells the sampler how many of the epoch's batches the run had
+    already trained on (:meth:`EpochShuffle.resume_within`), so nothing is seen twice or skipped.
+    The position comes from the trainer's restored step count, so the loader keeps no state of its
+    own (``state_dict`` is Lightning's sign that the loader is resumable).
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore: the position is the trainer's step (see the class docstring)."""
 
 
 def device_of(model: nn.Module) -> torch.device:

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from attnzoo.recipes.base import EpochShuffle
 from attnzoo.training.formation import FormationRecorder
 from attnzoo.training.run import Run
 
@@ -121,9 +122,26 @@ class EpochStart(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self.start(pl_module, trainer.current_epoch)
+        resume_within_epoch(trainer)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         self.start(pl_module, trainer.current_epoch)
+
+
+def resume_within_epoch(trainer: L.Trainer) -> None:
+    """A run resumed in the middle of an epoch continues the epoch's order where it stopped.
+
+    Lightning restarts the training loader from the start of the epoch; for an :class:`EpochShuffle`
+    order, the sampler is told to pass over the batches the run has trained on (each step is one
+    batch, every epoch the loader's length), so the resumed run sees what an uninterrupted one sees.
+    """
+    loader = trainer.train_dataloader
+    sampler = getattr(loader, "sampler", None)
+    if not isinstance(sampler, EpochShuffle) or not len(loader):
+        return
+    served = trainer.global_step % len(loader)  # batches of the current epoch already trained on
+    if served:
+        sampler.resume_within(trainer.current_epoch, served * loader.batch_size)
 
 
 class StepProgress(TQDMProgressBar):

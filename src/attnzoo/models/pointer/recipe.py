@@ -33,11 +33,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from attnzoo.attention import reinforce_loss
 from attnzoo.models.pointer.model import PointerConfig, PointerNet
-from attnzoo.recipes.base import Recipe, Training, device_of, split_seed
+from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches, split_seed
 from attnzoo.tasks import geometry
 
 PROBLEMS = ("sort", "hull", "tsp")
@@ -253,10 +253,7 @@ class PointerRecipe(Recipe):
         """Shuffled batches ``(inputs, targets, lengths)`` (REINFORCE: ``(inputs,)``), each one index operation."""
         data = task.split("train")
         tensors = (data.inputs,) if self.settings.rl else (data.inputs, data.targets, data.lengths)
-        count = len(data.inputs)
-        sampler = RandomSampler(range(count), generator=torch.Generator().manual_seed(seed))
-        batches = BatchSampler(sampler, batch_size, drop_last=count >= batch_size)
-        return DataLoader(TensorDataset(*tensors), sampler=batches, batch_size=None)
+        return shuffled_batches(TensorDataset(*tensors), batch_size, seed, drop_last=len(data.inputs) >= batch_size)
 
     def loss(self, model: PointerNet, batch: list[Tensor], state: dict[str, Tensor]) -> tuple[Tensor, dict]:
         """Supervised NLL (Vinyals §4.4) or REINFORCE (Bello eq. 4), on augmented TSP instances."""
