@@ -146,7 +146,8 @@ def test_bad_run_input_is_one_line_and_exit_2(tmp_path):
     out = tmp_path / "run"
     invoke("train", "seq2seq", "--out", out, "--steps", "2", *SEQ2SEQ)
     assert "holds a run already" in refused("train", "seq2seq", "--out", out, "--steps", "2")
-    assert "expected one of alignment; got 'x'" in refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
+    wrong_picture = refused("plot", out, "--picture", "x", "--out", tmp_path / "x.png")
+    assert "expected one of alignment, formation; got 'x'" in wrong_picture
     assert "--beam and --batch-size: expected >= 1, got 0" in refused("translate", out, "3 March 2015", "--beam", "0")
     assert "give the TEXT to translate or --input" in refused("translate", out)
     assert "expected train, valid or test" in refused("evaluate", out, "--split", "dev")
@@ -167,10 +168,13 @@ def test_demo_with_tiny_settings(tmp_path, monkeypatch, capsys):
         training={"steps": 3, "batch_size": 32},
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("Exact match on 40 held-out test dates: ")
-    assert lines[-1].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
+    assert lines[-2].startswith("Exact match on 40 held-out test dates: ")
+    assert lines[-2].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
+    assert lines[-1].endswith(f"attnzoo explore {tmp_path / 'runs' / 'demo'}")
     assert (tmp_path / "alignment.png").stat().st_size > 0
     assert sum(line.startswith("  ") and " → " in line for line in lines) == 5  # five examples
+    invoke("explore", tmp_path / "runs" / "demo")  # what the last line suggests works right after
+    assert "attnzoo-data" in (tmp_path / "runs" / "demo" / "explorer.html").read_text(encoding="utf-8")
 
 
 def test_python_api_load_run_translate_evaluate(tmp_path):

@@ -5,6 +5,8 @@
     attnzoo evaluate RUN [--split test] [--task field=value ...]
     attnzoo plot RUN --picture NAME --out FILE
     attnzoo translate RUN TEXT [--beam K] [--plot FILE]     (sequence models)
+    attnzoo explore RUN [--out page.html] [--inputs FILE]   one offline HTML page of the run's attention
+    attnzoo serve RUN [--port 8000]             a local web app: type an input, see its attention
     attnzoo demo
     attnzoo NAME RUN ARGUMENT... [--out FILE] [--example]   a recipe's own command (caption, classify, ...)
 
@@ -129,8 +131,10 @@ def plot(
     run = open_run(run_dir)
     recipe = run.recipe()
     pictures = recipe.pictures(run.config())
-    if not pictures:
+    if not pictures and not run.read_formation()["snapshots"]:
         fail(f"{run_dir}: this {run.model_name} model has no attention picture")
+    if run.read_formation()["snapshots"]:
+        pictures = {**pictures, "formation": lambda model, task, path: plot_run_formation(run, path)}
     if picture not in pictures:
         fail(f"--picture: expected one of {', '.join(pictures)}; got {picture!r}")
     pictures[picture](run.load_model(), run.build_task(recipe), out)
@@ -174,6 +178,13 @@ def translate(
         draw_translation(recipe, run, model, task, text, plot)
 
 
+def plot_run_formation(run: Any, path: Path) -> None:
+    """The ``formation`` picture: the run's recorded probe attention as a strip of snapshots."""
+    from attnzoo.viz.formation import plot_formation
+
+    plot_formation(run.read_formation()["snapshots"], path, title=f"{run.model_name}: attention as it formed")
+
+
 def read_lines(path: Path) -> list[str]:
     """The lines of a UTF-8 file, or of stdin for ``-``."""
     if str(path) == "-":
@@ -193,6 +204,43 @@ def draw_translation(recipe: Any, run: Any, model: Any, task: Any, text: str | N
         fail(f"{run.path} has no attention (attention='none'): nothing to plot")
     next(iter(pictures.values()))(model, task, plot, text=text)
     typer.echo(f"wrote {plot}")
+
+
+@app.command()
+@one_line_errors
+def explore(
+    run_dir: Path = RunDir,
+    out: Path | None = typer.Option(None, help="The HTML file to write (default: RUN/explorer.html)."),
+    inputs: Path | None = typer.Option(None, help="Show these inputs (one per line) instead of the test examples."),
+    threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
+) -> None:
+    """Write ONE self-contained HTML page (no network needed) of the run's attention and how it formed."""
+    from attnzoo.explorer.page import read_inputs, write_page
+    from attnzoo.training.machine import set_threads
+
+    set_threads(threads)
+    run = open_run(run_dir)
+    out = out or run.file("explorer.html")
+    count = write_page(run, out, read_inputs(inputs) if inputs is not None else None)
+    typer.echo(f"wrote {out} ({count} views); open it in a browser: {out.resolve().as_uri()}")
+
+
+@app.command()
+@one_line_errors
+def serve(
+    run_dir: Path = RunDir,
+    port: int = typer.Option(8000, help="The port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="The address to bind (127.0.0.1: this machine only)."),
+    threads: int = typer.Option(DEFAULT_THREADS, help="torch CPU threads."),
+) -> None:
+    """A local web app: type (or upload) an input, see the model's output and attention live."""
+    from attnzoo.explorer.server import serve_run
+    from attnzoo.training.machine import set_threads
+
+    set_threads(threads)
+    if not 0 < port < 65536:
+        fail(f"--port: expected 1..65535, got {port}")
+    serve_run(open_run(run_dir), host, port)
 
 
 @app.command()

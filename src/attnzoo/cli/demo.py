@@ -2,7 +2,8 @@
 
 It trains the ``seq2seq`` preset ``demo`` through the one generic trainer (the same as
 ``attnzoo train seq2seq --preset demo --out runs/demo``), evaluates the 2,000 held-out test
-dates, prints examples and draws the alignment of one of them.
+dates, prints examples and draws the alignment of one of them; its last line tells how to explore
+the run (``attnzoo explore runs/demo``: the attention of test dates and how it formed).
 """
 
 from __future__ import annotations
@@ -49,3 +50,4 @@ def run_demo(out: Path, picture: Path, threads: int, **overrides: dict) -> None:
         f"Exact match on {len(task.test):,} held-out test dates: {metrics['exact']:.2%}; "
         f"alignment heatmap written to {picture}"
     )
+    typer.echo(f"See its attention, and how it formed during training, in one offline page: attnzoo explore {out}")

@@ -196,6 +196,19 @@ class Recipe:
         ``{name: draw(model, task, path)}``."""
         return {}
 
+    explore_input = "none"  # what `attnzoo serve` lets a user give this model: "text", "image" (a PNG) or "none"
+
+    def attention_views(self, model: nn.Module, task: Any, inputs: list[str] | None = None) -> list[dict[str, Any]]:
+        """The model's attention as explorer views (:mod:`attnzoo.explorer.views`; built with its
+        ``*_view`` functions), for ``attnzoo explore``, ``attnzoo serve`` and the formation record.
+
+        ``inputs``: the user's inputs, one string each (a text, or a PNG's path for
+        ``explore_input = "image"``); None: the recipe's fixed probe examples (e.g. the first test
+        examples), the same at every call, since training records them at every validation. Bad
+        input raises ``ValueError`` with one line. ``[]``: the model has no attention to show.
+        """
+        return []
+
     def commands(self) -> dict[str, Command]:
         """The commands this recipe adds to ``attnzoo`` (e.g. ``{"caption": Command(...)}``); several
         recipes may offer the same command name, each for its own runs."""

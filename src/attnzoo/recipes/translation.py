@@ -264,6 +264,35 @@ class TranslationRecipe(Recipe):
             translation.alignment, *tokens, path, title=f"{text} → {translation.output}", reference=reference
         )
 
+    explore_input = "text"
+    probes = 3  # test sources the formation record follows (the first ones)
+
+    def attention_views(
+        self, model: nn.Module, task: TranslationData, inputs: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One alignment view per input text (default: the first :attr:`probes` test sources), with
+        the gold alignment on the reversal task (output word ``i`` is input word ``n - 1 - i``)."""
+        from attnzoo.explorer.views import alignment_view
+
+        texts = inputs if inputs is not None else [source for source, _ in task.test.pairs[: self.probes]]
+        views = []
+        for text, translation in zip(texts, self.translate(model, task, texts), strict=True):
+            if translation.alignment is None:
+                return []  # attention="none": a fixed context has no alignment
+            gold = self.gold_alignment(translation.source_tokens, translation.output_tokens)
+            title = f"{text} → {translation.output}"
+            tokens = (translation.source_tokens, translation.output_tokens)
+            views.append(alignment_view(translation.alignment, *tokens, title=title, gold=gold))
+        return views
+
+    def gold_alignment(self, source: list[str], output: list[str]) -> list[int] | None:
+        """Reversal (``kind="transduction"``): output word ``i`` translates source word ``n - 1 - i``;
+        -1 (no gold) for EOS and past it, where the task says nothing. None on the other tasks."""
+        if self.settings.kind != "transduction":
+            return None
+        words = len(source) - 1  # without EOS
+        return [words - 1 - i if i < words else -1 for i in range(len(output))]
+
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {}, {"train_size": 64, "valid_size": 16, "test_size": 16}
 

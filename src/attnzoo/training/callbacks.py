@@ -12,6 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from attnzoo.recipes.base import EpochShuffle
+from attnzoo.training.formation import FormationRecorder
 from attnzoo.training.run import Run
 
 
@@ -20,7 +21,8 @@ class Validation(L.Callback):
 
     The row goes to ``metrics.csv`` (and TensorBoard when installed): step, epoch, seconds of
     optimisation, the means of the training logs since the last row, ``valid_*`` metrics, and
-    the machine's load average (is the CPU shared?). Keeps the weights of the best validation
+    the machine's load average (is the CPU shared?), and a snapshot of the recipe's probe views
+    in ``formation.json`` (:mod:`attnzoo.training.formation`). Keeps the weights of the best validation
     (``recipe.selection``) when ``keep_best``; stops once the selection metric reaches ``target``
     or the ``minutes`` budget is spent.
     """
@@ -34,6 +36,7 @@ class Validation(L.Callback):
         self.last_metrics: dict[str, float] = {}
         self.validated_step = -1
         self.tensorboard = None
+        self.formation = FormationRecorder(run)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
         if trainer.is_global_zero:
@@ -76,6 +79,7 @@ class Validation(L.Callback):
             row |= pl_module.running_means() | {f"valid_{key}": value for key, value in metrics.items()}
             row["load"] = os.getloadavg()[0]
             self.run.append_metrics(row)
+            self.formation.record(step, recipe, pl_module.model, self.task)
             if self.tensorboard is not None:
                 for key, number in row.items():
                     self.tensorboard.add_scalar(key, number, step)

@@ -7,6 +7,7 @@
     <run>/model.safetensors  the final weights (never pickle)
     <run>/metrics.csv        one row per validation: step, seconds, training loss, valid_* metrics
     <run>/metrics.json       the final model's validation metrics
+    <run>/formation.json     the probe inputs' attention at every validation (attnzoo.training.formation)
     <run>/checkpoints/       Lightning's training checkpoints (safetensors + JSON), for --resume
 
 Every path is a fixed name inside the run directory; nothing outside it is read, written or deleted.
@@ -39,8 +40,11 @@ TRAINING_FILE = "training.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_CSV = "metrics.csv"
 METRICS_FILE = "metrics.json"
+FORMATION_FILE = "formation.json"
 CHECKPOINTS = "checkpoints"
-RUN_FILES = (CONFIG_FILE, TASK_FILE, DOCUMENTS_FILE, TRAINING_FILE, WEIGHTS_FILE, METRICS_CSV, METRICS_FILE)
+RUN_FILES = (
+    CONFIG_FILE, TASK_FILE, DOCUMENTS_FILE, TRAINING_FILE, WEIGHTS_FILE, METRICS_CSV, METRICS_FILE, FORMATION_FILE
+)  # fmt: skip
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -174,6 +178,19 @@ class Run:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+    def write_formation(self, document: dict[str, Any]) -> None:
+        """Write ``formation.json`` (its format: :mod:`attnzoo.training.formation`)."""
+        self._write_json(FORMATION_FILE, document)
+
+    def read_formation(self) -> dict[str, Any]:
+        """``formation.json``, or an empty record (``{"snapshots": []}``) for a run without one."""
+        if not self.file(FORMATION_FILE).is_file():
+            return {"snapshots": []}
+        document = self.read_json(FORMATION_FILE)
+        if not isinstance(document, dict) or not isinstance(document.get("snapshots"), list):
+            raise RunError(f"{self.file(FORMATION_FILE)}: expected an object with a list of snapshots")
+        return document
 
     def _write_json(self, name: str, document: Any) -> None:
         temporary = self.file(name + ".tmp")

@@ -27,6 +27,7 @@ from attnzoo.tasks.tokenizers import WordTokenizer
 from attnzoo.tasks.vocab import Vocabulary
 
 HELDOUT_SEED = 3_000_003  # added to the run's seed: the held-out split's generator seed
+PROBES = 3  # test pairs the explorer (and the formation record) shows
 EVAL_BATCH = 500  # pairs per evaluation batch
 
 
@@ -192,6 +193,31 @@ class EntailmentRecipe(Recipe):
             for i, p in zip(chosen, probabilities, strict=True)
         ]
         plot_panels(matrices, [examples[i].premise for i in chosen], rows, titles, path)
+
+    def attention_views(self, model: EntailmentModel, task: NLIData, inputs: list[str] | None = None) -> list[dict]:
+        """The first :data:`PROBES` test pairs' attention over the premise: one row per hypothesis word
+        (word-by-word) or the last state's (attention), with the gold premise word of every scored
+        content word (the generated data's alignments; accuracy = the paper's alignment measure)."""
+        from attnzoo.explorer.views import alignment_view
+
+        if inputs is not None:
+            raise ValueError("an entailment run shows its test pairs here; `attnzoo entail` takes your own pair")
+        if model.config.reader not in ("attention", "word-by-word"):
+            return []
+        examples = task.examples["test"][:PROBES]
+        probabilities, weights = predict(model, to_pairs(examples, task.vocab))
+        views = []
+        for example, chances, matrix in zip(examples, probabilities, weights, strict=True):
+            rows = self.rows(model, example.hypothesis)
+            matrix = (matrix if matrix.dim() == 2 else matrix[None])[: len(rows), : len(example.premise)]
+            gold = None
+            if model.config.reader == "word-by-word" and example.alignment:
+                gold = [
+                    index if scored else -1 for index, scored in zip(example.alignment, example.content, strict=True)
+                ]
+            title = f"{LABELS[int(chances.argmax())]} (gold {LABELS[example.label]}): {' '.join(example.hypothesis)}"
+            views.append(alignment_view(matrix, example.premise, rows, title=title, gold=gold))
+        return views
 
     @staticmethod
     def rows(model: EntailmentModel, hypothesis: tuple[str, ...]) -> list[str]:

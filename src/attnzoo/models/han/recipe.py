@@ -175,6 +175,11 @@ class HANRecipe(Recipe):
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"evidence": draw_evidence}
 
+    explore_input = "text"
+
+    def attention_views(self, model: HAN, task: ReviewSplits, inputs: list[str] | None = None) -> list[dict]:
+        return document_views(model, task, inputs)
+
     def commands(self) -> dict[str, Command]:
         help_text = 'Rate a review ("the food was not good. we sat near the bar.") and show the evidence attended.'
         return {"classify": Command(classify_text, ("TEXT",), help_text)}
@@ -200,6 +205,36 @@ def draw_evidence(model: HAN, task: ReviewSplits, path: Path, index: int = 0) ->
     labels = task.labels
     title = f"class {labels[review.rating]}, predicted {labels[int(output.logits.argmax())]}; * = gold evidence"
     draw_document(review.sentences, output, path, gold=review.evidence, title=title)
+
+
+def document_views(model: HAN, task: ReviewSplits, inputs: list[str] | None = None) -> list[dict]:
+    """HAN's two levels for the first test review (or each review text of ``inputs``): the sentence
+    attention α_i as a memory view (one column over the sentences, gold evidence starred), then
+    each sentence's word attention α_it as a one-row alignment."""
+    from attnzoo.explorer.views import alignment_view, memory_view
+
+    if inputs is None:
+        reviews, data = task.reviews("test")
+        gold = f"gold class {task.labels[reviews[0].rating]}; * = gold evidence"
+        documents = [(reviews[0].sentences, data.words[:1], set(reviews[0].evidence), gold)]
+    else:
+        documents = []
+        for text in inputs:
+            sentences = task.sentences(text)
+            documents.append((sentences, encode_sentences(sentences, task.vocabulary), set(), text[:80]))
+    views = []
+    for sentences, words, evidence, note in documents:
+        output, count = classify(model, words), len(sentences)
+        title = f"predicted class {task.labels[int(output.logits[0].argmax())]} ({note})"
+        labels = [("* " if index in evidence else "") + " ".join(words) for index, words in enumerate(sentences)]
+        views.append(memory_view({"sentence": output.sentence_weights[:1, :count]}, ["α_i"], labels, title=title))
+        for index, sentence in enumerate(sentences):
+            row = output.word_weights[0, index, None, : len(sentence)]  # (1, words)
+            weight = float(output.sentence_weights[0, index])
+            views.append(
+                alignment_view(row, sentence, [f"α_it, sentence {index + 1}"], title=f"{title}; α_i {weight:.2f}")
+            )
+    return views
 
 
 def draw_document(sentences: list[list[str]], output: HANOutput, path: Path, **options: Any) -> None:

@@ -31,6 +31,7 @@ from attnzoo.tasks import babi
 from attnzoo.tasks.corpus import text_lines
 
 EVAL_BATCH = 1_000  # questions per forward pass when evaluating
+PROBES = 3  # test questions the explorer (and the formation record) shows
 EXAMPLE_STORY = (  # the story --example writes for `attnzoo answer`
     "mary went to the kitchen",
     "john went to the garden",
@@ -156,12 +157,38 @@ class MemN2NRecipe(Recipe):
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"hops": draw_hops}
 
+    def attention_views(self, model: MemN2N, task: BabiData, inputs: list[str] | None = None) -> list[dict]:
+        return hop_views(model, task, inputs)
+
     def commands(self) -> dict[str, Command]:
         help_text = "Answer a question about your own story (one sentence per line) and show each hop's attention."
         return {"answer": Command(answer, ("STORY_FILE", "QUESTION"), help_text, write_example_story)}
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {"embed_dim": 8, "hops": 2}, {"task": 2, "train_size": 64, "valid_size": 16, "test_size": 16}
+
+
+def hop_views(model: MemN2N, task: BabiData, inputs: list[str] | None = None) -> list[dict]:
+    """Each hop's attention over the story's sentences (oldest first) for the first test questions,
+    as a memory view (steps: the hops; slots: the sentences, the gold supporting facts starred)."""
+    from attnzoo.explorer.views import memory_view
+
+    if inputs is not None:
+        raise ValueError("a MemN2N run shows its test questions here; `attnzoo answer` takes your own story")
+    data, count = task.split("test"), min(PROBES, len(task.questions["test"]))
+    logits, weights = predict(model, babi.BabiTensors(*(tensor[:count] for tensor in data.tensors())))
+    views = []
+    for index, question in enumerate(task.questions["test"][:count]):
+        shown = max(len(question.story) - weights.size(2), 0)  # sentences beyond the memory are not shown
+        story = question.story[shown:]
+        by_line = weights[index, :, : len(story)].flip(-1)  # (K, n): oldest first
+        marks = ["* " if line + shown in question.support else "" for line in range(len(story))]
+        slots = [mark + " ".join(words) for mark, words in zip(marks, story, strict=True)]
+        answer = task.vocab.id_to_token(int(logits[index].argmax()))
+        title = f"{' '.join(question.words)}? answered {answer} (gold {question.answer}; * supporting facts)"
+        steps = [f"hop {hop + 1}" for hop in range(by_line.size(0))]
+        views.append(memory_view({"attention": by_line}, steps, slots, title=title))
+    return views
 
 
 def draw_hops(model: MemN2N, task: BabiData, path: Any, index: int = 0) -> None:

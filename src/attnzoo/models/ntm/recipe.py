@@ -198,6 +198,27 @@ class NTMRecipe(Recipe):
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {} if self.model_name == "lstm-baseline" else {"memory": draw_memory}
 
+    @torch.no_grad()
+    def attention_views(self, model: nn.Module, task: AlgorithmicData, inputs: list[str] | None = None) -> list[dict]:
+        """The first head's write and read weightings over the memory rows at every step, on the first
+        test sequence (the paper's Fig. 6); the LSTM baseline has no memory, so no view."""
+        from attnzoo.explorer.views import memory_view
+
+        if inputs is not None:
+            raise ValueError("an NTM run shows its test sequence: it takes no typed input")
+        if not isinstance(model, NTM):
+            return []
+        batch = AlgorithmicBatch(*(tensor[:1] for tensor in task.split("test")))
+        was_training = model.training
+        output = model.eval()(batch.inputs.to(device_of(model)), return_weights=True)
+        model.train(was_training)
+        weightings = {"write": output.write_weights[0, :, 0].cpu(), "read": output.read_weights[0, :, 0].cpu()}
+        steps = [f"t{step}" for step in range(batch.inputs.size(1))]
+        slots = [str(row) for row in range(weightings["write"].size(1))]
+        wrong = int(bits_wrong(output.logits.cpu(), batch)[0])
+        title = f"{task.settings.task}, length {task.settings.eval_length}: {wrong} bits wrong"
+        return [memory_view(weightings, steps, slots, title=title)]
+
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         sizes = {"controller_size": 8, "memory_rows": 8, "memory_width": 4}
         model = {"hidden_size": 8} if self.model_name == "lstm-baseline" else sizes

@@ -43,6 +43,7 @@ from attnzoo.tasks import geometry
 PROBLEMS = ("sort", "hull", "tsp")
 BASELINES = ("greedy", "ema")
 PICTURE_COUNT = 8  # instances drawn by the ``tours`` picture
+PROBES = 3  # test instances the explorer (and the formation record) shows
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,25 @@ class PointerRecipe(Recipe):
         true = [row[: size - 1] for row, size in zip(data.targets.tolist(), data.lengths.tolist(), strict=True)]
         titles = ["exact" if p == r else "wrong" for p, r in zip(predicted, true, strict=True)]
         plot_tours(points, predicted, true, path, titles=titles, labels=("Ptr-Net", "true hull"))
+
+    @torch.no_grad()
+    def attention_views(self, model: PointerNet, task: PointerData, inputs: list[str] | None = None) -> list[dict]:
+        """The pointer distribution of every greedy step (eq. 3's softmax over the inputs, and the end
+        input for hulls) with the chosen input, on the first :data:`PROBES` test instances."""
+        from attnzoo.explorer.views import pointer_view
+
+        if inputs is not None:
+            raise ValueError("a pointer run shows its test instances: it takes no typed input")
+        data = task.split("test").head(PROBES)
+        tokens, lengths = predict(model, data.inputs)
+        was_training = model.training
+        log_probs = model.eval()(data.inputs.to(device_of(model)), tokens.to(device_of(model))).cpu()  # (N, T, K)
+        model.train(was_training)
+        views = []
+        for number, (points, chosen, length) in enumerate(zip(data.inputs, tokens, lengths.tolist(), strict=True)):
+            title = f"{self.settings.problem}, test instance {number + 1}: {chosen[:length].tolist()}"
+            views.append(pointer_view(points, log_probs[number, :length].exp(), chosen[:length].tolist(), title=title))
+        return views
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         model = {"embed_dim": 8, "hidden_size": 8, "attention_dim": 8}

@@ -165,6 +165,23 @@ class SummaryRecipe(Recipe):
     def pictures(self, config: PointerGeneratorConfig | None = None) -> dict[str, Any]:
         return {"copy": self.draw_copy, "coverage": self.draw_coverage}
 
+    explore_input = "text"
+
+    def attention_views(self, model: PointerGenerator, task: SummaryData, inputs: list[str] | None = None) -> list:
+        """Each summary word's attention over the article (See et al. Fig. 1; the row label carries p_gen),
+        for the article texts ``inputs`` or the first test article (the article's ``<eos>``, which
+        takes the rest of each row's weight, is not shown, as in the ``copy`` picture)."""
+        from attnzoo.explorer.views import alignment_view
+
+        texts = inputs if inputs is not None else [" ".join(task.test.examples[0].article)]
+        views = []
+        for text in texts:
+            article, summary = self.summarize_text(model, task, text)
+            rows = [f"{word} (p_gen {float(p):.2f})" for word, p in zip(summary.tokens, summary.p_gen, strict=True)]
+            title = " ".join(summary.tokens) or "(empty summary)"
+            views.append(alignment_view(summary.attention[:, : len(article)], article, rows, title=title))
+        return views
+
     def draw_copy(self, model: PointerGenerator, task: SummaryData, path: Path, text: str | None = None) -> None:
         """The article, each output word's attention and its p_gen (See et al. Fig. 1) for the first test article."""
         from attnzoo.viz.summary import plot_copy_attention

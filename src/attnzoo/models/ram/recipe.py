@@ -230,6 +230,37 @@ class DigitsRecipe(Recipe):
         boxes = boxes.view(len(images), steps, config.scales, 3).numpy()
         plot_glimpse_paths(images[:, 0].numpy(), boxes, path, titles=titles)
 
+    explore_input = "image"
+    probes = 3  # test images the formation record follows
+
+    @torch.no_grad()
+    def attention_views(self, model: nn.Module, task: DigitsData, inputs: list[str] | None = None) -> list[dict]:
+        """RAM's glimpses on each image (default: the first test images; or PNG files, shrunk to the
+        canvas): one step per glimpse, its ``k`` squares as boxes (Mnih et al. 2014, Fig. 3)."""
+        from attnzoo.explorer.views import image_view
+        from attnzoo.models.ram.glimpse import glimpse_boxes
+
+        if self.model_name != "ram":
+            return []  # the baselines take no glimpses
+        data = task.split("test")
+        images = data.images[: self.probes] if inputs is None else read_images(inputs, data.images.shape[-2:])
+        was_training = model.training
+        output = model.eval()(images.to(device_of(model)), sample=False)
+        model.train(was_training)
+        steps, (height, width), config = output.locations.size(1), images.shape[-2:], model.config
+        boxes = glimpse_boxes(output.locations.flatten(0, 1).cpu(), height, width, config.glimpse_size, config.scales)
+        boxes = boxes.view(len(images), steps, config.scales, 3).tolist()  # (N, T, k, [top, left, side])
+        predictions = output.log_probs.argmax(-1).cpu().tolist()
+        labels = [f"glimpse {step + 1}" for step in range(steps)]
+        views = []
+        for number, image in enumerate(images[:, 0]):
+            squares = [[[top, left, side, side] for top, left, side in step] for step in boxes[number]]
+            title = f"image {number + 1}: predicted {predictions[number]}"
+            if inputs is None:
+                title += f", label {int(data.labels[number])}"
+            views.append(image_view(image / max(float(image.max()), 1e-6), labels, boxes=squares, title=title))
+        return views
+
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         sizes = {
             "ram": {"glimpses": 2, "patch_hidden": 8, "location_hidden": 8, "glimpse_hidden": 8, "core_hidden": 8},
@@ -237,6 +268,26 @@ class DigitsRecipe(Recipe):
             "digits-convnet": {"widths": (4, 4), "kernels": (3, 3), "hidden": 8},
         }
         return sizes[self.model_name], {"variant": "centred28", "samples": (0, 2)}
+
+
+def read_images(paths: list[str], size: tuple[int, int]) -> Tensor:
+    """PNG files as a batch ``(N, 1, H, W)`` of ``size``: grey, ink bright (as the canvases), scaled to [0, 1].
+
+    A dark digit on a light background is inverted; an unreadable file raises ``ValueError``.
+    """
+    import matplotlib.image
+
+    images = []
+    for path in paths:
+        try:
+            pixels = torch.as_tensor(matplotlib.image.imread(path, format="png"), dtype=torch.float32)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise ValueError(f"{path}: not a readable PNG image ({error})") from None
+        grey = pixels[..., :3].mean(dim=-1) if pixels.dim() == 3 else pixels  # (H, W)
+        grey = 1 - grey if grey.mean() > 0.5 else grey  # ink is bright on the canvases
+        grey = grey / max(float(grey.max()), 1e-6)
+        images.append(F.interpolate(grey[None, None], size=tuple(size), mode="area")[0])
+    return torch.stack(images)
 
 
 def percent_wrong(predicted: Tensor, labels: Tensor) -> float:

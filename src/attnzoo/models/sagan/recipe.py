@@ -141,6 +141,9 @@ class SAGANRecipe(Recipe):
                 metrics["partner_mass"] = float(mass.nanmean()) if mass.isfinite().any() else 0.0
         return metrics
 
+    def attention_views(self, model: SAGAN, task: GANData, inputs: list[str] | None = None) -> list[dict]:
+        return query_views(model, task, inputs)
+
     def pictures(self, config: Any = None) -> dict[str, Any]:
         pictures = {"samples": draw_samples}
         if config is None or config.block == "attention":
@@ -162,6 +165,31 @@ def draw_samples(model: SAGAN, task: GANData, path: Any, count: int = 64) -> flo
     verdicts = mirror.mirror_consistency(images) if task.settings.data == "mirror" else None
     plot_samples(images, path, verdicts=verdicts)
     return None if verdicts is None else float(verdicts.float().mean())
+
+
+@torch.no_grad()
+def query_views(model: SAGAN, task: GANData, inputs: list[str] | None = None) -> list[dict]:
+    """Where 9 query points (a 3 × 3 grid) of the generator's attention block look, on 3 samples
+    from fixed noise (the paper's Fig. 5): one step per query point, its map over the image and a
+    box on the query's cell. A model without the block has no view."""
+    from attnzoo.explorer.views import image_view
+
+    if inputs is not None:
+        raise ValueError("a SAGAN run shows samples from fixed noise: it takes no input")
+    images, weights = generate(model, 3)
+    if weights is None:
+        return []
+    cells, side = int(round(weights.size(-1) ** 0.5)), images.size(-1)
+    points = [(cells * (2 * row + 1) // 6, cells * (2 * col + 1) // 6) for row in range(3) for col in range(3)]
+    scale, views = side / cells, []
+    for number, image in enumerate(images):
+        maps = [weights[number, y * cells + x].view(cells, cells) for y, x in points]  # (s, s) per query
+        boxes = [[[y * scale, x * scale, scale, scale]] for y, x in points]  # the query's cell
+        labels = [f"query ({y}, {x})" for y, x in points]
+        pixels = (image.clamp(-1, 1) + 1) / 2  # (C, S, S) in [0, 1]
+        pixels = pixels if pixels.size(0) == 3 else 1 - pixels[0]  # grey: ink is 1
+        views.append(image_view(pixels, labels, maps=maps, boxes=boxes, title=f"sample {number + 1}"))
+    return views
 
 
 def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:

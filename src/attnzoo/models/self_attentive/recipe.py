@@ -164,6 +164,22 @@ class SelfAttentiveRecipe(Recipe):
         """The first test example's attention: hops (rows) over tokens, or each field's features."""
         from attnzoo.viz.evidence import plot_hops
 
+        weights, labels, rows, title = self.hop_matrix(model, task)
+        plot_hops(weights.numpy(), labels, path, rows=rows, title=title)
+
+    def attention_views(self, model: SelfAttentive, task: SelfAttentiveData, inputs: list[str] | None = None) -> list:
+        """The first test example's attention as an alignment: hops (or fields) over its tokens."""
+        from attnzoo.explorer.views import alignment_view
+
+        if inputs is not None:
+            raise ValueError("a self-attentive run shows its first test example: it takes no typed input here")
+        weights, labels, rows, title = self.hop_matrix(model, task)
+        rows = rows or [f"hop {hop + 1}" for hop in range(weights.size(0))]
+        return [alignment_view(weights, labels, rows, title=title)]
+
+    def hop_matrix(self, model: SelfAttentive, task: SelfAttentiveData) -> tuple[Tensor, list[str], list | None, str]:
+        """The first test example's weights ``(rows, T)``, its token labels, the row labels (None:
+        hops) and a title."""
         inputs = task.split("test").inputs[:1]
         output = predict(model, inputs)
         if self.settings.problem == "routing":
@@ -175,7 +191,7 @@ class SelfAttentiveRecipe(Recipe):
             E = model.config.embed_dim
             weights = output.feature_weights[0, : len(labels)].unflatten(-1, (-1, E)).mean(-1).T
             rows = list(FIELDS[: weights.size(0)]) if self.settings.problem == "routing" else None
-        plot_hops(weights.numpy(), labels, path, rows=rows, title=f"label {int(task.split('test').labels[0])}")
+        return weights, labels, rows, f"label {int(task.split('test').labels[0])}"
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         model = {"embed_dim": 4, "hidden": 4, "attention_dim": 4, "hops": 2, "mlp": 8}

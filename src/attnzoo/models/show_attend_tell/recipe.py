@@ -115,6 +115,19 @@ class SceneData:
         return self.fixed[name]
 
 
+def read_image(path: Path, size: int) -> np.ndarray:
+    """The image file ``path`` as uint8 RGB ``(size, size, 3)``; ``ValueError`` with one line if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB").resize((size, size), Image.BILINEAR))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
+
+
 def images_tensor(images: list[Tensor] | np.ndarray) -> Tensor:
     """uint8 images ``(B, S, S, 3)`` -> the model's float input ``(B, 3, S, S)`` in [0, 1]."""
     stacked = torch.stack(list(images)) if isinstance(images, list) else torch.tensor(np.asarray(images))
@@ -288,16 +301,7 @@ class CaptionRecipe(Recipe):
 
     def caption(self, model: CaptionModel, task: SceneData, arguments: list[str], out: Path | None) -> str:
         """The caption of the image file ``arguments[0]``; with ``out``, each word's attention drawn there."""
-        from PIL import Image, UnidentifiedImageError
-
-        path = Path(arguments[0])
-        try:
-            with Image.open(path) as opened:
-                image = np.asarray(opened.convert("RGB").resize((task.image_size, task.image_size), Image.BILINEAR))
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
+        image = read_image(Path(arguments[0]), task.image_size)
         if out is not None:
             words = self.draw_images(model, task, image[None], out)[0]
             return " ".join(words) + f"\n(each word's attention drawn to {out})"
@@ -305,6 +309,53 @@ class CaptionRecipe(Recipe):
         with torch.no_grad():
             decoded = model.generate(images_tensor(image[None]).to(device_of(model)), max_len=24)
         return " ".join(task.vocabulary.decode(decoded.tokens[0].tolist()))
+
+    explore_input = "image"
+    probes = 3  # 3-object test scenes the formation record follows
+
+    @torch.no_grad()
+    def attention_views(self, model: CaptionModel, task: SceneData, inputs: list[str] | None = None) -> list[dict]:
+        """Each word's α over the image's grid (Xu et al. Fig. 2-3): of the generated caption of each
+        PNG file ``inputs``, or (the probes) of the first 3-object test scenes' reference caption,
+        teacher-forced, with the box of the object each word names as gold (the recipe's
+        argmax-in-box measure). A model without attention has no view."""
+        from attnzoo.explorer.views import image_view
+
+        if model.config.attention == "none":
+            return []
+        if inputs is None:
+            return self.reference_views(model, task)
+        images = np.stack([read_image(Path(path), task.image_size) for path in inputs])
+        was_training = model.training
+        decoded = model.eval().generate(images_tensor(images).to(device_of(model)), max_len=24)
+        model.train(was_training)
+        grid, views = model.config.grid, []
+        for number, row in enumerate(decoded.tokens.tolist()):
+            words = task.vocabulary.decode(row)
+            alphas = decoded.alignments[number, : len(words)].cpu().view(len(words), grid, grid)  # (T, grid, grid)
+            pixels = images_tensor(images[number : number + 1])[0]  # (3, S, S)
+            views.append(image_view(pixels, words, maps=list(alphas), title=" ".join(words) or "(no word)"))
+        return views
+
+    def reference_views(self, model: CaptionModel, task: SceneData) -> list[dict]:
+        """The probes of :meth:`attention_views`: reference captions teacher-forced, gold object boxes."""
+        from attnzoo.explorer.views import image_view
+
+        chosen = [item for item in task.split("test") if len(item.objects) == 3][: self.probes]
+        images = images_tensor(np.stack([item.image for item in chosen]))
+        inputs, _ = caption_batch([task.vocabulary.encode(item.captions[0], add_eos=False) for item in chosen])
+        was_training = model.training
+        weights = model.eval()(images.to(device_of(model)), inputs.to(device_of(model))).weights.cpu()  # (N, T, L)
+        model.train(was_training)
+        grid, views = model.config.grid, []
+        for number, item in enumerate(chosen):
+            words = [*item.captions[0], "<eos>"]  # α of step t produced word t
+            boxes = [item.objects[link].box if link >= 0 else None for link in [*item.links[0], -1]]
+            gold = [None if box is None else [box[0], box[1], box[2] - box[0], box[3] - box[1]] for box in boxes]
+            maps = list(weights[number, : len(words)].view(len(words), grid, grid))
+            title = f"reference: {' '.join(item.captions[0])} (teacher-forced; gold: the named object's box)"
+            views.append(image_view(images[number], words, maps=maps, gold=gold, title=title))
+        return views
 
     def write_example(self, task: SceneData, arguments: list[str]) -> None:
         """A 3-object test scene as a PNG at ``arguments[0]``."""

@@ -79,6 +79,29 @@ class TransformerRecipe(TranslationRecipe):
             "cross": [layer[0].cpu() for layer in weights.cross_weights],
         }
 
+    def attention_views(
+        self, model: nn.Module, task: TranslationData, inputs: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Per input text (default: the first test sources): the layer × head grid of the encoder
+        self-, decoder self- and cross-attention, and the last layer's cross-attention averaged over
+        heads as an alignment (with the gold alignment on the reversal task)."""
+        from attnzoo.explorer.views import alignment_view, heads_view
+        from attnzoo.tasks.vocab import BOS
+
+        texts = inputs if inputs is not None else [source for source, _ in task.test.pairs[: self.probes]]
+        views = []
+        for text in texts:
+            maps = self.attention_maps(model, task, text)
+            source, output = maps["source_tokens"], maps["output_tokens"]
+            title = f"{text} → {maps['output']}"
+            groups = {name: maps[name] for name in ("encoder_self", "decoder_self", "cross")}
+            previous = [BOS, *output[:-1]]  # what the decoder read at each step
+            tokens = {"encoder_self": (source, source), "decoder_self": (output, previous), "cross": (output, source)}
+            gold = self.gold_alignment(source, output)
+            views.append(alignment_view(maps["cross"][-1].mean(dim=0), source, output, title=title, gold=gold))
+            views.append(heads_view(groups, tokens, title=title))
+        return views
+
     def draw_heads(self, model: nn.Module, task: TranslationData, path, text: str | None = None) -> None:
         """Every layer's and head's attention (encoder self, decoder self, cross) for ``text``."""
         from attnzoo.viz.heads import plot_attention_heads
