@@ -1,4 +1,4 @@
-"""Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
+"""Attention mechanisms: score functions; soft, local, location-aware, hard, multi-head and multi-dimensional attention;
 structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN).
 
 Only torch is imported here, so the layers can be used without the training stack.
@@ -14,6 +14,11 @@ from attnzoo.attention.functional import (
 )
 from attnzoo.attention.hard import HardAttention, HardAttentionOutput, reinforce_loss
 from attnzoo.attention.local import LocalAttention
+from attnzoo.attention.location import (
+    LocationAwareAttention,
+    LocationAwareScore,
+    SmoothedLocationAwareAttention,
+)
 from attnzoo.attention.multidim import MultiDimensionalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
 from attnzoo.attention.over import AttentionOverAttention, attention_over_attention
@@ -43,11 +48,14 @@ __all__ = [
     "HardAttentionOutput",
     "KVCache",
     "LocalAttention",
+    "LocationAwareAttention",
+    "LocationAwareScore",
     "LocationScore",
     "MultiDimensionalAttention",
     "MultiHeadAttention",
     "ScaledDotScore",
     "Score",
+    "SmoothedLocationAwareAttention",
     "SpatialSelfAttention",
     "StructuredSelfAttention",
     "attend",
