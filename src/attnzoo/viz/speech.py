@@ -30,7 +30,7 @@ class SpeechPanel:
     alignment: np.ndarray
     reduction: int
     text: str
-    title: str
+    title: str = ""
     segments: np.ndarray | None = None
     words: Sequence[str] = ()
 

@@ -22,6 +22,7 @@ the concatenated-utterance test of Chorowski et al. 2015, §4.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from attnzoo.models.speech.model import SpeechRecognizer
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, EpochShuffle, Recipe, Training, device_of, split_seed
 from attnzoo.tasks import speech
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -215,9 +216,9 @@ class SpeechRecipe(Recipe):
         return dataclasses.replace(config, vocab_size=len(task.vocabulary), features=speech.N_MELS)
 
     def train_batches(self, task: SpeechData, batch_size: int, seed: int) -> Any:
-        generator = torch.Generator().manual_seed(seed)
         data = task.split("train")
-        return shuffled_batches(data, batch_size, seed, collate_fn=collate, drop_last=True, generator=generator)
+        buckets = LengthBuckets([len(item) for item in data.frames], batch_size, seed)
+        return DataLoader(data, batch_sampler=buckets, collate_fn=collate)
 
     def loss(self, model: SpeechRecognizer, batch: Any, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         frames, lengths, inputs, targets = batch
@@ -285,21 +286,26 @@ class SpeechRecipe(Recipe):
         self.draw_sets(model, task, [data.take(1) for data in sets], path)
 
     def draw_sets(self, model: SpeechRecognizer, task: SpeechData, sets: list[SpeechSet], path: Path) -> list[str]:
-        """One panel per utterance of ``sets`` (each decoded): returns the transcripts."""
-        from attnzoo.viz.speech import SpeechPanel, plot_speech_alignment
+        """One panel per utterance of ``sets`` (each decoded), drawn to ``path``: returns the transcripts."""
+        from attnzoo.viz.speech import plot_speech_alignment
 
-        panels, texts = [], []
-        for data in sets:
-            seen = self.transcribe_set(model, task, data)
-            for index, text in enumerate(seen["texts"]):
-                frames, segments = data.frames[index].numpy(), data.segments[index]
-                words = data.texts[index].split(" ") if data.texts[index] else []
-                title = f"reference: {data.texts[index]}\n{model.config.attention}: {text}"
-                panel = SpeechPanel(frames, seen["alignments"][index], model.config.reduction, text, title)
-                panels.append(dataclasses.replace(panel, segments=segments, words=words))
-                texts.append(text)
+        panels = [panel for data in sets for panel in self.panels(model, task, data)]
         plot_speech_alignment(panels, path)
-        return texts
+        return [panel.text for panel in panels]
+
+    def panels(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> list[Any]:
+        """A :class:`~attnzoo.viz.speech.SpeechPanel` per utterance of ``data``: its spectrogram, gold
+        word segments and the decoded transcript's alignment."""
+        from attnzoo.viz.speech import SpeechPanel
+
+        seen, panels = self.transcribe_set(model, task, data), []
+        for index, text in enumerate(seen["texts"]):
+            reference = data.texts[index]
+            title = f"reference: {reference}\n{model.config.attention}: {text}" if reference else text
+            panel = SpeechPanel(data.frames[index].numpy(), seen["alignments"][index], model.config.reduction, text)
+            words = reference.split(" ") if reference else []
+            panels.append(dataclasses.replace(panel, title=title, segments=data.segments[index], words=words))
+        return panels
 
     def commands(self) -> dict[str, Command]:
         return {
@@ -331,6 +337,34 @@ class SpeechRecipe(Recipe):
         model |= {"location_filters": 2, "location_width": 3}
         task = {"voices": 2, "min_words": 1, "max_words": 2, "train_size": 16, "valid_size": 4, "test_size": 4}
         return model, task | {"long_test_size": 2}
+
+
+class LengthBuckets(Sampler[list[int]]):
+    """Training batches of similar lengths (less padding for the LSTMs to run over), in a new order
+    every epoch: the epoch's random order (:class:`EpochShuffle`, whose ``set_epoch`` Lightning calls)
+    is cut into pools of ``POOL`` batches, each pool sorted by length and cut into full batches, and
+    the batches shuffled."""
+
+    POOL = 50  # batches per pool sorted by length
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.sampler = EpochShuffle(len(lengths), seed)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order, size, batches = list(self.sampler), self.batch_size, []
+        for start in range(0, len(order), self.POOL * size):
+            pool = sorted(order[start : start + self.POOL * size], key=lambda index: self.lengths[index])
+            batches += [pool[first : first + size] for first in range(0, len(pool) - size + 1, size)]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.sampler.epoch + 1)
+        return iter([batches[index] for index in torch.randperm(len(batches), generator=generator).tolist()])
+
+    def __len__(self) -> int:
+        pools = [
+            min(self.POOL * self.batch_size, len(self.lengths) - start)
+            for start in range(0, len(self.lengths), self.POOL * self.batch_size)
+        ]
+        return sum(pool // self.batch_size for pool in pools)
 
 
 def eval_batches(lengths: list[int]) -> list[list[int]]:
