@@ -61,8 +61,8 @@ direction over pairs of frames (20 ms; the pyramidal listener halves time at lay
 a decoder LSTM of 96, attention MLP of 32, location features k = 8 filters of width r = 21; greedy
 decoding through `attnzoo.decoding`. Training: batches of 32 utterances of similar length, Adam 2e-3
 with cosine decay, the weights of the best validation CER kept, **{minutes} wall-clock minutes per
-model on one thread of a shared 2-core machine**, two models at a time (load averages below are the whole machine's, shared
-with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs.
+model on one thread of a shared 2-core machine**, two models at a time (load averages below are the
+whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs.
 
 | run | parameters | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
 | --- | ---: | ---: | ---: | ---: | ---: |
