@@ -202,9 +202,13 @@ class SpeechRecipe(Recipe):
     selection = ("cer", "min")
     keep_best = True
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        return None if speech.espeak_available() else speech.ESPEAK_MISSING
+
     def build_task(self, seed: int) -> SpeechData:
-        if not speech.espeak_available():
-            raise ValueError(speech.ESPEAK_MISSING)
+        if self.unavailable():
+            raise ValueError(self.unavailable())
         settings = speech.voice_settings(self.settings.voices)
         vocabulary = Vocabulary(sorted(set("".join(speech.WORDS)) | {" "}))
         return SpeechData(vocabulary, settings, speech.word_bank(settings), self.settings, seed)
