@@ -39,7 +39,9 @@ from attnzoo.training import Run, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("content", "location", "location-smooth", "las")  # each trained with the preset of its name
+SHARPENED = 2.0  # β of the location-aware run decoded again with §2.3's sharpening (weights unchanged)
 LABELS = {
+    "location-sharp": f"location-aware, decoded with β = {SHARPENED:g}",
     "content": "content-only (Bahdanau)",
     "location": "location-aware",
     "location-smooth": "location-aware, smoothed",
@@ -71,14 +73,22 @@ whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus}
 ## Character error rate by utterance length (greedy)
 
 CER: the edit distance to the reference over the references' characters, summed over the test set
-(above 1 when the output is much longer than the reference, e.g. a loop).
+(above 1 when the output is much longer than the reference, e.g. a loop). Prefix CER, a diagnostic:
+the same with each hypothesis cut to its reference's length (low prefix CER with a high CER: the
+model spelled the utterance and then did not stop). The β = {sharpened:g} row is the location-aware
+run's weights decoded with §2.3's sharpening, `α ∝ exp(β e)`, which it was not trained with.
 
-| model | CER 1× | CER 3× | CER 10× | CER 10× / 1× | letters whose argmax is in their word, 1× | 3× | 10× |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| model | CER 1× | CER 3× | CER 10× | CER 10× / 1× | prefix CER 3× | prefix CER 10× |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {cer}
 
-"Letters in their word": teacher-forced on the reference, the share of letters whose attention
-argmax (an encoder state covering 20 or 80 ms) overlaps the gold frames of the word being spelled.
+Where the attention is, teacher-forced on the reference: the share of letters whose attention argmax
+(an encoder state covering 20 ms, or 80 ms for the pyramidal listener, so its test is looser)
+overlaps the gold frames of the word being spelled:
+
+| model | letters in their word, 1× | 3× | 10× |
+| --- | ---: | ---: | ---: |
+{inside}
 
 ## Training time
 
@@ -119,10 +129,13 @@ def run(name: str, out: Path, minutes: float, seed: int) -> Run:
     return train("speech", directory, preset=name, training=settings, threads=1, progress=False)
 
 
-def measure(directory: Path) -> dict[str, float]:
-    """The test metrics (1×, 3×, 10×) of a finished run, and its steps, load and parameters."""
+def measure(directory: Path, sharpening: float | None = None) -> dict[str, float]:
+    """The test metrics (1×, 3×, 10×) of a finished run (decoded with ``sharpening`` β when given),
+    and its steps, load and parameters."""
     run = Run(directory)
     recipe, model = run.recipe(), run.load_model()
+    if sharpening is not None:
+        model.attention.sharpening = sharpening  # §2.3: α ∝ exp(β e), at test time only
     metrics = recipe.evaluate(model, run.build_task(recipe), "test")
     rows = run.metrics_rows()
     steps = int(float(rows[-1]["step"])) if rows else 0
@@ -146,6 +159,7 @@ def goals(results: dict[str, dict], threshold: float) -> str:
         return "**met**" if ok else "**not met**"
 
     best = {name: min(r["curve"], key=lambda point: point[1]) for name, r in results.items()}
+    sharp = results["location-sharp"]
     las_minutes, location_minutes = minutes_to(las["curve"], threshold), minutes_to(location["curve"], threshold)
     faster = las_minutes is not None and location_minutes is not None and las_minutes < location_minutes
     smooth = results["location-smooth"]
@@ -153,12 +167,14 @@ def goals(results: dict[str, dict], threshold: float) -> str:
         f"- Location-aware CER at 10× <= 1.5 × its CER at 1×: {location['cer_10x']:.3f} against "
         f"{location['cer']:.3f} (× {ratio(location):.2f}): {verdict(ratio(location) <= 1.5)} "
         f"(smoothed: {smooth['cer_10x']:.3f} against {smooth['cer']:.3f}, × {ratio(smooth):.2f}; "
-        f"pyramidal: {las['cer_10x']:.3f} against {las['cer']:.3f}, × {ratio(las):.2f}).",
+        f"pyramidal: {las['cer_10x']:.3f} against {las['cer']:.3f}, × {ratio(las):.2f}; decoded with "
+        f"β = {SHARPENED:g}: {sharp['cer_10x']:.3f} against {sharp['cer']:.3f}, × {ratio(sharp):.2f}).",
         f"- Content-only degrades >= 3× or fails at 10×: {content['cer_10x']:.3f} against {content['cer']:.3f} "
         f"(× {ratio(content):.2f}): {verdict(ratio(content) >= 3 or content['cer_10x'] >= 0.5)}.",
         f"- Location-aware attention argmax inside the gold word >= 90% (1×): {100 * location['inside']:.1f}% "
         f"(10×: {100 * location['inside_10x']:.1f}%; content-only {100 * content['inside']:.1f}% / "
-        f"{100 * content['inside_10x']:.1f}%): {verdict(location['inside'] >= 0.9)}.",
+        f"{100 * content['inside_10x']:.1f}%; pyramidal, 80 ms states, {100 * las['inside']:.1f}% / "
+        f"{100 * las['inside_10x']:.1f}%): {verdict(location['inside'] >= 0.9)}.",
         f"- The pyramidal listener reaches the location-aware model's best validation CER ({threshold:.3f}) in "
         f"fewer minutes: {fmt_minutes(las_minutes)} against {fmt_minutes(location_minutes)} "
         f"(its own best {best['las'][1]:.3f} at minute {best['las'][0]:.1f}): {verdict(faster)}.",
@@ -193,6 +209,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
     results_dir = ROOT / "docs" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     results = {name: measure(out / name) for name in RUNS}
+    results["location-sharp"] = measure(out / "location", sharpening=SHARPENED)
     draw(out, results_dir / "speech.png")
     threshold = min(cer for _, cer in results["location"]["curve"])
     columns = ("cer", "cer_3x", "cer_10x")
@@ -206,10 +223,16 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             f"| {LABELS[name]} | {r['parameters']:,} | {r['steps']:,} | {r['utterances']:,} | step {r['kept']} "
             f"| {r['load']:.1f} |"
             for name, r in results.items()
+            if name in RUNS
         ),
+        sharpened=SHARPENED,
         cer="\n".join(
             f"| {LABELS[name]} | {' | '.join(f'{r[c]:.3f}' for c in columns)} | {ratio(r):.2f} "
-            f"| {r['inside']:.3f} | {r['inside_3x']:.3f} | {r['inside_10x']:.3f} |"
+            f"| {r['prefix_cer_3x']:.3f} | {r['prefix_cer_10x']:.3f} |"
+            for name, r in results.items()
+        ),
+        inside="\n".join(
+            f"| {LABELS[name]} | {r['inside']:.3f} | {r['inside_3x']:.3f} | {r['inside_10x']:.3f} |"
             for name, r in results.items()
         ),
         threshold=threshold,
@@ -217,6 +240,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             f"| {LABELS[name]} | {fmt_minutes(minutes_to(r['curve'], threshold))} "
             f"| {min(r['curve'], key=lambda p: p[1])[1]:.3f} | {min(r['curve'], key=lambda p: p[1])[0]:.1f} |"
             for name, r in results.items()
+            if name in RUNS
         ),
         goals=goals(results, threshold),
     )

@@ -9,6 +9,8 @@ Metrics, decoding greedily (or ``--beam K``):
 
 - ``cer``: the character error rate, the edit distance between hypothesis and reference summed
   over the utterances, divided by the references' total length (:func:`edit_distance`);
+- ``prefix_cer``: a diagnostic, the same with each hypothesis cut to its reference's length: it
+  separates a model that lost its place from one that spelled everything and did not stop;
 - ``inside``: the share of the reference's letters whose teacher-forced attention argmax lies
   inside the gold segment of the word being spelled (an encoder state covers ``reduction`` 10 ms
   frames; it counts as inside when those frames overlap the word's frames). Spaces and ``<eos>``
@@ -261,12 +263,12 @@ class SpeechRecipe(Recipe):
         return {"texts": texts, "alignments": alignments, "inside": inside / max(letters, 1)}
 
     def measure(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> dict[str, float]:
-        """``cer`` and ``inside`` (the module docstring) on ``data``."""
-        seen = self.transcribe_set(model, task, data)
-        errors = sum(
-            edit_distance(hypothesis, text) for hypothesis, text in zip(seen["texts"], data.texts, strict=True)
-        )
-        return {"cer": errors / sum(len(text) for text in data.texts), "inside": seen["inside"]}
+        """``cer``, ``prefix_cer`` and ``inside`` (the module docstring) on ``data``."""
+        seen, total = self.transcribe_set(model, task, data), sum(len(text) for text in data.texts)
+        pairs = list(zip(seen["texts"], data.texts, strict=True))
+        errors = sum(edit_distance(hypothesis, text) for hypothesis, text in pairs)
+        prefix_errors = sum(edit_distance(hypothesis[: len(text)], text) for hypothesis, text in pairs)
+        return {"cer": errors / total, "prefix_cer": prefix_errors / total, "inside": float(seen["inside"])}
 
     def evaluate(self, model: nn.Module, task: SpeechData, split: str) -> dict[str, float]:
         """The metrics on ``split``; ``"test"`` adds the 3× and 10× longer utterances' (``cer_3x`` ...)."""
