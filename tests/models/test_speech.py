@@ -157,6 +157,18 @@ def test_decoder_padding_frames_get_zero_weight():
     torch.testing.assert_close(output.weights.sum(-1), torch.ones(2, 3))
 
 
+def test_window_keeps_the_states_near_the_previous_median():
+    config = SpeechConfig(encoder_layers=1, encoder_size=4, decoder_size=8, attention_dim=4, window=4)  # 2 states
+    model = SpeechRecognizer(config)
+    previous = torch.tensor([[0.0, 0.1, 0.2, 0.1, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0]])  # cumulative sum reaches 1/2 at 4
+    assert model.window_mask(previous).tolist() == [[False, False, True, True, True, True, True, False, False, False]]
+    output = model(torch.randn(1, 20, config.features), torch.tensor([20]), torch.tensor([[1, 5, 6, 7]]))
+    for step in range(1, 4):  # α_i is zero outside ± 2 states of α_{i-1}'s median
+        median = int((output.weights[0, step - 1].cumsum(0) < 0.5).sum())
+        outside = (torch.arange(10) - median).abs() > 2
+        assert output.weights[0, step][outside].abs().sum() == 0
+
+
 def test_edit_distance():
     assert edit_distance("kitten", "sitting") == 3
     assert edit_distance("", "abc") == 3 and edit_distance("abc", "") == 3

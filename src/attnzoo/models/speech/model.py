@@ -11,6 +11,9 @@ transcript one character at a time, attending over the encoder states ``h_j`` be
     p(y_i) = softmax(W_o [s_i; g_i] + b_o)
 
 ``α_0`` puts all its weight on the first frame (speech starts at the start) and ``s_0 = 0``.
+With ``window`` (the windowing of Chorowski et al. §2.3), step ``i`` attends only to the states
+within ``± window`` frames of the median of ``α_{i-1}`` (set for decoding: the experiment decodes
+trained runs with it).
 
 Three attentions (``attention``): ``content`` (Bahdanau's additive score, content only: it
 ignores ``α_{i-1}``), ``location`` (:class:`~attnzoo.attention.LocationAwareAttention`, with
@@ -67,6 +70,7 @@ class SpeechConfig:
     attention_dim: int = 32  # units of the attention MLP (w)
     location_filters: int = 8  # k: location features per frame (eq. 8)
     location_width: int = 21  # r: width of the location filters F in encoder states (odd)
+    window: int | None = None  # attend only within ± this many 10 ms frames of α_{i-1}'s median (§2.3); None: all
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
@@ -76,6 +80,7 @@ class SpeechConfig:
             "encoder_layers": self.encoder_layers >= 1,
             "location_width": self.location_width % 2 == 1,
             "sharpening": self.sharpening > 0,
+            "window": self.window is None or self.window >= 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -178,12 +183,20 @@ class SpeechRecognizer(nn.Module):
     def advance(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """One character: previous tokens ``(B,)`` -> log-probabilities ``(B, V)`` and the next state
         (its ``alpha``: this step's weights ``(B, Tk)``)."""
+        mask = state["mask"] if self.config.window is None else state["mask"] & self.window_mask(state["alpha"])
         glimpse, alpha = self.attention(
-            state["s"], state["h"], previous=state["alpha"], mask=state["mask"], prepared_keys=state["keys"]
+            state["s"], state["h"], previous=state["alpha"], mask=mask, prepared_keys=state["keys"]
         )  # g_i: (B, 2H), α_i: (B, Tk)
         s, c = self.cell(torch.cat([self.embed(tokens), glimpse], dim=-1), (state["s"], state["c"]))
         logits = self.output(torch.cat([s, glimpse], dim=-1))  # (B, V)
         return torch.log_softmax(logits, dim=-1), {**state, "s": s, "c": c, "alpha": alpha}
+
+    def window_mask(self, previous: Tensor) -> Tensor:
+        """§2.3's windowing: the states within ``± window`` frames of the median ``m_{i-1}`` of
+        ``α_{i-1}`` ``(B, Tk)`` (the first state where its cumulative sum reaches 1/2): mask ``(B, Tk)``."""
+        median = (previous.cumsum(dim=-1) < 0.5).sum(dim=-1, keepdim=True)  # m_{i-1}: (B, 1)
+        half = -(-self.config.window // self.config.reduction)  # in encoder states, rounded up
+        return (torch.arange(previous.size(-1), device=previous.device) - median).abs() <= half
 
     def step(self, tokens: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """:mod:`attnzoo.decoding`'s step: ``(log_probs (B, V), state, α_i (B, Tk))``."""
