@@ -7,6 +7,7 @@ reader sees whether each character looks at the word it spells.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 LABELLED_STEPS = 60  # label every output character on the y axis up to this many steps
+TITLE_CHARACTERS = 110  # each title line is cut to this many characters (a looping transcript is long)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ def draw_panel(spectrogram, alignment, panel: SpeechPanel) -> None:
         panel.frames.T, origin="lower", aspect="auto", cmap="magma", extent=(0, T, 0, panel.frames.shape[1])
     )
     spectrogram.set_ylabel("mel")
-    spectrogram.set_title(panel.title, fontsize=8, loc="left")
+    lines = [textwrap.shorten(line, TITLE_CHARACTERS, placeholder=" …") for line in panel.title.split("\n")]
+    spectrogram.set_title("\n".join(lines), fontsize=8, loc="left")
     if panel.segments is not None:
         for (start, end), word in zip(panel.segments, panel.words, strict=False):
             spectrogram.axvspan(start, end, color="cyan", alpha=0.12)

@@ -325,7 +325,7 @@ class SpeechRecipe(Recipe):
         path = Path(arguments[0])
         samples, rate, channels = speech.read_wav(path, name=str(path))
         if channels != 1 or rate != speech.SAMPLE_RATE:
-            raise ValueError(f"{path}: expected a 16 kHz mono WAV, got {rate} Hz with {channels} channels")
+            raise ValueError(f"{path}: expected a 16 kHz mono WAV, got {rate} Hz with {channels} channel(s)")
         if len(samples) < speech.WINDOW:
             raise ValueError(f"{path}: too short ({len(samples)} samples; at least {speech.WINDOW})")
         data = SpeechSet(speech.features([samples]), [[]], [np.zeros((0, 2), np.int64)], [""], [samples])
