@@ -1,4 +1,4 @@
-"""Attention mechanisms: score functions; soft, local, location-aware, hard, multi-head and multi-dimensional attention;
+"""Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
 structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN).
 
 Only torch is imported here, so the layers can be used without the training stack.
