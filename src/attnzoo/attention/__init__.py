@@ -15,6 +15,11 @@ from attnzoo.attention.functional import (
 )
 from attnzoo.attention.hard import HardAttention, HardAttentionOutput, reinforce_loss
 from attnzoo.attention.local import LocalAttention
+from attnzoo.attention.location import (
+    LocationAwareAttention,
+    LocationAwareScore,
+    SmoothedLocationAwareAttention,
+)
 from attnzoo.attention.multidim import MultiDimensionalAttention
 from attnzoo.attention.multihead import KVCache, MultiHeadAttention
 from attnzoo.attention.over import AttentionOverAttention, attention_over_attention
@@ -45,12 +50,15 @@ __all__ = [
     "HardAttentionOutput",
     "KVCache",
     "LocalAttention",
+    "LocationAwareAttention",
+    "LocationAwareScore",
     "LocationScore",
     "MultiDimensionalAttention",
     "MultiHeadAttention",
     "Recording",
     "ScaledDotScore",
     "Score",
+    "SmoothedLocationAwareAttention",
     "SpatialSelfAttention",
     "StructuredSelfAttention",
     "attend",

@@ -136,6 +136,12 @@ class Recipe:
 
     # ---- data ------------------------------------------------------------------------------
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this recipe cannot build its data on this machine (e.g. a program it runs is not
+        installed: how to install it), or None. Tests that build the data skip with this reason."""
+        return None
+
     def build_task(self, seed: int) -> Any:
         """The task's data (an object the other methods read) for ``self.settings`` (a ``Task``)."""
         raise NotImplementedError
