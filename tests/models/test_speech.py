@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import wave
@@ -13,7 +14,9 @@ import torch
 from attnzoo.attention import LocationAwareAttention, LocationAwareScore, SmoothedLocationAwareAttention
 from attnzoo.models.speech.model import SpeechConfig, SpeechRecognizer, stack_frames
 from attnzoo.models.speech.recipe import SpeechRecipe, edit_distance, letters_inside
+from attnzoo.registry import create_model, load_recipe, make_config
 from attnzoo.tasks import speech
+from attnzoo.training import train
 
 NO_ESPEAK = "espeak-ng is not installed (sudo apt-get install espeak-ng): the synthetic speech needs it"
 
@@ -220,3 +223,40 @@ def test_espeak_words_are_cached_and_utterance_boundaries_are_exact(tmp_path, mo
         gain = gain or float(piece @ bank[word] / (bank[word] @ bank[word]))
         np.testing.assert_allclose(piece, gain * bank[word], atol=1e-6)  # the word is exactly there
         assert np.abs(utterance.wave[end : end + 100]).max() < 1e-6  # and silence after it
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=NO_ESPEAK)
+def test_explorer_views_are_the_decoded_alignments_over_time(tmp_path, monkeypatch):
+    from attnzoo.explorer.views import check_view
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    model_sizes, task_sizes = load_recipe("speech").example()
+    recipe = load_recipe("speech", task_sizes)
+    data = recipe.build_task(0)
+    model = create_model("speech", recipe.sized_config(make_config("speech", None, **model_sizes), data)).eval()
+    views = recipe.attention_views(model, data)
+    assert len(views) == recipe.probes and all(view["kind"] == "alignment" for view in views)
+    for view in views:
+        check_view(json.loads(json.dumps(view)))
+        assert view["source"][:2] == ["0.00s", f"{model.config.reduction * 0.01:.2f}s"]  # encoder states by time
+        assert all(sum(row) == pytest.approx(1, abs=1e-3) for row in view["weights"])
+    with pytest.raises(ValueError, match="attnzoo transcribe"):
+        recipe.attention_views(model, data, ["seven four"])
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=NO_ESPEAK)
+def test_a_run_resumed_in_the_middle_of_an_epoch_sees_the_remaining_length_buckets(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model_sizes, task_sizes = load_recipe("speech").example()
+    settings = {"batch_size": 2, "steps": 10, "val_every": 3, "checkpoint_every": 3, "schedule": "constant"}
+
+    def run(out, **training):
+        options = {"model": model_sizes, "task": task_sizes, "progress": False, "threads": 1}
+        return train("speech", tmp_path / out, training=settings | training, **options)
+
+    straight = run("straight")  # 16 utterances in batches of 2: 8 batches an epoch
+    run("stopped", steps=3)  # stopped after 3 of epoch 0's 8 batches
+    resumed = train("speech", tmp_path / "stopped", training={"steps": 10}, resume=True, progress=False, threads=1)
+    expected = straight.load_model().state_dict()
+    for key, value in resumed.load_model().state_dict().items():
+        assert torch.equal(value, expected[key]), key

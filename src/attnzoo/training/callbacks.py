@@ -132,16 +132,19 @@ def resume_within_epoch(trainer: L.Trainer) -> None:
     """A run resumed in the middle of an epoch continues the epoch's order where it stopped.
 
     Lightning restarts the training loader from the start of the epoch; for an :class:`EpochShuffle`
-    order, the sampler is told to pass over the batches the run has trained on (each step is one
-    batch, every epoch the loader's length), so the resumed run sees what an uninterrupted one sees.
+    order (or a batch sampler with ``resume_within``), the sampler is told to pass over the batches
+    the run has trained on (each step is one batch, every epoch the loader's length), so the resumed
+    run sees what an uninterrupted one sees.
     """
     loader = trainer.train_dataloader
-    sampler = getattr(loader, "sampler", None)
-    if not isinstance(sampler, EpochShuffle) or not len(loader):
+    sampler, batches = getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)
+    served = trainer.global_step % len(loader) if hasattr(loader, "__len__") and len(loader) else 0
+    if not served:  # batches of the current epoch already trained on
         return
-    served = trainer.global_step % len(loader)  # batches of the current epoch already trained on
-    if served:
-        sampler.resume_within(trainer.current_epoch, served * loader.batch_size)
+    if isinstance(sampler, EpochShuffle):
+        sampler.resume_within(trainer.current_epoch, served * loader.batch_size)  # in examples
+    elif callable(getattr(batches, "resume_within", None)):  # a batch sampler (e.g. length buckets)
+        batches.resume_within(trainer.current_epoch, served)  # in batches
 
 
 class StepProgress(TQDMProgressBar):

@@ -24,7 +24,6 @@ the concatenated-utterance test of Chorowski et al. 2015, §4.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
+from attnzoo.models.speech.batches import LengthBuckets, eval_batches
 from attnzoo.models.speech.model import SpeechRecognizer
-from attnzoo.recipes.base import Command, EpochShuffle, Recipe, Training, device_of, split_seed
+from attnzoo.recipes.base import Command, EpochLoader, Recipe, Training, device_of, split_seed
 from attnzoo.tasks import speech
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 LONGER = (3, 10)  # the test's longer utterances: this many times the training length
-EVAL_FRAMES = 40_000  # 10 ms frames per evaluation batch
 
 
 @dataclass(frozen=True)
@@ -224,7 +223,7 @@ class SpeechRecipe(Recipe):
     def train_batches(self, task: SpeechData, batch_size: int, seed: int) -> Any:
         data = task.split("train")
         buckets = LengthBuckets([len(item) for item in data.frames], batch_size, seed)
-        return DataLoader(data, batch_sampler=buckets, collate_fn=collate)
+        return EpochLoader(data, batch_sampler=buckets, collate_fn=collate)
 
     def loss(self, model: SpeechRecognizer, batch: Any, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         frames, lengths, inputs, targets = batch
@@ -313,6 +312,27 @@ class SpeechRecipe(Recipe):
             panels.append(dataclasses.replace(panel, title=title, segments=data.segments[index], words=words))
         return panels
 
+    probes = 2  # test utterances the explorer shows and the formation record follows (the first ones)
+
+    def attention_views(
+        self, model: SpeechRecognizer, task: SpeechData, inputs: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The decoded alignment of the first :attr:`probes` test utterances: one row per output letter,
+        one column per encoder state (labelled by its time in seconds; LAS: one per ``reduction`` frames)."""
+        from attnzoo.explorer.views import alignment_view
+
+        if inputs is not None:
+            raise ValueError("speech takes no typed input here: transcribe a WAV with attnzoo transcribe RUN FILE.wav")
+        data = task.split("test").take(self.probes)
+        seen, seconds = self.transcribe_set(model, task, data), model.config.reduction * speech.HOP / speech.SAMPLE_RATE
+        views = []
+        for text, reference, weights in zip(seen["texts"], data.texts, seen["alignments"], strict=True):
+            letters = [*text, "<eos>"][: len(weights)]
+            times = [f"{index * seconds:.2f}s" for index in range(weights.shape[1])]
+            title = f"{reference} → {text}"
+            views.append(alignment_view(torch.from_numpy(weights), times, letters, title=title))
+        return views
+
     def commands(self) -> dict[str, Command]:
         return {
             "transcribe": Command(
@@ -343,45 +363,6 @@ class SpeechRecipe(Recipe):
         model |= {"location_filters": 2, "location_width": 3}
         task = {"voices": 2, "min_words": 1, "max_words": 2, "train_size": 16, "valid_size": 4, "test_size": 4}
         return model, task | {"long_test_size": 2}
-
-
-class LengthBuckets(Sampler[list[int]]):
-    """Training batches of similar lengths (less padding for the LSTMs to run over), in a new order
-    every epoch: the epoch's random order (:class:`EpochShuffle`, whose ``set_epoch`` Lightning calls)
-    is cut into pools of ``POOL`` batches, each pool sorted by length and cut into full batches, and
-    the batches shuffled."""
-
-    POOL = 50  # batches per pool sorted by length
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
-        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
-        self.sampler = EpochShuffle(len(lengths), seed)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order, size, batches = list(self.sampler), self.batch_size, []
-        for start in range(0, len(order), self.POOL * size):
-            pool = sorted(order[start : start + self.POOL * size], key=lambda index: self.lengths[index])
-            batches += [pool[first : first + size] for first in range(0, len(pool) - size + 1, size)]
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.sampler.epoch + 1)
-        return iter([batches[index] for index in torch.randperm(len(batches), generator=generator).tolist()])
-
-    def __len__(self) -> int:
-        pools = [
-            min(self.POOL * self.batch_size, len(self.lengths) - start)
-            for start in range(0, len(self.lengths), self.POOL * self.batch_size)
-        ]
-        return sum(pool // self.batch_size for pool in pools)
-
-
-def eval_batches(lengths: list[int]) -> list[list[int]]:
-    """Indices in batches of at most ``EVAL_FRAMES`` frames (by padded length), similar lengths together."""
-    order = sorted(range(len(lengths)), key=lambda index: lengths[index])
-    batches: list[list[int]] = [[]]
-    for index in order:
-        if batches[-1] and (len(batches[-1]) + 1) * lengths[index] > EVAL_FRAMES:
-            batches.append([])
-        batches[-1].append(index)
-    return batches if batches[0] else []
 
 
 RECIPE = SpeechRecipe
