@@ -1,6 +1,7 @@
 """Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
-structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN);
-recording the weights that the fused kernels never form (``record_attention``).
+location-aware attention (speech); coverage; structured self-attention pooling; attention-over-attention;
+self-attention over feature maps (SAGAN); recording the weights that the fused kernels never form
+(``record_attention``).
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
