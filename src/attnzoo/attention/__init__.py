@@ -1,9 +1,10 @@
 """Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
-structured self-attention pooling; attention-over-attention; self-attention over feature maps (SAGAN).
+structured self-attention pooling; co-attention; attention-over-attention; self-attention over feature maps (SAGAN).
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
 
+from attnzoo.attention.coattention import AlternatingCoAttention, CoAttentionOutput, ParallelCoAttention, affinity
 from attnzoo.attention.coverage import CoverageAttention, coverage_loss
 from attnzoo.attention.functional import (
     AttentionOutput,
@@ -32,9 +33,11 @@ from attnzoo.attention.spatial import SpatialSelfAttention
 
 __all__ = [
     "AdditiveScore",
+    "AlternatingCoAttention",
     "Attention",
     "AttentionOutput",
     "AttentionOverAttention",
+    "CoAttentionOutput",
     "CosineScore",
     "CoverageAttention",
     "DotScore",
@@ -46,10 +49,12 @@ __all__ = [
     "LocationScore",
     "MultiDimensionalAttention",
     "MultiHeadAttention",
+    "ParallelCoAttention",
     "ScaledDotScore",
     "Score",
     "SpatialSelfAttention",
     "StructuredSelfAttention",
+    "affinity",
     "attend",
     "attention_penalty",
     "attention_over_attention",
