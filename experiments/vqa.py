@@ -14,7 +14,7 @@ A run whose directory already holds a model is not trained again (delete it to r
 interrupted run resumes from its checkpoint. ``--only`` trains some presets (two shells can train
 two at once); the report is written once all five are trained.
 
-    nohup python experiments/vqa.py > runs/vqa.log 2>&1 &          # 5 x 7 min of training
+    nohup python experiments/vqa.py > runs/vqa.log 2>&1 &          # 5 x 11 min of training
     python experiments/vqa.py --scale 0.01 --out runs/vqa_smoke     # a quick smoke run
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ from attnzoo.training import Run, train
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("baseline", "san-1", "san-2", "coatt-parallel", "coatt-alternating")
-MINUTES = 7.0  # wall-clock minutes of optimisation per preset (scaled by --scale)
+MINUTES = 11.0  # wall-clock minutes of optimisation per preset (scaled by --scale)
+CPU_FILE = "cpu_minutes.txt"  # the CPU minutes a training took (beside its run; wall minutes are the budget)
 VAL_EVERY = 250  # optimiser steps between validations (500 questions)
 MAPS = {  # preset: its image maps (and question maps for co-attention), as metric suffixes
     "baseline": (),
@@ -52,14 +54,15 @@ objects and one question; the five kinds in equal shares), Adam at 2e-3 (cosine 
 weights of the best validation (500 questions) kept; one torch thread, torch {torch}, Python
 {python}, {cpus} CPUs. **The CPU is shared** with other jobs (four other sessions trained on the
 same 2 cores): the load averages are the whole machine's, so a wall-clock minute bought far less
-than a minute of one core, and the step counts say how much training each model really had.
+than a minute of one core (the CPU minutes each training process actually got are in the table),
+and the step counts say how much training each model really had.
 Test: {test} questions ({per_kind} of each kind: shape and side are non-relational, closest and
 furthest relational, and count).
 
 ## Accuracy by question category (test)
 
-| model | parameters | steps | load avg (mean / max) | kept step | all | non-relational | relational | count |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| model | parameters | steps | CPU min | load avg (mean / max) | kept step | all | non-relational | relational | count |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {accuracy_rows}
 
 Chance: non-relational about 0.42 (a third of shapes, half of yes/no), relational about 0.25,
@@ -67,11 +70,12 @@ count about 0.3 (the most common count).
 
 ## Attention against the ground truth (test)
 
-Image mass: the share of an image map's attention on the regions (of 8 × 8) that overlap a gold
-object's box, on the non-relational questions (one gold object: a uniform map puts 4/64 = 0.06
-there) / on all questions with a gold object (relations: the named and the answer object; counts:
-every counted object). Top word: the share of questions whose most attended word is a gold keyword
-(the colour or shape word naming the queried object).
+Image mass: the share of an image map's attention on the regions (of 4 × 4, one per cell of the
+scenes' layout) that overlap a gold object's box, on the non-relational questions (one gold object
+in one region: a uniform map puts 1/16 = 0.06 there) / on all questions with a gold object
+(relations: the named and the answer object; counts: every counted object). Top word: the share
+of questions whose most attended word is a gold keyword (the colour or shape word naming the
+queried object).
 
 | model | map | image mass, non-relational | image mass, all | question top word = keyword |
 | --- | --- | ---: | ---: | ---: |
@@ -103,9 +107,13 @@ def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
     print(f"{preset}: training for {minutes:.2f} min", flush=True)
     every = max(1, round(VAL_EVERY * min(minutes / MINUTES * 10, 1)))
     training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every}
+    start = time.process_time()
     if Run(directory).checkpoint.is_file():
-        return train("vqa", directory, resume=True, training=training, threads=1, progress=False)
-    return train("vqa", directory, preset=preset, training={**training, "seed": seed}, threads=1, progress=False)
+        trained = train("vqa", directory, resume=True, training=training, threads=1, progress=False)
+    else:
+        trained = train("vqa", directory, preset=preset, training={**training, "seed": seed}, threads=1, progress=False)
+    (directory / CPU_FILE).write_text(f"{(time.process_time() - start) / 60:.2f}\n")  # this process's CPU time
+    return trained
 
 
 def measure(directory: Path) -> dict:
@@ -122,6 +130,7 @@ def measure(directory: Path) -> dict:
         "steps": int(rows[-1]["step"]),
         "load": f"{np.mean(loads):.1f} / {np.max(loads):.1f}",
         "kept": int(kept["step"]),
+        "cpu": float((directory / CPU_FILE).read_text()) if (directory / CPU_FILE).is_file() else float("nan"),
     }
 
 
@@ -130,8 +139,9 @@ def tables(results: dict[str, dict]) -> tuple[str, str]:
     accuracy, attention = [], []
     for preset, m in results.items():
         accuracy.append(
-            f"| {preset} | {m['parameters']:,} | {m['steps']:,} | {m['load']} | {m['kept']:,} | {m['accuracy']:.3f} "
-            f"| {m['accuracy_nonrel']:.3f} | {m['accuracy_rel']:.3f} | {m['accuracy_count']:.3f} |"
+            f"| {preset} | {m['parameters']:,} | {m['steps']:,} | {m['cpu']:.1f} | {m['load']} | {m['kept']:,} "
+            f"| {m['accuracy']:.3f} | {m['accuracy_nonrel']:.3f} | {m['accuracy_rel']:.3f} "
+            f"| {m['accuracy_count']:.3f} |"
         )
         for name in MAPS[preset]:
             keyword = f"{m[f'keyword_{name}']:.3f}" if f"keyword_{name}" in m else "–"

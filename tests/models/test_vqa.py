@@ -95,6 +95,7 @@ def test_gold_regions_are_the_cells_that_overlap_a_box():
             pixels[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8] = True
             expected[row, col] = pixels[top:bottom, left:right].any()
     assert (covered == expected).all() and covered.sum() == 4  # an object in its 16-px cell: a 2 x 2 block
+    assert gold_regions(objects, (0,), 64, 4).sum() == 1  # and one region of the model's 4 x 4 grid
 
 
 # ---- co-attention against Lu et al. 2016 ---------------------------------------------------------
@@ -297,4 +298,4 @@ def test_ask_reports_unknown_words_and_refuses_bad_input(tmp_path):
         recipe.ask(model, task, [str(tmp_path / "nothing.png"), "what shape"], None)
     with pytest.raises(ValueError, match="question: expected some words"):
         recipe.ask(model, task, [str(image), "?!"], None)
-    assert VQAConfig(attention="none").grid == 8
+    assert VQAConfig(attention="none").grid == 4 and VQAConfig(channels=(4, 4, 4)).grid == 8

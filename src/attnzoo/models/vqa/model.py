@@ -36,7 +36,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnzoo.attention import AdditiveScore, Attention, lengths_to_mask
+from attnzoo.attention import AdditiveScore, Attention, GeneralScore, Score, lengths_to_mask
 from attnzoo.attention.coattention import AlternatingCoAttention, ParallelCoAttention
 from attnzoo.attention.functional import check_shape
 from attnzoo.models.recurrent import run_packed
@@ -50,10 +50,11 @@ class VQAConfig:
 
     attention: str = "stacked"  # "none" (baseline), "stacked" (SAN), "parallel" or "alternating" (co-attention)
     hops: int = 2  # stacked: K, the attention layers of the SAN (the paper: 2)
+    score: str = "additive"  # stacked: each hop's score, "additive" (the paper's eq. 15) or "general" (q^T W v)
     vocab_size: int = 61  # question words incl. <pad> <bos> <eos> <unk> (set from the data by the recipe)
     answers: int = 18  # possible answers (set from the data by the recipe)
     image_size: int = 64  # side of the square RGB images (set from the data by the recipe)
-    channels: tuple[int, ...] = (16, 32, 64)  # conv layers' widths (3 x 3, stride 2 each: 64 -> an 8 x 8 grid)
+    channels: tuple[int, ...] = (16, 32, 64, 64)  # conv layers' widths (3 x 3, stride 2 each: 64 px -> a 4 x 4 grid)
     coordinates: bool = True  # append (x, y) channels to the image, so a region knows where it is
     dim: int = 64  # d: word embeddings, question vectors and projected regions
     attention_dim: int = 64  # k: the units of each attention's tanh layer
@@ -62,6 +63,8 @@ class VQAConfig:
     def __post_init__(self) -> None:
         if self.attention not in MODELS:
             raise ValueError(f"attention: expected one of {', '.join(MODELS)}; got {self.attention!r}")
+        if self.score not in ("additive", "general"):
+            raise ValueError(f"score: expected additive or general; got {self.score!r}")
         if self.hops < 1:
             raise ValueError(f"hops: expected >= 1, got {self.hops}")
         if not self.channels or not self.phrase_widths or min(self.phrase_widths) < 1:
@@ -171,15 +174,24 @@ class StackedAttention(QuestionVector):
 
     Each hop ``k``: ``p^k = softmax(W_P^k tanh(W_I,A^k v_I ⊕ (W_Q,A^k u_{k-1} + b_A^k)))`` (an
     :class:`AdditiveScore` in :class:`Attention`), ``ṽ_k = Σ_n p^k_n v_n``, ``u_k = u_{k-1} + ṽ_k``,
-    with ``u_0 = v_Q``; the answer is ``W_u u_K + b_u``.
+    with ``u_0 = v_Q``; the answer is ``W_u u_K + b_u``. ``score="general"`` replaces the MLP score
+    by the bilinear ``u^T W v_n`` (:class:`GeneralScore`; not the paper's).
     """
 
     def __init__(self, config: VQAConfig) -> None:
         super().__init__(config)
-        dim = config.dim
-        self.hops = nn.ModuleList(Attention(AdditiveScore(dim, dim, config.attention_dim)) for _ in range(config.hops))
-        self.W_u = nn.Linear(dim, config.answers)
+        self.hops = nn.ModuleList(Attention(self.make_score()) for _ in range(config.hops))
+        self.W_u = nn.Linear(config.dim, config.answers)
         self.maps = tuple(f"hop {k + 1}" for k in range(config.hops))
+
+    def make_score(self) -> Score:
+        """One hop's score of the query ``u`` against the regions: the paper's MLP, or a bilinear form."""
+        dim = self.config.dim
+        return (
+            AdditiveScore(dim, dim, self.config.attention_dim)
+            if self.config.score == "additive"
+            else GeneralScore(dim, dim)
+        )
 
     def forward(self, images: Tensor, question: Tensor, lengths: Tensor) -> VQAOutput:
         self.check_question(images, question, lengths)

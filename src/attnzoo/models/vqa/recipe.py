@@ -10,7 +10,7 @@ Metrics, on the fixed ``valid`` / ``test`` examples:
 - for each image attention map (``hop1``, ``hop2`` / ``word``, ``phrase``, ``question``):
   ``mass_MAP``, the share of the map's mass on the regions that overlap a gold object's box (mean
   over the questions with a gold object; ``mass_nonrel_MAP`` on the non-relational ones, whose gold
-  is one object: a uniform map puts 4/64 = 0.06 there);
+  is one object: a uniform map over the 4 × 4 regions puts 1/16 = 0.06 there);
 - for each question attention map (co-attention): ``keyword_MAP``, the share of questions whose
   most attended word is a gold keyword (the colour or shape word that names the queried object).
 """
