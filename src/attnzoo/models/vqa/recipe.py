@@ -117,12 +117,13 @@ class VQAData:
 
     def batch(self, items: list[questions.Example]) -> Batch:
         """Collate examples into a :class:`Batch`."""
-        return Batch(*self.inputs(items), self.answer_ids(items))
+        images = np.stack([item.image for item in items])
+        return Batch(*self.inputs(images, [list(item.question.words) for item in items]), self.answer_ids(items))
 
-    def inputs(self, items: list[questions.Example]) -> tuple[Tensor, Tensor, Tensor]:
-        """The model's inputs for ``items``: images ``(B, 3, S, S)``, question ``(B, T)``, lengths ``(B,)``."""
-        images = torch.from_numpy(np.stack([item.image for item in items])).permute(0, 3, 1, 2).float() / 255
-        return (images, *self.encode([list(item.question.words) for item in items]))
+    def inputs(self, images: np.ndarray, texts: list[list[str]]) -> tuple[Tensor, Tensor, Tensor]:
+        """The model's inputs for uint8 images ``(B, S, S, 3)`` and questions (word lists): images
+        ``(B, 3, S, S)`` in [0, 1], question ``(B, T)`` ids, lengths ``(B,)``."""
+        return (torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255, *self.encode(texts))
 
     def encode(self, texts: list[list[str]]) -> tuple[Tensor, Tensor]:
         """Word lists -> ids ``(B, T)`` padded with PAD_ID, and lengths ``(B,)``."""
@@ -189,14 +190,16 @@ class VQARecipe(Recipe):
     # ---- measuring -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def run_model(self, model: VQAModel, task: VQAData, items: list[questions.Example]) -> VQAOutput:
-        """The model's output on ``items``, on the CPU, in batches (maps padded to the longest question)."""
+    def run_model(self, model: VQAModel, task: VQAData, images: np.ndarray, texts: list[list[str]]) -> VQAOutput:
+        """The model's output, on the CPU, for uint8 images ``(n, S, S, 3)`` and their questions (word
+        lists), in batches; the question maps padded to the longest question."""
         was_training, device = model.training, device_of(model)
         model.eval()
         outputs = []
         try:
-            for start in range(0, len(items), EVAL_BATCH):
-                inputs = task.inputs(items[start : start + EVAL_BATCH])
+            for start in range(0, len(texts), EVAL_BATCH):
+                rows = slice(start, start + EVAL_BATCH)
+                inputs = task.inputs(images[rows], texts[rows])
                 output = model(*(part.to(device) for part in inputs))
                 outputs.append(VQAOutput(*(None if part is None else part.cpu() for part in output)))
         finally:
@@ -212,7 +215,7 @@ class VQARecipe(Recipe):
     def evaluate(self, model: nn.Module, task: VQAData, split: str) -> dict[str, float]:
         """The metrics of the module docstring on ``split``."""
         items = task.split(split)
-        output = self.run_model(model, task, items)
+        output = self.run_model(model, task, *images_and_texts(items))
         right = (output.logits.argmax(-1) == task.answer_ids(items)).numpy()
         categories = np.array([item.question.category for item in items])
         metrics = {"accuracy": float(right.mean())}
@@ -247,28 +250,39 @@ class VQARecipe(Recipe):
 
     def draw_attention(self, model: VQAModel, task: VQAData, path: Path) -> None:
         """The first test example of each question kind: each image map over the image, each question map as bars."""
-        self.draw(model, task, task.split("test")[:PICTURE_EXAMPLES], path)
+        items = task.split("test")[:PICTURE_EXAMPLES]
+        gold = [item.question.answer for item in items]
+        boxes = [[item.objects[i].box for i in item.question.objects] for item in items]
+        self.draw(model, task, *images_and_texts(items), path, gold=gold, boxes=boxes)
 
-    def draw(self, model: VQAModel, task: VQAData, items: list[questions.Example], path: Path) -> list[str]:
-        """Answer ``items`` and draw their attention maps to ``path``; returns the predicted answers."""
+    def draw(
+        self,
+        model: VQAModel,
+        task: VQAData,
+        images: np.ndarray,
+        texts: list[list[str]],
+        path: Path,
+        gold: list[str] | None = None,
+        boxes: list[list[tuple[int, int, int, int]]] | None = None,
+    ) -> list[str]:
+        """Answer questions ``texts`` about uint8 ``images`` ``(n, S, S, 3)`` and draw their attention
+        maps to ``path`` (with the ``gold`` answers and gold objects' ``boxes`` if known); returns the answers."""
         from attnzoo.viz.vqa import plot_vqa_attention
 
-        output = self.run_model(model, task, items)
+        output = self.run_model(model, task, images, texts)
         predicted = [task.answers[index] for index in output.logits.argmax(-1).tolist()]
+        shown = predicted if gold is None else [f"{a} (gold: {b})" for a, b in zip(predicted, gold, strict=True)]
         grid = model.config.grid
         image_maps = None if output.image_weights is None else output.image_weights.numpy()
         plot_vqa_attention(
-            np.stack([item.image for item in items]),
-            [list(item.question.words) for item in items],
-            [
-                f"{guess} (gold: {item.question.answer})" if item.question.answer else guess
-                for guess, item in zip(predicted, items, strict=True)
-            ],
-            None if image_maps is None else image_maps.reshape(len(items), -1, grid, grid),
+            images,
+            texts,
+            shown,
+            None if image_maps is None else image_maps.reshape(len(texts), -1, grid, grid),
             None if output.question_weights is None else output.question_weights.numpy(),
             list(model.maps),
             path,
-            boxes=[[item.objects[i].box for i in item.question.objects] for item in items],
+            boxes=boxes,
         )
         return predicted
 
@@ -283,11 +297,10 @@ class VQARecipe(Recipe):
         if not words:
             raise ValueError(f"question: expected some words, got {arguments[1]!r}")
         unknown = [word for word in words if word not in task.words]
-        item = questions.Example(image, [], questions.Question(tuple(words), "shape", "", (), ()))
         if out is not None:
-            answer = self.draw(model, task, [item], out)[0]
+            answer = self.draw(model, task, image[None], [words], out)[0]
         else:
-            answer = task.answers[int(self.run_model(model, task, [item]).logits[0].argmax())]
+            answer = task.answers[int(self.run_model(model, task, image[None], [words]).logits[0].argmax())]
         lines = [answer]
         if unknown:
             lines.append(f"(unknown words, read as {UNK}: {', '.join(dict.fromkeys(unknown))})")
@@ -306,13 +319,18 @@ class VQARecipe(Recipe):
         return model, {"image_size": 32, "train_size": 16, "valid_size": 10, "test_size": 10}
 
 
+def images_and_texts(items: list[questions.Example]) -> tuple[np.ndarray, list[list[str]]]:
+    """The uint8 images ``(n, S, S, 3)`` and the questions (word lists) of ``items``."""
+    return np.stack([item.image for item in items]), [list(item.question.words) for item in items]
+
+
 def read_image(path: Path, size: int) -> np.ndarray:
     """A PNG (or any image Pillow reads) as ``(size, size, 3)`` uint8 RGB; one clear line if it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as opened:
-            return np.asarray(opened.convert("RGB").resize((size, size), Image.BILINEAR))
+            return np.array(opened.convert("RGB").resize((size, size), Image.BILINEAR))  # a writable copy
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError) as error:
