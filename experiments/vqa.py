@@ -36,12 +36,16 @@ PRESETS = ("baseline", "san-1", "san-2", "coatt-parallel", "coatt-alternating")
 MINUTES = 11.0  # wall-clock minutes of optimisation per preset (scaled by --scale)
 CPU_FILE = "cpu_minutes.txt"  # the CPU minutes a training took (beside its run; wall minutes are the budget)
 VAL_EVERY = 250  # optimiser steps between validations (500 questions)
+VARIANTS = {  # runs beyond the presets: (preset, model overrides)
+    "coatt-parallel-mean": ("coatt-parallel", {"average_affinity": True}),
+}
 MAPS = {  # preset: its image maps (and question maps for co-attention), as metric suffixes
     "baseline": (),
     "san-1": ("hop1",),
     "san-2": ("hop1", "hop2"),
     "coatt-parallel": ("word", "phrase", "question"),
     "coatt-alternating": ("word", "phrase", "question"),
+    "coatt-parallel-mean": ("word", "phrase", "question"),
 }
 
 REPORT = """# Visual question answering: stacked attention and co-attention
@@ -105,13 +109,15 @@ def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
         print(f"{preset}: already trained, {directory}")
         return Run(directory)
     print(f"{preset}: training for {minutes:.2f} min", flush=True)
+    base, model = VARIANTS.get(preset, (preset, {}))
     every = max(1, round(VAL_EVERY * min(minutes / MINUTES * 10, 1)))
     training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every}
     start = time.process_time()
     if Run(directory).checkpoint.is_file():
         trained = train("vqa", directory, resume=True, training=training, threads=1, progress=False)
     else:
-        trained = train("vqa", directory, preset=preset, training={**training, "seed": seed}, threads=1, progress=False)
+        options = {"preset": base, "model": model, "threads": 1, "progress": False}
+        trained = train("vqa", directory, training={**training, "seed": seed}, **options)
     (directory / CPU_FILE).write_text(f"{(time.process_time() - start) / 60:.2f}\n")  # this process's CPU time
     return trained
 
@@ -197,15 +203,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "vqa")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the training minutes (smoke runs)")
-    parser.add_argument("--only", nargs="*", choices=PRESETS, help="train only these presets (no report)")
+    parser.add_argument("--only", nargs="*", choices=[*PRESETS, *VARIANTS], help="train only these presets (no report)")
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     torch.set_num_threads(1)
-    for preset in arguments.only or PRESETS:
+    for preset in arguments.only or (*PRESETS, *VARIANTS):
         run(preset, arguments.out, MINUTES * arguments.scale, arguments.seed)
     if arguments.only:
         return
-    results = {preset: measure(arguments.out / preset) for preset in PRESETS}
+    results = {preset: measure(arguments.out / preset) for preset in (*PRESETS, *VARIANTS)}
     smoke = arguments.scale != 1.0
     results_dir = arguments.out / "results" if smoke else ROOT / "docs" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

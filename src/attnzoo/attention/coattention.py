@@ -78,10 +78,13 @@ class ParallelCoAttention(nn.Module):
     Args:
         dim: ``d``, the features of both the question and the image.
         hidden_dim: ``k``, the rows of ``W_q`` and ``W_v``.
+        average: divide ``(W_q Q) C`` by the number of real words and ``(W_v V) Cᵀ`` by ``N`` (means,
+            not the paper's sums, which grow with ``T`` and ``N`` and can saturate the tanh).
     """
 
-    def __init__(self, dim: int, hidden_dim: int) -> None:
+    def __init__(self, dim: int, hidden_dim: int, average: bool = False) -> None:
         super().__init__()
+        self.average = average
         self.W_b = GeneralScore(dim, dim)  # C = tanh(Qᵀ W_b V)
         self.W_q = nn.Linear(dim, hidden_dim, bias=False)
         self.W_v = nn.Linear(dim, hidden_dim, bias=False)
@@ -92,8 +95,12 @@ class ParallelCoAttention(nn.Module):
         """Args: question ``(B, T, d)``, image ``(B, N, d)``, query_mask ``(B, T)`` (True = a real word)."""
         c = affinity(self.W_b, question, image, query_mask)  # (B, T, N)
         question_in, image_in = self.W_q(question), self.W_v(image)  # W_q Q: (B, T, k); W_v V: (B, N, k)
-        h_v = torch.tanh(image_in + c.transpose(1, 2) @ question_in)  # H^v = tanh(W_v V + (W_q Q) C): (B, N, k)
-        h_q = torch.tanh(question_in + c @ image_in)  # H^q = tanh(W_q Q + (W_v V) Cᵀ): (B, T, k)
+        from_question, from_image = c.transpose(1, 2) @ question_in, c @ image_in  # (W_q Q) C, (W_v V) Cᵀ
+        if self.average:
+            words = question.size(1) if query_mask is None else query_mask.sum(1).clamp(min=1)[:, None, None]
+            from_question, from_image = from_question / words, from_image / image.size(1)
+        h_v = torch.tanh(image_in + from_question)  # H^v = tanh(W_v V + (W_q Q) C): (B, N, k)
+        h_q = torch.tanh(question_in + from_image)  # H^q = tanh(W_q Q + (W_v V) Cᵀ): (B, T, k)
         a_v = masked_softmax(self.w_hv(h_v).squeeze(-1))  # a^v: (B, N)
         a_q = masked_softmax(self.w_hq(h_q).squeeze(-1), query_mask)  # a^q: (B, T)
         v_hat = attend(a_v[:, None, :], image).squeeze(1)  # v̂ = Σ a^v_n v_n: (B, d)

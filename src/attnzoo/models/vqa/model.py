@@ -30,6 +30,7 @@ Shape legend: ``B`` batch, ``S`` image side, ``N`` regions (``g × g``), ``T`` q
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,6 +60,7 @@ class VQAConfig:
     dim: int = 64  # d: word embeddings, question vectors and projected regions
     attention_dim: int = 64  # k: the units of each attention's tanh layer
     phrase_widths: tuple[int, ...] = (1, 2, 3)  # co-attention: the phrase convolutions' widths (eq. 1)
+    average_affinity: bool = False  # parallel: mean, not the paper's sum, of the affinity-weighted features
 
     def __post_init__(self) -> None:
         if self.attention not in MODELS:
@@ -255,7 +257,9 @@ class HierarchicalCoAttention(VQAModel):
 MODELS = {
     "none": Baseline,
     "stacked": StackedAttention,
-    "parallel": lambda config: HierarchicalCoAttention(config, ParallelCoAttention),
+    "parallel": lambda config: HierarchicalCoAttention(
+        config, functools.partial(ParallelCoAttention, average=config.average_affinity)
+    ),
     "alternating": lambda config: HierarchicalCoAttention(config, AlternatingCoAttention),
 }
 
