@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -121,12 +123,14 @@ def test_affinity_is_tanh_of_q_transposed_w_b_v_with_padded_rows_zero():
 
 
 def parallel_reference(layer, q, v, length):
-    """Eqs. (3)-(4) in the paper's column form: Q (d, T), V (d, N), one example, no padding."""
+    """Eqs. (3)-(4) in the paper's column form: Q (d, T), V (d, N), one example, no padding
+    (``layer.average``: the two affinity products divided by T and N)."""
     q, v = q[:length].T, v.T  # (d, T), (d, N)
     c = torch.tanh(q.T @ layer.W_b.W_a.weight @ v)  # (T, N)
     w_q, w_v = layer.W_q.weight, layer.W_v.weight  # (k, d)
-    h_v = torch.tanh(w_v @ v + (w_q @ q) @ c)  # (k, N)
-    h_q = torch.tanh(w_q @ q + (w_v @ v) @ c.T)  # (k, T)
+    words, regions = (q.size(1), v.size(1)) if layer.average else (1, 1)
+    h_v = torch.tanh(w_v @ v + (w_q @ q) @ c / words)  # (k, N)
+    h_q = torch.tanh(w_q @ q + (w_v @ v) @ c.T / regions)  # (k, T)
     a_v = torch.softmax(layer.w_hv.weight @ h_v, dim=-1)[0]  # (N,)
     a_q = torch.softmax(layer.w_hq.weight @ h_q, dim=-1)[0]  # (T,)
     return v @ a_v, a_v, q @ a_q, a_q
@@ -149,7 +153,12 @@ def alternating_reference(layer, q, v, length):
 
 
 @pytest.mark.parametrize(
-    "kind, reference", [(ParallelCoAttention, parallel_reference), (AlternatingCoAttention, alternating_reference)]
+    "kind, reference",
+    [
+        (ParallelCoAttention, parallel_reference),
+        (functools.partial(ParallelCoAttention, average=True), parallel_reference),
+        (AlternatingCoAttention, alternating_reference),
+    ],
 )
 def test_coattention_matches_the_papers_equations_and_padding_gets_zero_weight(kind, reference):
     torch.manual_seed(1)
