@@ -1,11 +1,12 @@
 """Attention mechanisms: score functions; soft, local, hard, multi-head and multi-dimensional attention;
-location-aware attention (speech); coverage; structured self-attention pooling; attention-over-attention;
-self-attention over feature maps (SAGAN); recording the weights that the fused kernels never form
-(``record_attention``).
+location-aware attention (speech); coverage; structured self-attention pooling; co-attention (VQA);
+attention-over-attention; self-attention over feature maps (SAGAN); recording the weights that the fused
+kernels never form (``record_attention``).
 
 Only torch is imported here, so the layers can be used without the training stack.
 """
 
+from attnzoo.attention.coattention import AlternatingCoAttention, CoAttentionOutput, ParallelCoAttention, affinity
 from attnzoo.attention.coverage import CoverageAttention, coverage_loss
 from attnzoo.attention.functional import (
     AttentionOutput,
@@ -40,9 +41,11 @@ from attnzoo.attention.spatial import SpatialSelfAttention
 
 __all__ = [
     "AdditiveScore",
+    "AlternatingCoAttention",
     "Attention",
     "AttentionOutput",
     "AttentionOverAttention",
+    "CoAttentionOutput",
     "CosineScore",
     "CoverageAttention",
     "DotScore",
@@ -56,12 +59,14 @@ __all__ = [
     "LocationScore",
     "MultiDimensionalAttention",
     "MultiHeadAttention",
+    "ParallelCoAttention",
     "Recording",
     "ScaledDotScore",
     "Score",
     "SmoothedLocationAwareAttention",
     "SpatialSelfAttention",
     "StructuredSelfAttention",
+    "affinity",
     "attend",
     "attention_layers",
     "attention_penalty",

@@ -10,6 +10,7 @@ generator records the ground truth its model's attention is scored against:
 - :mod:`~attnzoo.tasks.geometry`: sorting, convex hull, TSP with Held-Karp (Pointer Networks)
 - :mod:`~attnzoo.tasks.digits`: scikit-learn's digits on canvases, MNIST IDX files (the RAM)
 - :mod:`~attnzoo.tasks.scenes`: shapes with boxes and word-object links (Show, Attend and Tell)
+- :mod:`~attnzoo.tasks.questions`: scenes with questions, answers, gold objects and keywords (VQA)
 - :mod:`~attnzoo.tasks.reviews`, :mod:`~attnzoo.tasks.routing`, :mod:`~attnzoo.tasks.labelled`:
   reviews with gold evidence, feature routing, ``label<TAB>text`` files (HAN, self-attentive)
 - :mod:`~attnzoo.tasks.babi`, :mod:`~attnzoo.tasks.cloze`: stories with supporting facts, cloze

@@ -1,0 +1,310 @@
+"""VQA: the question generator against rules evaluated on the pixels, co-attention against Lu et al.
+2016's equations, stacked attention against Yang et al. 2016's, padding, the recipe and its command."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from attnzoo.attention import AlternatingCoAttention, ParallelCoAttention, affinity, lengths_to_mask
+from attnzoo.models.vqa import VQAConfig
+from attnzoo.models.vqa.recipe import VQARecipe, gold_regions
+from attnzoo.registry import create_model, presets
+from attnzoo.tasks import questions
+from attnzoo.tasks.scenes import COLOURS
+
+# ---- the generator, checked by an independent reading of the image ------------------------------
+
+
+def objects_in_pixels(image: np.ndarray) -> dict[str, dict]:
+    """Each colour present in ``image``: its pixels' bounding-box centre ``(y, x)`` and its shape,
+    told from how much of its bounding box it fills (square 1, circle ~0.8, triangle ~0.5)."""
+    found = {}
+    for colour, rgb in COLOURS.items():
+        ys, xs = np.nonzero((image == np.array(rgb, dtype=np.uint8)).all(-1))
+        if len(ys):
+            area = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+            fill = len(ys) / area
+            shape = "square" if fill > 0.95 else "circle" if fill > 0.65 else "triangle"
+            found[colour] = {
+                "centre": np.array([(ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2]),
+                "shape": shape,
+            }
+    return found
+
+
+def rule_answer(words: tuple[str, ...], seen: dict[str, dict], size: int) -> str:
+    """The answer to ``words`` from the objects ``seen`` in the pixels, by the question's own words."""
+    colour = next((word for word in words if word in COLOURS), None)
+    if {"many", "count", "number"} & set(words):
+        shape = next(word for word in words if word.endswith("s") and word[:-1] in questions.SHAPES)[:-1]
+        return str(sum(item["shape"] == shape for item in seen.values()))
+    if {"closest", "nearest", "furthest", "farthest"} & set(words):
+        here = seen[colour]["centre"]
+        others = sorted((c for c in seen if c != colour), key=lambda c: np.linalg.norm(seen[c]["centre"] - here))
+        if {"closest", "nearest"} & set(words):
+            return others[0]
+        return seen[others[-1]]["shape"]
+    side = next((word for word in words if word in questions.SIDES), None)
+    if side is not None:
+        y, x = seen[colour]["centre"]
+        inside = {"left": x < size / 2, "right": x >= size / 2, "top": y < size / 2, "bottom": y >= size / 2}[side]
+        return "yes" if inside else "no"
+    return seen[colour]["shape"]
+
+
+def test_generated_answers_match_a_rule_evaluation_of_the_pixels():
+    examples = questions.generate_examples(300, seed=5, image_size=64)
+    assert {example.question.kind for example in examples} == set(questions.KINDS)
+    for example in examples:
+        seen = objects_in_pixels(example.image)
+        assert len(seen) == len(example.objects)  # one object per colour, none hidden
+        assert rule_answer(example.question.words, seen, 64) == example.question.answer, example.question
+
+
+def test_gold_objects_and_keywords_name_what_the_question_asks():
+    for example in questions.generate_examples(100, seed=6):
+        question = example.question
+        keywords = [question.words[i] for i in question.keywords]
+        assert keywords and all(word in COLOURS or word.rstrip("s") in questions.SHAPES for word in keywords)
+        gold = [example.objects[i] for i in question.objects]
+        if question.kind == "count":
+            assert len(gold) == int(question.answer) and {item.shape + "s" for item in gold} <= set(keywords)
+        else:
+            assert gold[0].colour in keywords  # the named object comes first
+        for item in gold:  # the box holds the object's pixels
+            top, left, bottom, right = item.box
+            assert (example.image[top:bottom, left:right] == COLOURS[item.colour]).all(-1).any()
+
+
+def test_splits_are_deterministic_and_tokenize_drops_punctuation():
+    first, again = questions.generate_examples(5, seed=1), questions.generate_examples(5, seed=1)
+    assert all((a.image == b.image).all() and a.question == b.question for a, b in zip(first, again, strict=True))
+    assert questions.tokenize("What SHAPE is the red object?") == ["what", "shape", "is", "the", "red", "object"]
+
+
+def test_gold_regions_are_the_cells_that_overlap_a_box():
+    objects = questions.generate_examples(1, seed=2)[0].objects
+    top, left, bottom, right = objects[0].box
+    covered = gold_regions(objects, (0,), 64, 8).reshape(8, 8)
+    expected = np.zeros((8, 8), dtype=bool)
+    for row in range(8):
+        for col in range(8):
+            pixels = np.zeros((64, 64), dtype=bool)
+            pixels[row * 8 : row * 8 + 8, col * 8 : col * 8 + 8] = True
+            expected[row, col] = pixels[top:bottom, left:right].any()
+    assert (covered == expected).all() and covered.sum() == 4  # an object in its 16-px cell: a 2 x 2 block
+    assert gold_regions(objects, (0,), 64, 4).sum() == 1  # and one region of the model's 4 x 4 grid
+
+
+# ---- co-attention against Lu et al. 2016 ---------------------------------------------------------
+
+
+def inputs(batch=2, words=5, regions=6, dim=4, dtype=torch.float32):
+    torch.manual_seed(0)
+    question = torch.randn(batch, words, dim, dtype=dtype)
+    image = torch.randn(batch, regions, dim, dtype=dtype)
+    mask = lengths_to_mask(torch.tensor([words, words - 2]), words)
+    return question, image, mask
+
+
+def test_affinity_is_tanh_of_q_transposed_w_b_v_with_padded_rows_zero():
+    layer = ParallelCoAttention(4, 3)
+    question, image, mask = inputs()
+    c = affinity(layer.W_b, question, image, mask)
+    w_b = layer.W_b.W_a.weight  # (d, d): score = q^T W_b v
+    for b in range(2):
+        expected = torch.tanh(question[b] @ w_b @ image[b].T) * mask[b, :, None]  # (T, N)
+        torch.testing.assert_close(c[b], expected)
+    assert (c[1, 3:] == 0).all()
+
+
+def parallel_reference(layer, q, v, length):
+    """Eqs. (3)-(4) in the paper's column form: Q (d, T), V (d, N), one example, no padding
+    (``layer.average``: the two affinity products divided by T and N)."""
+    q, v = q[:length].T, v.T  # (d, T), (d, N)
+    c = torch.tanh(q.T @ layer.W_b.W_a.weight @ v)  # (T, N)
+    w_q, w_v = layer.W_q.weight, layer.W_v.weight  # (k, d)
+    words, regions = (q.size(1), v.size(1)) if layer.average else (1, 1)
+    h_v = torch.tanh(w_v @ v + (w_q @ q) @ c / words)  # (k, N)
+    h_q = torch.tanh(w_q @ q + (w_v @ v) @ c.T / regions)  # (k, T)
+    a_v = torch.softmax(layer.w_hv.weight @ h_v, dim=-1)[0]  # (N,)
+    a_q = torch.softmax(layer.w_hq.weight @ h_q, dim=-1)[0]  # (T,)
+    return v @ a_v, a_v, q @ a_q, a_q
+
+
+def alternating_reference(layer, q, v, length):
+    """Eq. (6): x̂ = A(X; g) with H = tanh(W_x X + (W_g g) 1ᵀ), three steps, one example, no padding."""
+
+    def attend(step, x, g):  # x: (n, d), g: (d,)
+        score = step.score
+        h = torch.tanh(x @ score.U_a.weight.T + score.U_a.bias + score.W_a.weight @ g)  # (n, k)
+        a = torch.softmax(h @ score.v_a.weight[0], dim=0)  # (n,)
+        return a @ x, a
+
+    q = q[:length]
+    s, _ = attend(layer.summarise, q, torch.zeros(q.size(1)))
+    v_hat, a_v = attend(layer.look, v, s)
+    q_hat, a_q = attend(layer.read, q, v_hat)
+    return v_hat, a_v, q_hat, a_q
+
+
+@pytest.mark.parametrize(
+    "kind, reference",
+    [
+        (ParallelCoAttention, parallel_reference),
+        (functools.partial(ParallelCoAttention, average=True), parallel_reference),
+        (AlternatingCoAttention, alternating_reference),
+    ],
+)
+def test_coattention_matches_the_papers_equations_and_padding_gets_zero_weight(kind, reference):
+    torch.manual_seed(1)
+    layer = kind(4, 3)
+    question, image, mask = inputs()
+    output = layer(question, image, query_mask=mask)
+    for b, length in enumerate((5, 3)):
+        for got, want in zip(output, reference(layer, question[b], image[b], length), strict=True):
+            torch.testing.assert_close(got[b][: len(want)], want)
+    assert (output.question_weights[1, 3:] == 0).all()
+    noisy = question.clone()
+    noisy[1, 3:] = 100.0  # what padding holds cannot matter
+    again = layer(noisy, image, query_mask=mask)
+    for got, want in zip(again, output, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("kind", [ParallelCoAttention, AlternatingCoAttention])
+def test_coattention_gradcheck_in_float64(kind):
+    layer = kind(3, 2).double()
+    question, image, mask = inputs(words=4, regions=3, dim=3, dtype=torch.float64)
+    question.requires_grad_(True)
+    image.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda q, v: layer(q, v, query_mask=mask), (question, image))
+
+
+def test_coattention_refuses_mismatched_shapes_in_one_line():
+    layer = ParallelCoAttention(4, 3)
+    question, image, mask = inputs()
+    with pytest.raises(ValueError, match=r"question: expected \(B, T, d\) = \(2, \?, 4\), got \(2, 5, 3\)"):
+        layer(question[..., :3], image, query_mask=mask)
+    with pytest.raises(ValueError, match="query_mask"):
+        layer(question, image, query_mask=mask[:, :2])
+
+
+# ---- the models ------------------------------------------------------------------------------------
+
+TINY = {"vocab_size": 20, "answers": 7, "image_size": 32, "channels": (4, 4), "dim": 8, "attention_dim": 6}
+
+
+def tiny_inputs():
+    torch.manual_seed(2)
+    images = torch.rand(2, 3, 32, 32)
+    question = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    return images, question, torch.tensor([4, 2])
+
+
+def test_every_issue_preset_is_registered_and_returns_its_maps():
+    assert set(presets("vqa")) == {"baseline", "san-1", "san-2", "coatt-parallel", "coatt-alternating"}
+    expected = {"baseline": (None, None), "san-1": (1, None), "san-2": (2, None), "coatt-parallel": (3, 3)}
+    expected["coatt-alternating"] = (3, 3)
+    for name, (image_maps, question_maps) in expected.items():
+        model = create_model("vqa", preset=name, **TINY).eval()
+        output = model(*tiny_inputs())
+        assert output.logits.shape == (2, 7)
+        assert (output.image_weights is None) == (image_maps is None) and len(model.maps) == (image_maps or 0)
+        if image_maps:
+            assert output.image_weights.shape == (2, image_maps, 64)
+            torch.testing.assert_close(output.image_weights.sum(-1), torch.ones(2, image_maps))
+        if question_maps:
+            assert output.question_weights.shape == (2, 3, 4) and (output.question_weights[1, :, 2:] == 0).all()
+
+
+def test_stacked_attention_adds_each_hops_context_to_the_query():
+    model = create_model("vqa", preset="san-2", **TINY).eval()
+    images, question, lengths = tiny_inputs()
+    regions = model.regions(images)
+    query = model.question_vector(question, lengths)  # u_0 = v_Q
+    for k, hop in enumerate(model.hops):
+        score = hop.score  # p = softmax(W_P tanh(W_I,A v_I + W_Q,A u + b_A)), eq. (15)-(16)
+        hidden = torch.tanh(regions @ score.U_a.weight.T + score.U_a.bias + (query @ score.W_a.weight.T)[:, None])
+        p = torch.softmax(hidden @ score.v_a.weight[0], dim=-1)  # (B, N)
+        torch.testing.assert_close(model(images, question, lengths).image_weights[:, k], p)
+        query = query + (p[:, :, None] * regions).sum(1)  # u_k = u_{k-1} + ṽ_k
+    torch.testing.assert_close(model(images, question, lengths).logits, model.W_u(query))
+
+
+def test_phrase_features_are_max_over_widths_of_tanh_convolutions():
+    model = create_model("vqa", preset="coatt-parallel", **TINY).eval()
+    _, question, lengths = tiny_inputs()
+    words = model.embed(question)
+    mask = lengths_to_mask(lengths, 4)
+    got = model.phrase_features(words, mask)
+    for b in range(2):
+        for t in range(int(lengths[b])):
+            grams = []
+            for conv in model.phrases:
+                width = conv.kernel_size[0]
+                window = torch.zeros(width, 8)
+                span = words[b, t : t + width]
+                window[: len(span)] = span  # zero-padded on the right
+                grams.append(torch.tanh(torch.einsum("oiw,wi->o", conv.weight, window) + conv.bias))
+            torch.testing.assert_close(got[b, t], torch.stack(grams).amax(0))
+    assert (got[1, 2:] == 0).all()
+
+
+def test_padding_the_question_further_does_not_change_the_answer():
+    for name in ("baseline", "san-2", "coatt-parallel", "coatt-alternating"):
+        model = create_model("vqa", preset=name, **TINY).eval()
+        images, question, lengths = tiny_inputs()
+        longer = torch.cat([question, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+        torch.testing.assert_close(model(images, longer, lengths).logits, model(images, question, lengths).logits)
+
+
+def test_bad_question_lengths_are_refused():
+    model = create_model("vqa", preset="san-1", **TINY)
+    images, question, _ = tiny_inputs()
+    with pytest.raises(ValueError, match="lengths: expected 1 to T = 4"):
+        model(images, question, torch.tensor([5, 2]))
+    with pytest.raises(ValueError, match=r"images: expected \(B, 3, S, S\)"):
+        model(images[:, :, :16], question, torch.tensor([4, 2]))
+
+
+# ---- the recipe --------------------------------------------------------------------------------------
+
+
+def tiny_recipe(preset: str):
+    overrides, task_overrides = VQARecipe("vqa").example()
+    recipe = VQARecipe("vqa", task_overrides)
+    task = recipe.build_task(0)
+    sizes = {"vocab_size": len(task.words), "answers": len(task.answers), "image_size": task.settings.image_size}
+    model = create_model("vqa", preset=preset, **overrides, **sizes)
+    return recipe, task, model.eval()
+
+
+def test_evaluate_reports_accuracy_by_category_and_attention_on_the_ground_truth():
+    recipe, task, model = tiny_recipe("coatt-alternating")
+    metrics = recipe.evaluate(model, task, "valid")
+    for key in ("accuracy", "accuracy_nonrel", "accuracy_rel", "accuracy_count", "mass_word", "keyword_question"):
+        assert 0 <= metrics[key] <= 1, key
+    _, _, baseline = tiny_recipe("baseline")
+    assert set(recipe.evaluate(baseline, task, "valid")) == {
+        "accuracy",
+        *(f"accuracy_{c}" for c in questions.CATEGORIES),
+    }
+
+
+def test_ask_reports_unknown_words_and_refuses_bad_input(tmp_path):
+    recipe, task, model = tiny_recipe("san-2")
+    image = tmp_path / "scene.png"
+    recipe.write_example(task, [str(image)])
+    answer = recipe.ask(model, task, [str(image), "What shape is the zorblax object?"], tmp_path / "a.png")
+    assert answer.splitlines()[0] in questions.ANSWERS and "unknown words, read as <unk>: zorblax" in answer
+    assert (tmp_path / "a.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="nothing.png: no such file"):
+        recipe.ask(model, task, [str(tmp_path / "nothing.png"), "what shape"], None)
+    with pytest.raises(ValueError, match="question: expected some words"):
+        recipe.ask(model, task, [str(image), "?!"], None)
+    assert VQAConfig(attention="none").grid == 4 and VQAConfig(channels=(4, 4, 4)).grid == 8
