@@ -308,3 +308,25 @@ def test_ask_reports_unknown_words_and_refuses_bad_input(tmp_path):
     with pytest.raises(ValueError, match="question: expected some words"):
         recipe.ask(model, task, [str(image), "?!"], None)
     assert VQAConfig(attention="none").grid == 4 and VQAConfig(channels=(4, 4, 4)).grid == 8
+
+
+def test_explorer_views_are_each_map_over_the_image_and_the_words_with_their_gold():
+    recipe, task, model = tiny_recipe("coatt-alternating")
+    items, grid = task.split("test")[: recipe.probes], model.config.grid
+    views = recipe.attention_views(model, task)
+    assert [view["kind"] for view in views] == ["image", "alignment"] * recipe.probes
+    for item, image, words in zip(items, views[::2], views[1::2], strict=True):
+        assert [step["label"] for step in image["steps"]] == list(model.maps) == words["target"]
+        for step in image["steps"]:
+            assert len(step["map"]) == grid and sum(map(sum, step["map"])) == pytest.approx(1, abs=grid * grid * 5e-5)
+            if len(item.question.objects) == 1:  # the queried object's box, as [top, left, height, width]
+                top, left, bottom, right = item.objects[item.question.objects[0]].box
+                assert step["gold"] == [top, left, bottom - top, right - left]
+            else:
+                assert "gold" not in step
+        assert words["source"] == list(item.question.words)
+        assert words["gold"] == [item.question.keywords[0] if item.question.keywords else -1] * len(model.maps)
+    _, _, baseline = tiny_recipe("baseline")
+    assert recipe.attention_views(baseline, task) == []
+    with pytest.raises(ValueError, match="attnzoo ask"):
+        recipe.attention_views(model, task, ["what shape is the red object?"])

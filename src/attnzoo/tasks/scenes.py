@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -229,3 +230,17 @@ def generate_scenes(
         generate_scene(scene_rng(seed, index), image_size=image_size, count=counts[index % len(counts)], split=split)
         for index in range(total)
     ]
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """A user's PNG (or any image Pillow reads) as a scene: ``(size, size, 3)`` uint8 RGB, a writable
+    copy; ``ValueError`` with one clear line if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            return np.array(opened.convert("RGB").resize((size, size), Image.BILINEAR))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None

@@ -115,19 +115,6 @@ class SceneData:
         return self.fixed[name]
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """The image file ``path`` as uint8 RGB ``(size, size, 3)``; ``ValueError`` with one line if unreadable."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as opened:
-            return np.asarray(opened.convert("RGB").resize((size, size), Image.BILINEAR))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
-
-
 def images_tensor(images: list[Tensor] | np.ndarray) -> Tensor:
     """uint8 images ``(B, S, S, 3)`` -> the model's float input ``(B, 3, S, S)`` in [0, 1]."""
     stacked = torch.stack(list(images)) if isinstance(images, list) else torch.tensor(np.asarray(images))
@@ -301,7 +288,7 @@ class CaptionRecipe(Recipe):
 
     def caption(self, model: CaptionModel, task: SceneData, arguments: list[str], out: Path | None) -> str:
         """The caption of the image file ``arguments[0]``; with ``out``, each word's attention drawn there."""
-        image = read_image(Path(arguments[0]), task.image_size)
+        image = scenes.read_image(Path(arguments[0]), task.image_size)
         if out is not None:
             words = self.draw_images(model, task, image[None], out)[0]
             return " ".join(words) + f"\n(each word's attention drawn to {out})"
@@ -325,7 +312,7 @@ class CaptionRecipe(Recipe):
             return []
         if inputs is None:
             return self.reference_views(model, task)
-        images = np.stack([read_image(Path(path), task.image_size) for path in inputs])
+        images = np.stack([scenes.read_image(Path(path), task.image_size) for path in inputs])
         was_training = model.training
         decoded = model.eval().generate(images_tensor(images).to(device_of(model)), max_len=24)
         model.train(was_training)

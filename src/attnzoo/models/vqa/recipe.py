@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from attnzoo.models.vqa.model import VQAModel, VQAOutput
 from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
 from attnzoo.tasks import questions
-from attnzoo.tasks.scenes import SceneObject, scene_rng
+from attnzoo.tasks.scenes import SceneObject, read_image, scene_rng
 from attnzoo.tasks.vocab import PAD_ID, UNK, Vocabulary
 
 EVAL_BATCH = 250  # examples per evaluation batch
@@ -286,6 +286,34 @@ class VQARecipe(Recipe):
         )
         return predicted
 
+    probes = 3  # test questions the explorer shows and the formation record follows (the first ones)
+
+    def attention_views(self, model: VQAModel, task: VQAData, inputs: list[str] | None = None) -> list[dict]:
+        """For the first :attr:`probes` test questions: each image map (hop or level) over the image, with
+        the box of the queried object as gold when the question asks about one object, and the question
+        maps as an alignment (rows: the maps, columns: the words) with the first gold keyword as gold."""
+        from attnzoo.explorer.views import alignment_view, image_view
+
+        if inputs is not None:
+            raise ValueError('vqa needs an image and a question: use attnzoo ask RUN IMAGE.png "question"')
+        items = task.split("test")[: self.probes]
+        output, grid, views = self.run_model(model, task, *images_and_texts(items)), model.config.grid, []
+        for number, item in enumerate(items):
+            words, maps = list(item.question.words), list(model.maps)
+            answer = task.answers[int(output.logits[number].argmax())]
+            title = f"{' '.join(words)} → {answer} (gold: {item.question.answer})"
+            if output.image_weights is not None:
+                box = [item.objects[i].box for i in item.question.objects]
+                gold = [box[0][0], box[0][1], box[0][2] - box[0][0], box[0][3] - box[0][1]] if len(box) == 1 else None
+                image = torch.from_numpy(item.image).permute(2, 0, 1).float() / 255
+                shown = list(output.image_weights[number].view(len(maps), grid, grid))
+                views.append(image_view(image, maps, maps=shown, gold=[gold] * len(maps), title=title))
+            if output.question_weights is not None:
+                weights, keyword = output.question_weights[number, :, : len(words)], item.question.keywords
+                gold = [keyword[0] if keyword else -1] * len(maps)
+                views.append(alignment_view(weights, words, maps, title=title, gold=gold))
+        return views
+
     def commands(self) -> dict[str, Command]:
         about = "Answer a question about a PNG image (resized to the run's size); unknown words are read as <unk>."
         return {"ask": Command(self.ask, ("IMAGE", "QUESTION"), about, self.write_example)}
@@ -322,19 +350,6 @@ class VQARecipe(Recipe):
 def images_and_texts(items: list[questions.Example]) -> tuple[np.ndarray, list[list[str]]]:
     """The uint8 images ``(n, S, S, 3)`` and the questions (word lists) of ``items``."""
     return np.stack([item.image for item in items]), [list(item.question.words) for item in items]
-
-
-def read_image(path: Path, size: int) -> np.ndarray:
-    """A PNG (or any image Pillow reads) as ``(size, size, 3)`` uint8 RGB; one clear line if it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as opened:
-            return np.array(opened.convert("RGB").resize((size, size), Image.BILINEAR))  # a writable copy
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
 
 
 RECIPE = VQARecipe
