@@ -143,6 +143,9 @@ def test_a_snapshot_is_bounded_and_thinning_keeps_the_first_and_newest(monkeypat
         ("sagan", "image"),
         ("self-attentive", "alignment"),
         ("han", "memory"),
+        ("snail", "alignment"),
+        ("aoa-reader", "alignment"),
+        ("as-reader", "alignment"),
     ],
 )
 def test_the_newer_recipes_export_checked_views(name, kind):

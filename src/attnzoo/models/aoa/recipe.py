@@ -132,6 +132,34 @@ class ReaderRecipe(Recipe):
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"matching": draw_matching}
 
+    probes = 3  # test questions the explorer shows and the formation record follows (the first ones)
+
+    def attention_views(self, model: Reader, task: ClozeData, inputs: list[str] | None = None) -> list[dict]:
+        """For the first :attr:`probes` test questions: the document-level attention ``s`` (the answer is the
+        candidate with the most of it; Kadlec eq. 4, Cui eq. 8) and, for the AoA reader, ``β`` over the query."""
+        from attnzoo.explorer.views import alignment_view
+
+        if inputs is not None:
+            raise ValueError("the readers take no typed input: their questions come from the cloze generator")
+        data, views = task.split("test"), []
+        with torch.no_grad():
+            was_training = model.training
+            rows = (data.documents, data.queries, data.candidates)
+            out = model.eval()(*(tensor[: self.probes].to(device_of(model)) for tensor in rows))
+            model.train(was_training)
+        for number, question in enumerate(task.questions["test"][: self.probes]):
+            document, query = list(question.document), list(question.query)
+            predicted = question.candidates[int(out.log_probs[number].argmax())]
+            title = f"{' '.join(query)}: answer {question.answer}, predicted {predicted}"
+            views.append(
+                alignment_view(out.weights[number : number + 1, : len(document)].cpu(), document, ["s"], title=title)
+            )
+            if out.beta is not None:
+                views.append(
+                    alignment_view(out.beta[number : number + 1, : len(query)].cpu(), query, ["β"], title=title)
+                )
+        return views
+
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         return {"embed_dim": 8, "hidden_size": 8}, {"train_size": 32, "valid_size": 8, "test_size": 8}
 

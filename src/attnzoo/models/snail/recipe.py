@@ -165,9 +165,42 @@ class FewShotRecipe(Recipe):
         has_attention = config is None or (config.classifier == "snail" and "attention" in config.blocks)
         return {"episode": draw_episode} if has_attention else {}
 
+    probes = 2  # test episodes the explorer shows and the formation record follows (the first ones)
+
+    def attention_views(self, model: nn.Module, task: FewShotData, inputs: list[str] | None = None) -> list[dict]:
+        """:func:`episode_views` of the first :attr:`probes` test episodes (TC-only and ProtoNet: none)."""
+        if inputs is not None:
+            raise ValueError("snail takes no typed input: its inputs are episodes of images")
+        config = model.config
+        return episode_views(model, task, self.probes) if "attention" in getattr(config, "blocks", ()) else []
+
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         sizes = {"channels": 4, "key_sizes": (4, 4, 4), "value_sizes": (4, 4, 4), "tc_filters": 4}
         return sizes, {"ways": 3, "shots": 1, "episodes": 8}
+
+
+@torch.no_grad()
+def episode_views(model: nn.Module, task: FewShotData, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` test episodes: the query's attention of each block (a row) over the support
+    items (labelled by their class) and itself; gold: the first support item of the query's class."""
+    from attnzoo.explorer.views import alignment_view
+
+    batch = task.episodes("test")
+    chosen = EpisodeBatch(*(part[:count] for part in batch))
+    was_training = model.training
+    output = model.eval()(*(to_device(part, device_of(model)) for part in chosen[:3]))
+    model.train(was_training)
+    pool, views = task.pool("test"), []
+    for number in range(len(chosen.query_labels)):
+        names = [pool.name(int(index)) for index in chosen.classes[number]]
+        labels, query = chosen.support_labels[number].tolist(), int(chosen.query_labels[number])
+        items = [f"{position}: {names[label]}" for position, label in enumerate(labels)] + ["query"]
+        rows = torch.stack([block[number, -1].cpu() for block in output.attention])  # (blocks, T)
+        blocks = [f"attention block {block + 1}" for block in range(len(rows))]
+        guess = names[int(output.logits[number].argmax())]
+        title = f"query: {names[query]}, answered {guess} (gold: the first support item of its class)"
+        views.append(alignment_view(rows, items, blocks, title=title, gold=[labels.index(query)] * len(blocks)))
+    return views
 
 
 @torch.no_grad()
