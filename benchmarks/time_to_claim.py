@@ -17,6 +17,7 @@ during each claim and the issue's last measurement beside each. Take it on a qui
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -164,7 +165,9 @@ def table(results: dict[str, dict], threads: int) -> str:
         "validation that meets the claim; wall time of the whole call (data, training, validation).\n\n"
         f"Machine: {cpu_name()}, {os.cpu_count()} CPUs; {threads} torch threads.\n\n"
     )
-    return header + "\n".join(rows) + "\n"
+    missing = [claim.what for name, claim in CLAIMS.items() if name not in results]
+    footer = f"\nNot measured yet: {'; '.join(missing)}.\n" if missing else ""
+    return header + "\n".join(rows) + "\n" + footer
 
 
 def main() -> None:
@@ -175,7 +178,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/time_to_claim"))
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results")
     args = parser.parse_args()
-    results = {}
+    stored = args.out / "results.json"  # every claim measured so far: --only adds to them
+    results = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else {}
     for name in args.only or [*CLAIMS, "demo"]:
         print(f"{name} ...", flush=True)
         results[name] = (
@@ -184,7 +188,10 @@ def main() -> None:
             else run_claim(name, CLAIMS[name], args.out, args.threads, args.cap)
         )
         print(f"{name}: {results[name]}", flush=True)
-    text = table(results, args.threads)
+        args.out.mkdir(parents=True, exist_ok=True)
+        stored.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    order = [*CLAIMS, "demo"]
+    text = table(dict(sorted(results.items(), key=lambda item: order.index(item[0]))), args.threads)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "time_to_claim.md").write_text(text, encoding="utf-8")
