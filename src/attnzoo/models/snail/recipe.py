@@ -172,7 +172,8 @@ class FewShotRecipe(Recipe):
         if inputs is not None:
             raise ValueError("snail takes no typed input: its inputs are episodes of images")
         config = model.config
-        return episode_views(model, task, self.probes) if "attention" in getattr(config, "blocks", ()) else []
+        attends = config.classifier == "snail" and "attention" in config.blocks
+        return episode_views(model, task, self.probes) if attends else []
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         sizes = {"channels": 4, "key_sizes": (4, 4, 4), "value_sizes": (4, 4, 4), "tc_filters": 4}
