@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from attnzoo.recipes import count_parameters
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: (model, preset, wall-clock minutes of training (scaled by --scale), steps between validations)
@@ -108,17 +108,12 @@ Reproduce: `python experiments/ntm_copy.py` (runs under `runs/ntm_copy/`; a fini
 
 
 def run(name: str, out: Path, scale: float, seed: int) -> Run:
-    """Train run ``name`` into ``out/name`` unless it is finished (resuming a stopped one); return it."""
+    """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
     model, preset, minutes, every = RUNS[name]
-    directory = out / name
-    if (directory / "model.safetensors").is_file():
-        print(f"{name}: already trained, {directory}")
-        return Run(directory)
-    print(f"{name}: training {model} (preset {preset}) for {minutes * scale:.1f} min")
-    training = {"steps": 1_000_000, "minutes": minutes * scale, "val_every": max(1, round(every * min(scale * 10, 1)))}
-    if Run(directory).checkpoint.is_file():
-        return train(model, directory, resume=True, training=training, threads=1, progress=False)
-    return train(model, directory, preset=preset, training={**training, "seed": seed}, threads=1, progress=False)
+    print(f"{name}: {model} (preset {preset}), {minutes * scale:.1f} min of training")
+    every = max(1, round(every * min(scale * 10, 1)))
+    training = {"steps": 1_000_000, "minutes": minutes * scale, "val_every": every, "seed": seed}
+    return train_once(model, out / name, preset=preset, training=training, threads=1, progress=False)
 
 
 def rows_of(directory: Path) -> list[dict[str, float]]:

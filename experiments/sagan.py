@@ -32,7 +32,7 @@ import torch
 from attnzoo.models.sagan.recipe import generate, partner_mass
 from attnzoo.recipes import count_parameters
 from attnzoo.tasks.mirror import mirror_consistency
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # run name: (preset, model overrides); the first two are drawn in the figure
@@ -91,20 +91,16 @@ implemented)."""
 
 
 def run(name: str, out: Path, scale: float, seed: int) -> Run:
-    """Train run ``name`` into ``out/name`` unless it is finished; return it."""
+    """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
     preset, model = RUNS[name]
-    directory = out / name
-    if (directory / "model.safetensors").is_file():
-        print(f"{name}: already trained, {directory}")
-        return Run(directory)
     training = {
         "steps": 1_000_000,
         "minutes": MINUTES * scale,
         "val_every": max(1, round(VAL_EVERY * min(scale * 10, 1))),
     }
-    print(f"{name}: training for {MINUTES * scale:.1f} min")
-    training = {**training, "seed": seed}
-    return train("sagan", directory, preset=preset, model=model, training=training, threads=1, progress=False)
+    print(f"{name}: {MINUTES * scale:.1f} min of training")
+    training["seed"] = seed
+    return train_once("sagan", out / name, preset=preset, model=model, training=training, threads=1, progress=False)
 
 
 def measure(directory: Path) -> dict[str, float]:

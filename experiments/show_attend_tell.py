@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from attnzoo.recipes import count_parameters
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = {  # name: (preset, task overrides)
@@ -115,19 +115,13 @@ Reproduce: `python experiments/show_attend_tell.py` (runs under `runs/show_atten
 
 
 def run(name: str, out: Path, minutes: float, seed: int) -> Run:
-    """Train run ``name`` into ``out/name`` unless it is finished (resuming a stopped one); return it."""
+    """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
     preset, task = RUNS[name]
-    directory = out / name
-    if (directory / "model.safetensors").is_file():
-        print(f"{name}: already trained, {directory}")
-        return Run(directory)
-    print(f"{name}: training preset {preset} {task} for {minutes:.1f} min", flush=True)
+    print(f"{name}: preset {preset} {task}, {minutes:.1f} min of training", flush=True)
     every = 250 if minutes >= 2 else 20
-    training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every}
-    if Run(directory).checkpoint.is_file():
-        return train("show-attend-tell", directory, resume=True, training=training, threads=1, progress=False)
-    settings = {**training, "seed": seed}
-    return train("show-attend-tell", directory, preset=preset, task=task, training=settings, threads=1, progress=False)
+    training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every, "seed": seed}
+    options = {"preset": preset, "task": task, "threads": 1, "progress": False}
+    return train_once("show-attend-tell", out / name, training=training, **options)
 
 
 def measure(directory: Path) -> dict[str, float]:

@@ -37,7 +37,7 @@ import torch
 
 from attnzoo.recipes import count_parameters
 from attnzoo.registry import create_model
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ("content", "location", "location-smooth", "las")  # each trained with the preset of its name
@@ -127,18 +127,11 @@ Reproduce: `python experiments/speech.py` (runs under `runs/speech/`).
 
 
 def run(name: str, out: Path, minutes: float, seed: int) -> Run:
-    """Train run ``name`` into ``out/name`` unless it is finished (resuming a stopped one); return it."""
-    directory = out / name
-    if (directory / "model.safetensors").is_file():
-        print(f"{name}: already trained, {directory}")
-        return Run(directory)
-    print(f"{name}: training preset {name} for {minutes:.1f} min", flush=True)
+    """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
+    print(f"{name}: preset {name}, {minutes:.1f} min of training", flush=True)
     every = 100 if minutes >= 2 else 20
-    training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every}
-    if Run(directory).checkpoint.is_file():
-        return train("speech", directory, resume=True, training=training, threads=1, progress=False)
-    settings = {**training, "seed": seed}
-    return train("speech", directory, preset=name, training=settings, threads=1, progress=False)
+    training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every, "seed": seed}
+    return train_once("speech", out / name, preset=name, training=training, threads=1, progress=False)
 
 
 def load_model(run: Run, changes: dict | None = None) -> torch.nn.Module:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from attnzoo.recipes import count_parameters
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("baseline", "san-1", "san-2", "coatt-parallel", "coatt-alternating")
@@ -119,26 +119,17 @@ Reproduce: `python experiments/vqa.py` (runs under `runs/vqa/`; a finished run i
 def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
     """Train ``preset`` into ``out/preset`` unless it is finished (resuming a stopped one); return it."""
     directory = out / preset
-    if (directory / "model.safetensors").is_file():
+    if (directory / "model.safetensors").is_file():  # reused as it is, with the CPU minutes it recorded
         print(f"{preset}: already trained, {directory}")
         return Run(directory)
     print(f"{preset}: training for {minutes:.2f} min", flush=True)
     base, model = VARIANTS.get(preset, (preset, {}))
     every = max(1, round(VAL_EVERY * min(minutes / MINUTES * 10, 1)))
     steps = max(1, round(STEPS * minutes / MINUTES))
-    training = {
-        "steps": steps,
-        "minutes": minutes,
-        "schedule": "constant",
-        "val_every": every,
-        "checkpoint_every": every,
-    }
+    training = {"steps": steps, "minutes": minutes, "schedule": "constant", "val_every": every, "seed": seed}
     start = time.process_time()
-    if Run(directory).checkpoint.is_file():
-        trained = train("vqa", directory, resume=True, training=training, threads=1, progress=False)
-    else:
-        options = {"preset": base, "model": model, "threads": 1, "progress": False}
-        trained = train("vqa", directory, training={**training, "seed": seed}, **options)
+    options = {"preset": base, "model": model, "threads": 1, "progress": False}
+    trained = train_once("vqa", directory, training=training | {"checkpoint_every": every}, **options)
     (directory / CPU_FILE).write_text(f"{(time.process_time() - start) / 60:.2f}\n")  # this process's CPU time
     return trained
 

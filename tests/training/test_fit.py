@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from attnzoo.models.seq2seq.recipe import Seq2SeqRecipe
 from attnzoo.recipes import Training
-from attnzoo.training import Run, RunError, train
+from attnzoo.training import Run, RunError, train, train_once
 from attnzoo.training.fit import make_trainer, planned_steps
 
 MODEL = {"embedding_dim": 8, "hidden_size": 8, "attention_dim": 8}
@@ -50,6 +50,20 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_ends_as_an_uninterrupted_one(tm
     expected = weights(straight)
     for key, value in weights(resumed).items():  # the rest of epoch 0, then epoch 1: the same batches
         assert torch.equal(value, expected[key]), key
+
+
+def test_train_once_reuses_a_finished_run_and_resumes_a_stopped_one(tmp_path, monkeypatch):
+    import attnzoo.training.fit as fit
+
+    options = {"model": MODEL, "task": TASK, "progress": False, "threads": 1}
+    first = train_once("seq2seq", tmp_path / "run", training={"steps": 4, "batch_size": 16}, **options)
+    assert first.read_json("training.json")["done"]["steps"] == 4
+    (tmp_path / "run" / "model.safetensors").unlink()  # as if stopped after its checkpoint at step 4
+    resumed = train_once("seq2seq", tmp_path / "run", training={"steps": 8, "batch_size": 16}, **options)
+    assert resumed.read_json("training.json")["done"]["steps"] == 8
+    monkeypatch.setattr(fit, "train", lambda *args, **kwargs: pytest.fail("trained a finished run again"))
+    again = train_once("seq2seq", tmp_path / "run", training={"steps": 100}, **options)
+    assert again.path == resumed.path and again.read_json("training.json")["done"]["steps"] == 8
 
 
 def test_metrics_csv_has_one_row_per_validation(tmp_path):

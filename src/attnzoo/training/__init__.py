@@ -5,12 +5,12 @@
 
 from attnzoo.training.run import Run, RunError
 
-__all__ = ["Run", "RunError", "train"]
+__all__ = ["Run", "RunError", "train", "train_once"]
 
 
 def __getattr__(name: str):
-    if name == "train":  # Lightning is imported only by what trains
-        from attnzoo.training.fit import train
+    if name in ("train", "train_once"):  # Lightning is imported only by what trains
+        from attnzoo.training import fit
 
-        return train
+        return getattr(fit, name)
     raise AttributeError(f"module 'attnzoo.training' has no attribute {name!r}")

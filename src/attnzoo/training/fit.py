@@ -179,6 +179,22 @@ def train(
     return run
 
 
+def train_once(name: str, out: Any, *, training: Mapping[str, Any], **settings: Any) -> Run:
+    """:func:`train`, for scripts that are rerun: the finished run in ``out`` as it is; a stopped one
+    resumed from its checkpoint (its own settings, ``training``'s budget); else a new run of ``name``
+    with ``training`` and ``settings`` (preset, model, task, threads, progress...). So an experiment
+    script that is stopped and started again trains nothing twice."""
+    run = Run(out)
+    if run.file("model.safetensors").is_file():
+        print(f"{run.path}: already trained", flush=True)
+        return run
+    machine = {key: settings[key] for key in ("threads", "progress", "devices", "num_nodes") if key in settings}
+    if run.checkpoint.is_file():
+        print(f"{run.path}: resuming from its checkpoint", flush=True)
+        return train(name, out, training=training, resume=True, **machine)
+    return train(name, out, training=training, **settings)
+
+
 class SettingsWriter(L.Callback):
     """Writes the run's settings (config, task, documents, training) when training starts, in the first process."""
 
