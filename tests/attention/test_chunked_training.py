@@ -127,3 +127,24 @@ def test_the_additive_scores_function_has_the_gradients_of_its_equation():
     assert torch.autograd.gradcheck(AdditiveScores.apply, (q, k, v))
     expected = torch.einsum("bijh,h->bij", torch.tanh(q[:, :, None] + k[:, None]), v)
     torch.testing.assert_close(AdditiveScores.apply(q, k, v), expected)
+
+
+def test_a_subclass_that_scores_more_than_q_plus_k_checkpoints_instead(monkeypatch):
+    """LocationAwareScore overrides score (it also reads the previous alignment): AdditiveScores would
+    compute another function, so its chunks are checkpointed, with the unchunked gradients."""
+    from attnzoo.attention import LocationAwareScore
+
+    used, original = [], AdditiveScores.apply
+    monkeypatch.setattr(AdditiveScores, "apply", lambda *args: used.append(1) or original(*args))
+    torch.manual_seed(0)
+    score = LocationAwareScore(4, 4, 6, filters=2, width=3)
+    assert AdditiveScore(4, 4, 6).recomputes_in_backward and not score.recomputes_in_backward
+    results = []
+    for chunk_size in (None, 2):
+        q = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        context = Attention(score, chunk_size=chunk_size)(q, q).context
+        (context * torch.linspace(-1, 1, context.numel()).view_as(context)).sum().backward()
+        results.append((context.detach(), q.grad))
+    assert used == []
+    for expected, got in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -148,7 +148,11 @@ class AdditiveScore(Score):
     def prepare_keys(self, keys: Tensor) -> Tensor:
         return self.U_a(keys)  # (B, Tk, H)
 
-    recomputes_in_backward = True
+    @property
+    def recomputes_in_backward(self) -> bool:
+        """True for this score; a subclass that scores more than ``q_i + k_j`` (it overrides :meth:`score`,
+        e.g. ``LocationAwareScore``) is not what :class:`AdditiveScores` computes, so its chunks checkpoint."""
+        return type(self).score is AdditiveScore.score
 
     def score(self, query: Tensor, prepared_keys: Tensor) -> Tensor:
         hidden = torch.tanh(self.W_a(query)[:, :, None, :] + prepared_keys[:, None, :, :])  # (B, Tq, Tk, H)
