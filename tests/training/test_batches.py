@@ -38,3 +38,28 @@ def test_resuming_within_an_epoch_passes_over_what_was_served_once():
     assert list(sampler) == whole  # once only
     sampler.resume_within(5, 4)  # another epoch than the next pass's: nothing skipped
     assert list(sampler) == whole
+
+
+def test_resuming_with_a_stream_of_unknown_length_leaves_it_alone():
+    """A recipe's loader may be an endless stream (no length): its start must not ask for one."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import IterableDataset
+
+    from attnzoo.training.callbacks import resume_within_epoch
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield torch.zeros(1)
+
+    trainer = SimpleNamespace(
+        train_dataloader=DataLoader(Stream(), batch_size=None),
+        num_training_batches=float("inf"),
+        global_step=3,
+        current_epoch=0,
+    )
+    resume_within_epoch(trainer)  # no TypeError from len()
+    loader = shuffled_batches(TensorDataset(torch.arange(10)), 2, seed=0)
+    trainer = SimpleNamespace(train_dataloader=loader, num_training_batches=5, global_step=7, current_epoch=1)
+    resume_within_epoch(trainer)
+    assert loader.sampler.resumed == (1, 4)  # 7 steps = one epoch of 5 and 2 batches of 2 examples

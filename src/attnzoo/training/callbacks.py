@@ -138,7 +138,8 @@ def resume_within_epoch(trainer: L.Trainer) -> None:
     """
     loader = trainer.train_dataloader
     sampler, batches = getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)
-    served = trainer.global_step % len(loader) if hasattr(loader, "__len__") and len(loader) else 0
+    per_epoch = trainer.num_training_batches  # Lightning's count: inf for a loader without a length (a stream)
+    served = int(trainer.global_step % per_epoch) if math.isfinite(per_epoch) and per_epoch else 0
     if not served:  # batches of the current epoch already trained on
         return
     if isinstance(sampler, EpochShuffle):
