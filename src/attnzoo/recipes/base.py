@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,18 @@ class EpochLoader(DataLoader):
 def device_of(model: nn.Module) -> torch.device:
     """The device of a model's first parameter (CPU for a model without parameters)."""
     return next(model.parameters(), torch.empty(0)).device
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``with evaluating(model) as model:`` the model in eval mode inside the block (dropout off, batch
+    norm on its running statistics); its mode before is restored after, also when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def to_device(value: Any, device: torch.device) -> Any:

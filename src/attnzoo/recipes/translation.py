@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches
 from attnzoo.recipes.translation_data import (
     TranslationTask,
     build_translation_data,
@@ -112,19 +112,17 @@ def decode_pairs(
     model: nn.Module, task: TranslationData, dataset: PairDataset, *, beam_size: int = 1, batch_size: int = 500
 ) -> tuple[dict[str, float], list[str]]:
     """:func:`decode_dataset` for any encoded :class:`PairDataset` of ``task``'s vocabularies."""
-    was_training = model.training
-    model.eval()
-    pad, device = model.config.pad_id, device_of(model)
-    counts = torch.zeros(2, dtype=torch.long)  # correct tokens, tokens (teacher forced)
-    hypotheses = []
-    for batch in pair_loader(dataset, batch_size):
-        source, lengths = batch["source"].to(device), batch["source_lengths"].to(device)
-        target = batch["target_out"].to(device)
-        logits = model(source, lengths, batch["target_in"].to(device)).logits
-        decoded = model.generate(source, lengths, generation_limit(lengths, target), beam_size=beam_size)
-        counts += torch.tensor(token_counts(logits, target, pad))
-        hypotheses.extend(task.decode_target(row) for row in decoded.tokens.cpu())
-    model.train(was_training)
+    with evaluating(model):
+        pad, device = model.config.pad_id, device_of(model)
+        counts = torch.zeros(2, dtype=torch.long)  # correct tokens, tokens (teacher forced)
+        hypotheses = []
+        for batch in pair_loader(dataset, batch_size):
+            source, lengths = batch["source"].to(device), batch["source_lengths"].to(device)
+            target = batch["target_out"].to(device)
+            logits = model(source, lengths, batch["target_in"].to(device)).logits
+            decoded = model.generate(source, lengths, generation_limit(lengths, target), beam_size=beam_size)
+            counts += torch.tensor(token_counts(logits, target, pad))
+            hypotheses.extend(task.decode_target(row) for row in decoded.tokens.cpu())
     references = [reference for _, reference in dataset.pairs] or [
         task.decode_target(ids) for ids in dataset.target_ids
     ]

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from attnzoo.explorer.views import view_scores
+from attnzoo.recipes.base import evaluating
 from attnzoo.training.run import Run
 
 FORMAT = "attnzoo-formation/1"
@@ -62,12 +63,8 @@ class FormationRecorder:
     @torch.no_grad()
     def record(self, step: int, recipe: Any, model: nn.Module, task: Any) -> None:
         """Record the views at ``step`` (nothing for a recipe without views); the model's mode is restored."""
-        was_training = model.training
-        try:
-            with torch.random.fork_rng(devices=[]):  # recording draws nothing from the training's generator
-                views = recipe.attention_views(model.eval(), task)
-        finally:
-            model.train(was_training)
+        with evaluating(model), torch.random.fork_rng(devices=[]):  # draws nothing from the training's generator
+            views = recipe.attention_views(model, task)
         if not views:
             return
         document = self.run.read_formation()

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from attnzoo.models.aoa.model import Reader, ReaderConfig
-from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import cloze
 
 EVAL_BATCH = 500  # questions per forward pass when evaluating
@@ -68,13 +68,12 @@ class ClozeData:
 @torch.no_grad()
 def predict(model: Reader, data: cloze.ClozeTensors) -> tuple[Tensor, Tensor | None]:
     """Candidate log-probabilities ``(N, C)`` and ``beta`` ``(N, Q)`` (None: AS reader), on the CPU."""
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    outputs = []
-    for lo in range(0, len(data.answers), EVAL_BATCH):
-        part = (data.documents, data.queries, data.candidates)
-        outputs.append(model(*(tensor[lo : lo + EVAL_BATCH].to(device) for tensor in part)))
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        outputs = []
+        for lo in range(0, len(data.answers), EVAL_BATCH):
+            part = (data.documents, data.queries, data.candidates)
+            outputs.append(model(*(tensor[lo : lo + EVAL_BATCH].to(device) for tensor in part)))
     log_probs = torch.cat([out.log_probs for out in outputs]).cpu()
     betas = None if outputs[0].beta is None else torch.cat([out.beta for out in outputs]).cpu()
     return log_probs, betas
@@ -143,10 +142,9 @@ class ReaderRecipe(Recipe):
             raise ValueError("the readers take no typed input: their questions come from the cloze generator")
         data, views = task.split("test"), []
         with torch.no_grad():
-            was_training = model.training
-            rows = (data.documents, data.queries, data.candidates)
-            out = model.eval()(*(tensor[: self.probes].to(device_of(model)) for tensor in rows))
-            model.train(was_training)
+            with evaluating(model):
+                rows = (data.documents, data.queries, data.candidates)
+                out = model(*(tensor[: self.probes].to(device_of(model)) for tensor in rows))
         for number, question in enumerate(task.questions["test"][: self.probes]):
             document, query = list(question.document), list(question.query)
             predicted = question.candidates[int(out.log_probs[number].argmax())]
@@ -171,11 +169,9 @@ def draw_matching(model: Reader, task: ClozeData, path: Any, index: int = 0) -> 
 
     data = task.split("test")
     question = task.questions["test"][index]
-    was_training = model.training
-    model.eval()
-    rows = (data.documents, data.queries, data.candidates)
-    out = model(*(tensor[index : index + 1].to(device_of(model)) for tensor in rows))
-    model.train(was_training)
+    with evaluating(model):
+        rows = (data.documents, data.queries, data.candidates)
+        out = model(*(tensor[index : index + 1].to(device_of(model)) for tensor in rows))
     T, Q = len(question.document), len(question.query)
     predicted = question.candidates[int(out.log_probs[0].argmax())]
     matching = None if out.matching is None else out.matching[0, :T, :Q].cpu().numpy()

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from attnzoo.models.convs2s.model import ConvS2SConfig
-from attnzoo.recipes.base import device_of
+from attnzoo.recipes.base import device_of, evaluating
 from attnzoo.recipes.translation import Translation, TranslationRecipe, example_pair
 from attnzoo.tasks.text import TranslationData, collate_pairs
 
@@ -42,10 +42,8 @@ class ConvS2SRecipe(TranslationRecipe):
         source = torch.tensor([task.encode_source(text)], device=device_of(model))
         ids = task.target_vocab.encode(translation.output_tokens, add_eos=False)  # the output, its EOS included
         target_in = torch.tensor([[model.config.bos_id, *ids[:-1]]], device=source.device)
-        was_training = model.training
-        model.eval()
-        weights = model(source, torch.tensor([source.size(1)], device=source.device), target_in, need_weights=True)
-        model.train(was_training)
+        with evaluating(model):
+            weights = model(source, torch.tensor([source.size(1)], device=source.device), target_in, need_weights=True)
         return translation, [layer_weights[0].cpu() for layer_weights in weights.weights]
 
     def draw_layers(self, model: nn.Module, task: TranslationData, path, text: str | None = None) -> None:
@@ -96,19 +94,17 @@ def alignment_scores(model: nn.Module, task: TranslationData, examples: Sequence
     """:func:`gold_agreement` of each attending layer on ``examples`` (with ``source``, ``target`` and
     ``alignment``, as :class:`attnzoo.tasks.reorder.ReorderExample`), teacher-forced on the
     reference: ``(N, L, 3)``."""
-    was_training = model.training
-    model.eval()
-    device, scores = device_of(model), []
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        batch = collate_pairs([(task.encode_source(e.source), task.encode_target(e.target)) for e in chunk])
-        gold = torch.full(batch["target_in"].shape, -1, dtype=torch.long)
-        for row, example in enumerate(chunk):
-            gold[row, : len(example.alignment)] = torch.tensor(example.alignment)
-        source, lengths = batch["source"].to(device), batch["source_lengths"].to(device)
-        output = model(source, lengths, batch["target_in"].to(device), need_weights=True)
-        scores.append(gold_agreement(torch.stack(output.weights, 1), gold.to(device)).cpu())
-    model.train(was_training)
+    with evaluating(model):
+        device, scores = device_of(model), []
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start : start + batch_size]
+            batch = collate_pairs([(task.encode_source(e.source), task.encode_target(e.target)) for e in chunk])
+            gold = torch.full(batch["target_in"].shape, -1, dtype=torch.long)
+            for row, example in enumerate(chunk):
+                gold[row, : len(example.alignment)] = torch.tensor(example.alignment)
+            source, lengths = batch["source"].to(device), batch["source_lengths"].to(device)
+            output = model(source, lengths, batch["target_in"].to(device), need_weights=True)
+            scores.append(gold_agreement(torch.stack(output.weights, 1), gold.to(device)).cpu())
     return torch.cat(scores)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from attnzoo.models.entailment.model import EntailmentConfig, EntailmentModel
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks.entailment import LABELS, NLIExample, generate_nli, lexicon, read_nli_tsv
 from attnzoo.tasks.tokenizers import WordTokenizer
 from attnzoo.tasks.vocab import Vocabulary
@@ -103,15 +103,14 @@ class NLIData:
 @torch.no_grad()
 def predict(model: EntailmentModel, pairs: Pairs) -> tuple[Tensor, Tensor | None]:
     """Label probabilities ``(P, classes)`` and the attention (``(P, N, L)``, ``(P, L)`` or None), on the CPU."""
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    probabilities, weights = [], []
-    for lo in range(0, len(pairs.labels), EVAL_BATCH):
-        inputs = (pairs.premise, pairs.premise_lengths, pairs.hypothesis, pairs.hypothesis_lengths)
-        output = model(*(tensor[lo : lo + EVAL_BATCH].to(device) for tensor in inputs))
-        probabilities.append(output.logits.softmax(-1).cpu())
-        weights.append(None if output.weights is None else output.weights.cpu())
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        probabilities, weights = [], []
+        for lo in range(0, len(pairs.labels), EVAL_BATCH):
+            inputs = (pairs.premise, pairs.premise_lengths, pairs.hypothesis, pairs.hypothesis_lengths)
+            output = model(*(tensor[lo : lo + EVAL_BATCH].to(device) for tensor in inputs))
+            probabilities.append(output.logits.softmax(-1).cpu())
+            weights.append(None if output.weights is None else output.weights.cpu())
     return torch.cat(probabilities), None if weights[0] is None else torch.cat(weights)
 
 

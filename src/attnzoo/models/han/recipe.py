@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from attnzoo.models.han.model import HAN, HANConfig, HANOutput
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks.labelled import labelled_reviews, split_text
 from attnzoo.tasks.reviews import (
     CLASSES,
@@ -109,10 +109,9 @@ class ReviewSplits:
 @torch.no_grad()
 def classify(model: HAN, words: Tensor, batch_size: int = EVAL_BATCH) -> HANOutput:
     """``model``'s outputs for ``words`` ``(N, S, W)``, in batches on its device, returned on the CPU."""
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    parts = [model(words[lo : lo + batch_size].to(device)) for lo in range(0, len(words), batch_size)]
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        parts = [model(words[lo : lo + batch_size].to(device)) for lo in range(0, len(words), batch_size)]
     return HANOutput(*(torch.cat([getattr(part, field) for part in parts]).cpu() for field in HANOutput._fields))
 
 

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import TensorDataset
 
 from attnzoo.models.memn2n.model import MemN2N, MemN2NConfig
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import babi
 from attnzoo.tasks.corpus import text_lines
 
@@ -102,13 +102,12 @@ def hop_support(weights: Tensor, supports: Tensor) -> tuple[Tensor, Tensor]:
 @torch.no_grad()
 def predict(model: MemN2N, data: babi.BabiTensors) -> tuple[Tensor, Tensor]:
     """Answer logits ``(N, V)`` and hop weights ``(N, K, M)`` of every question, on the CPU."""
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    outputs = [
-        model(data.memories[lo : lo + EVAL_BATCH].to(device), data.questions[lo : lo + EVAL_BATCH].to(device))
-        for lo in range(0, len(data.answers), EVAL_BATCH)
-    ]
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        outputs = [
+            model(data.memories[lo : lo + EVAL_BATCH].to(device), data.questions[lo : lo + EVAL_BATCH].to(device))
+            for lo in range(0, len(data.answers), EVAL_BATCH)
+        ]
     return torch.cat([out.logits for out in outputs]).cpu(), torch.cat([out.weights for out in outputs]).cpu()
 
 

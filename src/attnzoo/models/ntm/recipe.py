@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from attnzoo.models.ntm.model import NTM
-from attnzoo.recipes.base import Recipe, Training, device_of, split_seed, to_device
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, split_seed, to_device
 from attnzoo.tasks.algorithmic import TASKS, AlgorithmicBatch, AlgorithmicTask, TaskStream, bits_wrong, make_task
 
 EPOCH_BATCHES = 1_000  # training batches per epoch; every epoch draws new sequences
@@ -149,15 +149,14 @@ def measure(model: nn.Module, batch: AlgorithmicBatch, *, chunk: int = EVAL_CHUN
         ``bits``: mean bits wrong per sequence (the paper's cost); ``bit_error``: the fraction of
         scored bits wrong (chance: 0.5); ``loss``: :func:`sequence_loss` over the whole batch.
     """
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    wrong, loss, count = 0.0, 0.0, batch.inputs.size(0)
-    for lo in range(0, count, chunk):
-        part = to_device(AlgorithmicBatch(*(tensor[lo : lo + chunk] for tensor in batch)), device)
-        logits = model(part.inputs).logits  # (b, T, O)
-        wrong += float(bits_wrong(logits, part).sum())
-        loss += float(sequence_loss(logits, part)) * part.inputs.size(0)
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        wrong, loss, count = 0.0, 0.0, batch.inputs.size(0)
+        for lo in range(0, count, chunk):
+            part = to_device(AlgorithmicBatch(*(tensor[lo : lo + chunk] for tensor in batch)), device)
+            logits = model(part.inputs).logits  # (b, T, O)
+            wrong += float(bits_wrong(logits, part).sum())
+            loss += float(sequence_loss(logits, part)) * part.inputs.size(0)
     scored = float(batch.mask.sum()) * batch.targets.size(-1)
     return {"bits": wrong / count, "bit_error": wrong / scored, "loss": loss / count}
 
@@ -209,9 +208,8 @@ class NTMRecipe(Recipe):
         if not isinstance(model, NTM):
             return []
         batch = AlgorithmicBatch(*(tensor[:1] for tensor in task.split("test")))
-        was_training = model.training
-        output = model.eval()(batch.inputs.to(device_of(model)), return_weights=True)
-        model.train(was_training)
+        with evaluating(model):
+            output = model(batch.inputs.to(device_of(model)), return_weights=True)
         weightings = {"write": output.write_weights[0, :, 0].cpu(), "read": output.read_weights[0, :, 0].cpu()}
         steps = [f"t{step}" for step in range(batch.inputs.size(1))]
         slots = [str(row) for row in range(weightings["write"].size(1))]
@@ -236,11 +234,9 @@ def draw_memory(model: nn.Module, task: AlgorithmicData, path: str | Path, title
 
     if not isinstance(model, NTM):
         raise ValueError(f"{type(model).__name__} has no memory to draw: the memory picture is the NTM's")
-    was_training = model.training
-    model.eval()
-    batch = AlgorithmicBatch(*(tensor[:1] for tensor in task.split("test")))
-    output = model(batch.inputs.to(device_of(model)), return_weights=True)
-    model.train(was_training)
+    with evaluating(model):
+        batch = AlgorithmicBatch(*(tensor[:1] for tensor in task.split("test")))
+        output = model(batch.inputs.to(device_of(model)), return_weights=True)
     logits = output.logits.cpu()
     wrong = int(bits_wrong(logits, batch)[0])
     title = title or f"{task.settings.task}, length {task.settings.eval_length}"

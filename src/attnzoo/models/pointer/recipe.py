@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from attnzoo.attention import reinforce_loss
 from attnzoo.models.pointer.model import PointerConfig, PointerNet
-from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import geometry
 
 PROBLEMS = ("sort", "hull", "tsp")
@@ -178,13 +178,12 @@ def predict(model: PointerNet, inputs: Tensor, beam_size: int = 1, batch_size: i
 
     ``inputs`` ``(N, n, F)`` are decoded in batches on the model's device (greedy, or beam search).
     """
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    parts = [
-        model.decode(inputs[lo : lo + batch_size].to(device), beam_size=beam_size)
-        for lo in range(0, len(inputs), batch_size)
-    ]
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        parts = [
+            model.decode(inputs[lo : lo + batch_size].to(device), beam_size=beam_size)
+            for lo in range(0, len(inputs), batch_size)
+        ]
     width = max(part.tokens.size(1) for part in parts)
     fill = model.end_index(inputs.size(1)) or 0
     tokens = torch.cat([F.pad(part.tokens, (0, width - part.tokens.size(1)), value=fill) for part in parts])
@@ -334,9 +333,8 @@ class PointerRecipe(Recipe):
             raise ValueError("a pointer run shows its test instances: it takes no typed input")
         data = task.split("test").head(PROBES)
         tokens, lengths = predict(model, data.inputs)
-        was_training = model.training
-        log_probs = model.eval()(data.inputs.to(device_of(model)), tokens.to(device_of(model))).cpu()  # (N, T, K)
-        model.train(was_training)
+        with evaluating(model):
+            log_probs = model(data.inputs.to(device_of(model)), tokens.to(device_of(model))).cpu()  # (N, T, K)
         views = []
         for number, (points, chosen, length) in enumerate(zip(data.inputs, tokens, lengths.tolist(), strict=True)):
             title = f"{self.settings.problem}, test instance {number + 1}: {chosen[:length].tolist()}"

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from attnzoo.attention import coverage_loss
-from attnzoo.recipes.base import device_of
+from attnzoo.recipes.base import device_of, evaluating
 from attnzoo.tasks.news import NewsExample
 from attnzoo.tasks.summaries import Encoded, collate_summaries, decode_extended
 from attnzoo.tasks.vocab import BOS_ID, UNK, Vocabulary
@@ -46,26 +46,25 @@ def summarize_examples(
     The attention, ``p_gen`` and coverage of each output word come from a teacher-forced pass over
     the decoded words, which computes exactly what the decoding step that chose them computed.
     """
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    summaries = []
-    for start in range(0, len(encoded), batch_size):
-        items = encoded[start : start + batch_size]
-        batch = {key: value.to(device) for key, value in collate_summaries(items).items()}
-        inputs = (batch["source"], batch["source_lengths"])
-        decoded = model.generate(*inputs, max_len, beam_size=beam, source_extended=batch["source_extended"])
-        target_in = torch.cat([torch.full_like(decoded.tokens[:, :1], BOS_ID), decoded.tokens[:, :-1]], dim=1)
-        output = model(*inputs, batch["source_extended"], target_in)
-        for row, item in enumerate(items):
-            words = decode_extended(decoded.tokens[row].tolist(), vocab, item.oovs)
-            steps, width = len(words), len(item.source) - 1  # the article's tokens, without <eos>
-            parts = (
-                output.attentions[row, :steps, :width],
-                output.p_gens[row, :steps],
-                output.coverages[row, :steps, :width],
-            )
-            summaries.append(Summary(words, *(part.cpu() for part in parts)))
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        summaries = []
+        for start in range(0, len(encoded), batch_size):
+            items = encoded[start : start + batch_size]
+            batch = {key: value.to(device) for key, value in collate_summaries(items).items()}
+            inputs = (batch["source"], batch["source_lengths"])
+            decoded = model.generate(*inputs, max_len, beam_size=beam, source_extended=batch["source_extended"])
+            target_in = torch.cat([torch.full_like(decoded.tokens[:, :1], BOS_ID), decoded.tokens[:, :-1]], dim=1)
+            output = model(*inputs, batch["source_extended"], target_in)
+            for row, item in enumerate(items):
+                words = decode_extended(decoded.tokens[row].tolist(), vocab, item.oovs)
+                steps, width = len(words), len(item.source) - 1  # the article's tokens, without <eos>
+                parts = (
+                    output.attentions[row, :steps, :width],
+                    output.p_gens[row, :steps],
+                    output.coverages[row, :steps, :width],
+                )
+                summaries.append(Summary(words, *(part.cpu() for part in parts)))
     return summaries
 
 

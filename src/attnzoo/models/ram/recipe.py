@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from attnzoo.attention import reinforce_loss
 from attnzoo.models.ram.model import RAM, RAMOutput
-from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches
 from attnzoo.tasks import digits
 
 EPOCHS = {"ram": 260, "digits-mlp": 100, "digits-convnet": 30}  # each model's epochs (docs/results/ram.md)
@@ -193,9 +193,8 @@ class DigitsRecipe(Recipe):
         RAM's random paths come from a generator seeded with the run's seed before each ``M``
         (the training's random stream is left as it was), so an evaluation is repeatable.
         """
-        data, was_training = task.split(split), model.training
-        model.eval()
-        try:
+        data = task.split(split)
+        with evaluating(model):
             if not isinstance(model, RAM):
                 return {"error": percent_wrong(predict(model, data.images), data.labels)}
             device = device_of(model)
@@ -205,8 +204,6 @@ class DigitsRecipe(Recipe):
                     torch.manual_seed(task.seed)
                     errors[error_key(count)] = percent_wrong(predict(model, data.images, samples=count), data.labels)
             return errors
-        finally:
-            model.train(was_training)
 
     def pictures(self, config: Any = None) -> dict[str, Any]:
         return {"glimpses": self.draw_glimpses} if self.model_name == "ram" else {}  # the baselines take no glimpses
@@ -219,9 +216,8 @@ class DigitsRecipe(Recipe):
 
         data = task.split("test")
         images, labels = data.images[:count], data.labels[:count]
-        was_training = model.training
-        output = model.eval()(images.to(device_of(model)), sample=False)
-        model.train(was_training)
+        with evaluating(model):
+            output = model(images.to(device_of(model)), sample=False)
         steps, (height, width) = output.locations.size(1), images.shape[-2:]
         config = model.config
         boxes = glimpse_boxes(output.locations.flatten(0, 1).cpu(), height, width, config.glimpse_size, config.scales)
@@ -244,9 +240,8 @@ class DigitsRecipe(Recipe):
             return []  # the baselines take no glimpses
         data = task.split("test")
         images = data.images[: self.probes] if inputs is None else read_images(inputs, data.images.shape[-2:])
-        was_training = model.training
-        output = model.eval()(images.to(device_of(model)), sample=False)
-        model.train(was_training)
+        with evaluating(model):
+            output = model(images.to(device_of(model)), sample=False)
         steps, (height, width), config = output.locations.size(1), images.shape[-2:], model.config
         boxes = glimpse_boxes(output.locations.flatten(0, 1).cpu(), height, width, config.glimpse_size, config.scales)
         boxes = boxes.view(len(images), steps, config.scales, 3).tolist()  # (N, T, k, [top, left, side])

@@ -30,7 +30,7 @@ from torch.utils.data import TensorDataset
 from attnzoo.attention import attention_penalty, hop_overlap
 from attnzoo.models.han.recipe import ReviewSplits, ReviewTask
 from attnzoo.models.self_attentive.model import SelfAttentive, SelfAttentiveConfig, SelfAttentiveOutput
-from attnzoo.recipes.base import Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks.reviews import CLASSES, flatten_documents
 from attnzoo.tasks.routing import FIELDS, describe_token, field_size, generate_routing
 
@@ -94,10 +94,9 @@ class SelfAttentiveData:
 @torch.no_grad()
 def predict(model: SelfAttentive, inputs: Tensor) -> SelfAttentiveOutput:
     """``model``'s outputs for ``inputs``, in batches on its device, on the CPU."""
-    was_training, device = model.training, device_of(model)
-    model.eval()
-    parts = [model(inputs[lo : lo + EVAL_BATCH].to(device)) for lo in range(0, len(inputs), EVAL_BATCH)]
-    model.train(was_training)
+    device = device_of(model)
+    with evaluating(model):
+        parts = [model(inputs[lo : lo + EVAL_BATCH].to(device)) for lo in range(0, len(inputs), EVAL_BATCH)]
     fields = [[getattr(part, name) for part in parts] for name in SelfAttentiveOutput._fields]
     return SelfAttentiveOutput(*(None if items[0] is None else torch.cat(items).cpu() for items in fields))
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from attnzoo.models.snail.model import FewShotOutput
-from attnzoo.recipes.base import Recipe, Training, device_of, split_seed, to_device
+from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, split_seed, to_device
 from attnzoo.tasks import fewshot
 from attnzoo.tasks.fewshot import EpisodeBatch
 
@@ -149,12 +149,8 @@ class FewShotRecipe(Recipe):
 
     def evaluate(self, model: nn.Module, task: FewShotData, split: str) -> dict[str, float]:
         """``accuracy`` (%), ``ci95`` (±, points) and ``same_class_aI`` (%) per attention block ``I``."""
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             correct, shares = run_episodes(model, task.episodes(split))
-        finally:
-            model.train(was_training)
         accuracy = float(correct.float().mean())
         metrics = {"accuracy": 100 * accuracy, "ci95": 100 * 1.96 * math.sqrt(accuracy * (1 - accuracy) / len(correct))}
         for index, share in enumerate(shares, start=1):
@@ -188,9 +184,8 @@ def episode_views(model: nn.Module, task: FewShotData, count: int) -> list[dict[
 
     batch = task.episodes("test")
     chosen = EpisodeBatch(*(part[:count] for part in batch))
-    was_training = model.training
-    output = model.eval()(*(to_device(part, device_of(model)) for part in chosen[:3]))
-    model.train(was_training)
+    with evaluating(model):
+        output = model(*(to_device(part, device_of(model)) for part in chosen[:3]))
     pool, views = task.pool("test"), []
     for number in range(len(chosen.query_labels)):
         names = [pool.name(int(index)) for index in chosen.classes[number]]
@@ -211,9 +206,8 @@ def draw_episode(model: nn.Module, task: FewShotData, path: Any) -> None:
 
     batch = task.episodes("test")
     first = EpisodeBatch(*(part[:1] for part in batch))
-    was_training = model.training
-    output = model.eval()(*(to_device(part, device_of(model)) for part in first[:3]))
-    model.train(was_training)
+    with evaluating(model):
+        output = model(*(to_device(part, device_of(model)) for part in first[:3]))
     weights = torch.stack([block[0, -1].cpu() for block in output.attention])  # (blocks, T): the query's rows
     pool = task.pool("test")
     names = [pool.name(int(index)) for index in first.classes[0]]

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from attnzoo.models.speech.batches import LengthBuckets, eval_batches
 from attnzoo.models.speech.model import SpeechRecognizer
-from attnzoo.recipes.base import Command, EpochLoader, Recipe, Training, device_of, split_seed
+from attnzoo.recipes.base import Command, EpochLoader, Recipe, Training, device_of, evaluating, split_seed
 from attnzoo.tasks import speech
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -237,11 +237,10 @@ class SpeechRecipe(Recipe):
     @torch.no_grad()
     def transcribe_set(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> dict[str, Any]:
         """Greedy/beam transcripts, decoded α ``(L_i, Tk_i)`` and the teacher-forced letters inside."""
-        was_training, device = model.training, device_of(model)
-        model.eval()
+        device = device_of(model)
         texts, alignments, inside, letters = [""] * len(data), [np.zeros((0, 0))] * len(data), 0, 0
         reduction = model.config.reduction
-        try:
+        with evaluating(model):
             for rows in eval_batches([len(item) for item in data.frames]):
                 frames, lengths = pad_frames([data.frames[index] for index in rows])
                 frames, lengths = frames.to(device), lengths.to(device)
@@ -257,8 +256,6 @@ class SpeechRecipe(Recipe):
                 for row, index in enumerate(rows):
                     found = letters_inside(forced[row], data.texts[index], data.segments[index], reduction)
                     inside, letters = inside + found[0], letters + found[1]
-        finally:
-            model.train(was_training)
         return {"texts": texts, "alignments": alignments, "inside": inside / max(letters, 1)}
 
     def measure(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> dict[str, float]:

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from attnzoo.models.vqa.model import VQAModel, VQAOutput
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import questions
 from attnzoo.tasks.scenes import SceneObject, read_image, scene_rng
 from attnzoo.tasks.vocab import PAD_ID, UNK, Vocabulary
@@ -193,17 +193,13 @@ class VQARecipe(Recipe):
     def run_model(self, model: VQAModel, task: VQAData, images: np.ndarray, texts: list[list[str]]) -> VQAOutput:
         """The model's output, on the CPU, for uint8 images ``(n, S, S, 3)`` and their questions (word
         lists), in batches; the question maps padded to the longest question."""
-        was_training, device = model.training, device_of(model)
-        model.eval()
-        outputs = []
-        try:
+        device, outputs = device_of(model), []
+        with evaluating(model):
             for start in range(0, len(texts), EVAL_BATCH):
                 rows = slice(start, start + EVAL_BATCH)
                 inputs = task.inputs(images[rows], texts[rows])
                 output = model(*(part.to(device) for part in inputs))
                 outputs.append(VQAOutput(*(None if part is None else part.cpu() for part in output)))
-        finally:
-            model.train(was_training)
         longest = max(item.question_weights.size(-1) if item.question_weights is not None else 0 for item in outputs)
         question_maps = [o.question_weights for o in outputs if o.question_weights is not None]
         return VQAOutput(
