@@ -43,11 +43,25 @@ def test_dense_block_is_algorithm_1():
 
 def test_attention_block_is_algorithm_3_and_masks_the_future():
     torch.manual_seed(0)
-    block, x = AttentionBlock(5, 4, 3), torch.randn(2, 6, 5)
+    block, x = AttentionBlock(5, 4, 3, tied_start=False), torch.randn(2, 6, 5)  # q ≠ k: a swap would show
     output, weights = block(x)
     torch.testing.assert_close(output, attention_reference(block, x))
     assert weights.shape == (2, 6, 6) and torch.all(weights.triu(1) == 0)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 6))
+
+
+def test_keys_start_as_a_copy_of_the_query_map_and_train_apart():
+    torch.manual_seed(0)
+    block, x = AttentionBlock(5, 4, 3), torch.randn(2, 6, 5)
+    torch.testing.assert_close(block.keys(x), block.query(x))
+    assert block.keys.weight is not block.query.weight  # two parameters, not one shared
+    block(x)[0].pow(2).sum().backward()
+    with torch.no_grad():
+        for parameter in block.parameters():
+            parameter -= 0.1 * parameter.grad
+    assert not torch.allclose(block.keys(x), block.query(x))
+    untied = AttentionBlock(5, 4, 3, tied_start=False)
+    assert not torch.allclose(untied.keys(x), untied.query(x))
 
 
 def test_gradcheck_float64():

@@ -94,15 +94,20 @@ class AttentionBlock(nn.Module):
 
     Args:
         in_features: ``D_in``. key_size: ``K`` (keys and queries). value_size: ``V``, the features added.
+        tied_start: start the key map as a copy of the query map (they train apart). The paper does not
+            say how it initialises; independent random maps let the few-shot SNAIL settle on attending
+            *away* from the query's class (see the model README), a copy starts it on like-to-like.
     """
 
-    def __init__(self, in_features: int, key_size: int, value_size: int) -> None:
+    def __init__(self, in_features: int, key_size: int, value_size: int, tied_start: bool = True) -> None:
         super().__init__()
         self.in_features, self.value_size = in_features, value_size
         self.query = nn.Linear(in_features, key_size)  # query = affine(x, K)
         self.keys = nn.Linear(in_features, key_size)  # keys = affine(x, K)
         self.values = nn.Linear(in_features, value_size)  # values = affine(x, V)
         self.attention = Attention(ScaledDotScore())  # softmax(q kᵀ / √K) v, masked
+        if tied_start:  # keys = query at the start: q·k = |W x + b|² for like steps, so like attends to like
+            self.keys.load_state_dict(self.query.state_dict())
 
     @property
     def out_features(self) -> int:

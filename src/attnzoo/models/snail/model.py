@@ -51,6 +51,7 @@ class SNAILConfig:
     value_sizes: tuple[int, ...] = (32, 128, 256)  # V of the 1st, 2nd, ... attention block (paper: 32, 128, 256)
     tc_filters: int = 128  # D of every DenseBlock of every TC block (paper: 128)
     normalise: bool = True  # batch-normalise the embeddings before the sequence (not in the paper; see README)
+    tied_start: bool = True  # attention keys start as a copy of the query map (not in the paper; see README)
 
     def __post_init__(self) -> None:
         if self.classifier not in ("snail", "prototypes"):
@@ -118,7 +119,7 @@ class SNAIL(nn.Module):
                 blocks.append(TCBlock(size, config.length, config.tc_filters))
             else:
                 key, value = config.key_sizes[attention_index], config.value_sizes[attention_index]
-                blocks.append(AttentionBlock(size, key, value))
+                blocks.append(AttentionBlock(size, key, value, config.tied_start))
                 attention_index += 1
             size = blocks[-1].out_features
         self.blocks = nn.ModuleList(blocks)
