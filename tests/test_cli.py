@@ -111,9 +111,15 @@ def test_split_seed_cuts_the_corpus_and_seed_only_the_model(tmp_path):
 
 
 def test_models_table_and_details():
+    from attnzoo.cli.tables import picture_names
+    from attnzoo.registry import load_recipe
+
     output = invoke("models")
     for name in ("seq2seq", "transformer", "pointer", "ntm", "ram"):
         assert name in output
+    assert "formation" in output  # every --picture name of attnzoo plot, the formation strip included
+    assert picture_names(load_recipe("seq2seq")) == ["alignment", "formation"]
+    assert picture_names(load_recipe("digits-mlp")) == []  # no attention pictures: no formation recorded
     details = invoke("models", "seq2seq")
     assert "luong-local-p" in details and "hidden_size" in details and "label_smoothing" in details
 

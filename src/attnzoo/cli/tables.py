@@ -7,6 +7,7 @@ import dataclasses
 from rich.console import Console
 from rich.table import Table
 
+from attnzoo.recipes.base import Recipe
 from attnzoo.registry import entry, field_comments, list_models, load_recipe
 
 
@@ -16,9 +17,17 @@ def model_table() -> None:
     for column in ("model", "paper", "presets", "pictures"):
         table.add_column(column, overflow="fold")
     for name in list_models():
-        pictures = load_recipe(name).pictures()
+        pictures = picture_names(load_recipe(name))
         table.add_row(name, entry(name).paper, ", ".join(entry(name).presets) or "–", ", ".join(pictures) or "–")
     Console().print(table)
+
+
+def picture_names(recipe: Recipe) -> list[str]:
+    """The ``--picture`` names of ``attnzoo plot``: the recipe's own and, for a model with attention
+    pictures whose recipe has explorer views, ``formation`` (training records the attention as it forms)."""
+    pictures = list(recipe.pictures())
+    records = type(recipe).attention_views is not Recipe.attention_views
+    return [*pictures, "formation"] if pictures and records else pictures
 
 
 def fields_table(title: str, instance: object) -> Table:
