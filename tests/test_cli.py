@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from attnzoo.cli import app
+from attnzoo.cli.tables import picture_names
+from attnzoo.registry import load_recipe
 
 SEQ2SEQ = ["--train-size", "200", "--valid-size", "40", "--test-size", "40", "--batch-size", "32", "--no-progress"]
 SEQ2SEQ += ["--set", "embedding_dim=8", "--set", "hidden_size=16", "--set", "attention_dim=16"]
@@ -111,9 +113,6 @@ def test_split_seed_cuts_the_corpus_and_seed_only_the_model(tmp_path):
 
 
 def test_models_table_and_details():
-    from attnzoo.cli.tables import picture_names
-    from attnzoo.registry import load_recipe
-
     output = invoke("models")
     for name in ("seq2seq", "transformer", "pointer", "ntm", "ram"):
         assert name in output
