@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -115,6 +116,39 @@ def test_an_image_model_takes_a_png_and_refuses_anything_else(ram_run, tmp_path)
         matplotlib.image.imsave(tmp_path / "one.png", picture, cmap="gray")
         status, answer = post(url, {"image": ("one.png", (tmp_path / "one.png").read_bytes(), "image/png")})
         assert status == 200 and answer["views"][0]["kind"] == "image"
+    finally:
+        server.should_exit = True
+
+
+def test_a_slow_answer_is_a_504_and_the_upload_outlives_the_model_call(ram_run, tmp_path, monkeypatch):
+    import matplotlib.image
+    import numpy as np
+
+    from attnzoo.explorer import server as module
+
+    seen = []
+
+    def slow_views(self, model, task, inputs=None):
+        if inputs is None:  # the page's own views, drawn when the app starts
+            return []
+        time.sleep(1.0)  # past the answer's time limit
+        seen.append((inputs[0], Path(inputs[0]).is_file()))  # the upload is still there for the model
+        return []
+
+    monkeypatch.setattr(module, "TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(type(ram_run.recipe()), "attention_views", slow_views)
+    matplotlib.image.imsave(tmp_path / "one.png", np.ones((28, 28)), cmap="gray")
+    url, server = start(ram_run)
+    try:
+        status, answer = post(url, {"image": ("one.png", (tmp_path / "one.png").read_bytes(), "image/png")})
+        assert status == 504 and answer == {"error": "the model took longer than 0.2 s on this input"}
+        deadline = time.monotonic() + 10
+        while not seen:
+            assert time.monotonic() < deadline, "the model call never finished"
+            time.sleep(0.05)
+        time.sleep(0.1)
+        path, was_there = seen[0]
+        assert was_there and not Path(path).exists()  # deleted after the call, not under it
     finally:
         server.should_exit = True
 

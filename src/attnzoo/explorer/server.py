@@ -47,8 +47,15 @@ def make_app(run: Any) -> FastAPI:
     app = FastAPI(title=f"attnzoo explorer: {run.model_name}", docs_url=None, redoc_url=None, openapi_url=None)
 
     def views_of(inputs: list[str] | None) -> list[dict]:
-        with lock:
-            return recipe.attention_views(model, task, inputs)
+        """The views (in a worker thread); an uploaded image is deleted once the model is done with it,
+        also when the answer has already timed out (the thread cannot be stopped, only outlived)."""
+        try:
+            with lock:
+                return recipe.attention_views(model, task, inputs)
+        finally:
+            for path in inputs or []:
+                if recipe.explore_input == "image":
+                    Path(path).unlink(missing_ok=True)
 
     @app.middleware("http")
     async def bounded(request: Request, call_next: Any) -> Any:
@@ -68,13 +75,9 @@ def make_app(run: Any) -> FastAPI:
             try:
                 views = await asyncio.wait_for(run_in_threadpool(views_of, inputs), TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
-                raise BadInput(f"the model took longer than {TIMEOUT_SECONDS:.0f} s on this input", 504) from None
+                raise BadInput(f"the model took longer than {TIMEOUT_SECONDS:g} s on this input", 504) from None
             except ValueError as error:
                 raise BadInput(str(error).strip().splitlines()[0]) from None
-            finally:
-                for path in inputs or []:
-                    if recipe.explore_input == "image":
-                        Path(path).unlink(missing_ok=True)
         except BadInput as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         return {"views": views}
