@@ -235,8 +235,11 @@ class SpeechRecipe(Recipe):
     # ---- measuring -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def transcribe_set(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> dict[str, Any]:
-        """Greedy/beam transcripts, decoded α ``(L_i, Tk_i)`` and the teacher-forced letters inside."""
+    def transcribe_set(
+        self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet, inside_share: bool = False
+    ) -> dict[str, Any]:
+        """Greedy/beam transcripts and decoded α ``(L_i, Tk_i)``; with ``inside_share``, also the share of
+        the teacher-forced letters whose attention is inside their word (a second pass: measures only)."""
         device = device_of(model)
         texts, alignments, inside, letters = [""] * len(data), [np.zeros((0, 0))] * len(data), 0, 0
         reduction = model.config.reduction
@@ -251,16 +254,19 @@ class SpeechRecipe(Recipe):
                     texts[index] = "".join(task.vocabulary.decode(decoded.tokens[row].tolist()))
                     steps = int(decoded.lengths[row])
                     alignments[index] = decoded.alignments[row, :steps, : encoded[row]].cpu().numpy()  # (L, Tk)
+                if not inside_share:
+                    continue
                 inputs, _ = transcript_batch([data.targets[index] for index in rows])
                 forced = model(frames, lengths, inputs.to(device)).weights.cpu().numpy()  # (b, L, Tk)
                 for row, index in enumerate(rows):
                     found = letters_inside(forced[row], data.texts[index], data.segments[index], reduction)
                     inside, letters = inside + found[0], letters + found[1]
-        return {"texts": texts, "alignments": alignments, "inside": inside / max(letters, 1)}
+        share = inside / max(letters, 1) if inside_share else None
+        return {"texts": texts, "alignments": alignments, "inside": share}
 
     def measure(self, model: SpeechRecognizer, task: SpeechData, data: SpeechSet) -> dict[str, float]:
         """``cer``, ``prefix_cer`` and ``inside`` (the module docstring) on ``data``."""
-        seen, total = self.transcribe_set(model, task, data), sum(len(text) for text in data.texts)
+        seen, total = self.transcribe_set(model, task, data, inside_share=True), sum(len(t) for t in data.texts)
         pairs = list(zip(seen["texts"], data.texts, strict=True))
         errors = sum(edit_distance(hypothesis, text) for hypothesis, text in pairs)
         prefix_errors = sum(edit_distance(hypothesis[: len(text)], text) for hypothesis, text in pairs)
