@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import TensorDataset
 
-from attnzoo.models.aoa.model import Reader, ReaderConfig
+from attnzoo.models.aoa.model import Reader, ReaderConfig, ReaderOutput
 from attnzoo.recipes.base import Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import cloze
 
@@ -140,11 +140,7 @@ class ReaderRecipe(Recipe):
 
         if inputs is not None:
             raise ValueError("the readers take no typed input: their questions come from the cloze generator")
-        data, views = task.split("test"), []
-        with torch.no_grad():
-            with evaluating(model):
-                rows = (data.documents, data.queries, data.candidates)
-                out = model(*(tensor[: self.probes].to(device_of(model)) for tensor in rows))
+        out, views = read_test(model, task, slice(0, self.probes)), []
         for number, question in enumerate(task.questions["test"][: self.probes]):
             document, query = list(question.document), list(question.query)
             predicted = question.candidates[int(out.log_probs[number].argmax())]
@@ -163,15 +159,19 @@ class ReaderRecipe(Recipe):
 
 
 @torch.no_grad()
+def read_test(model: Reader, task: ClozeData, rows: slice) -> ReaderOutput:
+    """The model's output (eval mode) on the test questions ``rows``."""
+    data = task.split("test")
+    with evaluating(model):
+        return model(*(tensor[rows].to(device_of(model)) for tensor in (data.documents, data.queries, data.candidates)))
+
+
+@torch.no_grad()
 def draw_matching(model: Reader, task: ClozeData, path: Any, index: int = 0) -> None:
     """Test question ``index``: the matching matrix ``M`` with ``beta`` (AoA), or the document attention (AS)."""
     from attnzoo.viz.matching import plot_matching
 
-    data = task.split("test")
-    question = task.questions["test"][index]
-    with evaluating(model):
-        rows = (data.documents, data.queries, data.candidates)
-        out = model(*(tensor[index : index + 1].to(device_of(model)) for tensor in rows))
+    question, out = task.questions["test"][index], read_test(model, task, slice(index, index + 1))
     T, Q = len(question.document), len(question.query)
     predicted = question.candidates[int(out.log_probs[0].argmax())]
     matching = None if out.matching is None else out.matching[0, :T, :Q].cpu().numpy()
