@@ -78,12 +78,10 @@ class PairDataset(Dataset):
 
 
 def _pad(sequences: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+    """``(N, longest)`` int64: each sequence padded with ``pad_id`` on the right (one tensor call)."""
     width = max((len(s) for s in sequences), default=0)
-    out = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if len(sequence):
-            out[row, : len(sequence)] = torch.as_tensor(list(sequence), dtype=torch.long)
-    return out
+    rows = [[*sequence, *[pad_id] * (width - len(sequence))] for sequence in sequences]
+    return torch.tensor(rows, dtype=torch.long).view(len(sequences), width)
 
 
 def collate_pairs(
