@@ -97,6 +97,8 @@ def test_collate_shapes_and_padding():
     assert all(t.dtype == torch.long for t in out.values())
     # A different pad id is honoured.
     assert collate_pairs(batch, pad_id=-1)["source"][1, 2:].tolist() == [-1, -1]
+    empty = collate_pairs([([], [7]), ([], [])])  # empty sources: a (2, 0) tensor, not a 1-d one
+    assert empty["source"].shape == (2, 0) and empty["target_out"].tolist() == [[7, 2], [2, 0]]
 
 
 def test_dataset_and_dataloader():
