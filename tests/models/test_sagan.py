@@ -8,6 +8,7 @@ from torch import nn
 from attnzoo.models.sagan.model import SAGANConfig
 from attnzoo.models.sagan.recipe import hinge_losses, partner_mass
 from attnzoo.registry import create_model, load_recipe
+from attnzoo.tasks import mirror
 from attnzoo.training.module import RecipeModule
 
 TINY = {"width": 8, "noise": 8}
@@ -121,3 +122,14 @@ def test_the_sample_command_draws_and_refuses_bad_counts(tmp_path):
             sample(tiny_model(), task, [bad], tmp_path / "samples.png")
     with pytest.raises(ValueError, match="give --out"):
         sample(tiny_model(), task, ["4"], None)
+
+
+def test_the_default_noise_has_as_many_dimensions_as_the_mirror_texture_has_free_values():
+    """The fix for the collapsed runs: a mirror image's grey texture is 16 × 16 independent values,
+    and a generator's samples vary along at most as many directions as its noise has dimensions
+    (the rank of ∂G/∂z). With the former 64-dimensional noise every run collapsed to nearly one
+    picture (docs/results/sagan.md); with 256 the same recipe keeps its samples varied."""
+    config = SAGANConfig()
+    texture = mirror.mirror_images(64, 0)[0][:, 0, ::2, ::2].flatten(1)  # one value per 2×2 block: (64, 256)
+    assert texture.size(1) == mirror.HALF**2
+    assert config.noise >= texture.size(1)
