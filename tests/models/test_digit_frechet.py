@@ -58,3 +58,15 @@ def test_the_classifier_shapes_and_refuses_other_images():
     assert classifier(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match=r"images: expected \(B, 1, 32, 32\), got \(2, 3, 32, 32\)"):
         classifier(torch.zeros(2, 3, 32, 32))
+
+
+def test_the_classifier_trains_even_when_first_asked_for_inside_an_evaluation():
+    """The first call comes from an evaluation under no_grad: training must still get gradients."""
+    from attnzoo.tasks.digit_frechet import trained_classifier
+
+    torch.manual_seed(0)
+    untrained = DigitClassifier()
+    with torch.no_grad():
+        trained = trained_classifier(0, epochs=1)
+    assert not trained.training
+    assert not torch.equal(trained.classify.weight, untrained.classify.weight)

@@ -133,3 +133,18 @@ def test_the_default_noise_has_as_many_dimensions_as_the_mirror_texture_has_free
     texture = mirror.mirror_images(64, 0)[0][:, 0, ::2, ::2].flatten(1)  # one value per 2×2 block: (64, 256)
     assert texture.size(1) == mirror.HALF**2
     assert config.noise >= texture.size(1)
+
+
+def test_a_digits_run_is_judged_by_the_digit_classifier_frechet_distance(monkeypatch):
+    """On digits, evaluate reports the Fréchet distance, confidence and diversity, and --target reads the distance."""
+    from attnzoo.models.sagan.recipe import GANData, GANTask
+    from attnzoo.tasks import digit_frechet
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(digit_frechet, "trained_classifier", lambda seed=0: digit_frechet.DigitClassifier().eval())
+    recipe = load_recipe("sagan", {"data": "digits", "samples": 16})
+    task = GANData(GANTask(data="digits", samples=16), torch.rand(20, 1, 32, 32) * 2 - 1)
+    metrics = recipe.evaluate(tiny_model(image_channels=1), task, "valid")
+    assert {"frechet", "confidence", "diversity", "gamma_g", "gamma_d"} <= set(metrics)
+    assert metrics["frechet"] > 0 and 0.1 <= metrics["confidence"] <= 1 and 0 <= metrics["diversity"] <= 3.33
+    assert recipe.selection == ("frechet", "min") and load_recipe("sagan").selection == ("consistency", "max")

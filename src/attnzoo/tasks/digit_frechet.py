@@ -57,19 +57,26 @@ class DigitClassifier(nn.Module):
 
 
 @lru_cache(maxsize=2)
-def trained_classifier(seed: int = 0) -> DigitClassifier:
+def trained_classifier(seed: int = 0, epochs: int = TRAIN_EPOCHS) -> DigitClassifier:
     """The classifier trained on the ``seed`` split's training digits (cached: trained once per process).
 
-    Adam at 2e-3 for :data:`TRAIN_EPOCHS` epochs, each training digit shifted by up to 2 pixels
-    (its 32×32 canvas has that margin). Deterministic for a seed; returned in eval mode.
+    Adam at 2e-3 for ``epochs`` epochs, each batch of training digits shifted by up to 2 pixels
+    (its 32×32 canvas has that margin). Deterministic for a seed; returned in eval mode. Trains with
+    gradients on even when called under ``torch.no_grad`` or inference mode (an evaluation).
     """
+    with torch.inference_mode(False), torch.enable_grad():
+        return fit_classifier(seed, epochs)
+
+
+def fit_classifier(seed: int, epochs: int) -> DigitClassifier:
+    """The training loop of :func:`trained_classifier`."""
     images, labels = digits32("train", seed)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         classifier = DigitClassifier()
     optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
-    for _ in range(TRAIN_EPOCHS):
+    for _ in range(epochs):
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), TRAIN_BATCH):
             chosen = order[start : start + TRAIN_BATCH]
