@@ -84,7 +84,38 @@ Goals of issue 21 ({seed_count} seeds; mean ± half the range of the seeds):
 
 ![samples, attention maps and γ](sagan.png)
 """
-OBSERVATIONS = """Observations: to be written after reading the numbers above."""
+OBSERVATIONS = """Observations (written after reading the numbers above, each run's `metrics.csv` and the samples):
+
+- What changed since the previous report, where every generator collapsed to nearly one picture
+  (0 % consistency in all four runs): the noise went from 64 to 256 dimensions. A mirror image's
+  grey texture alone is 16 × 16 independent values, and a generator's samples vary along at most as
+  many directions as its noise has; with 256 the texture now varies from sample to sample (figure,
+  rows 1-2). Everything else was checked against the paper and found as it should be: images and
+  tanh both in [-1, 1], BatchNorm only in G (eval-mode samples match training-mode ones), spectral
+  norm on every layer of both networks, the hinge loss's signs and gradients (tested), Adam
+  β = (0, 0.9), TTUR 4e-4 / 1e-4, one D step per G step.
+- None of the mirror goals is met at 1,000 steps. The generator still hops between modes: most
+  samples of a validation share one object colour and place, and the consistency swings by tens of
+  points between validations of 256 samples, in both presets (no-attention seed 0: 0 % at step 300,
+  81 % at step 800, 0 % at step 1,000; attention seed 0: 32 % at step 600, 0 % at step 1,000). The
+  final rates and the late means therefore say where a hop landed, not whether attention helps; the
+  spreads over two seeds are as large as the differences.
+- The baseline's 81 % at one validation shows that this generator can mirror without attention:
+  its first layer maps the noise linearly onto the whole 4×4 map, so agreement between the halves
+  can be decided there and upsampled. On this set, attention can help the discriminator more than
+  the generator.
+- γ moves away from 0 in every block, the baseline's pointwise one too, and in either direction
+  (D's γ of the attention run falls to -0.03 with seed 1): its movement is no evidence of use.
+  Partner mass stays a few percent; at the end, the generator's queries of seed 0 all look at the
+  top rows of the image (a bright border the generator paints on every sample), not at the partner.
+- Digits (the real-data sanity check): both presets learn recognisable digits of most classes
+  (diversity 3.0-3.1 bits of 3.32, confidence about 0.69), the Fréchet distance falls from about
+  95-250 at step 100 to 13-16 at step 1,000 and is still falling; real test digits score 1.17. At
+  this budget the two presets are within each other's seed spread.
+- Attention at 16×16 costs about twice the baseline's wall time per step on this CPU (equal steps
+  here, not equal minutes). What the goals need and this budget (about 60 CPU-minutes for all runs,
+  on a shared 2-core machine) did not have: runs long enough for the modes to settle (tens of
+  thousands of steps), and more seeds."""
 
 
 def run(name: str, out: Path, scale: float) -> Run:
