@@ -148,3 +148,18 @@ def test_a_digits_run_is_judged_by_the_digit_classifier_frechet_distance(monkeyp
     assert {"frechet", "confidence", "diversity", "gamma_g", "gamma_d"} <= set(metrics)
     assert metrics["frechet"] > 0 and 0.1 <= metrics["confidence"] <= 1 and 0 <= metrics["diversity"] <= 3.33
     assert recipe.selection == ("frechet", "min") and load_recipe("sagan").selection == ("consistency", "max")
+
+
+def test_query_maps_draw_each_querys_row_and_refuse_a_wrong_axis_count():
+    from matplotlib.figure import Figure
+
+    from attnzoo.viz.gan import plot_query_maps
+
+    weights = torch.zeros(16, 16)
+    weights[5, 10] = 1.0  # query cell (1, 1) of a 4 × 4 map looks only at cell (2, 2)
+    axes = Figure().subplots(1, 2)
+    plot_query_maps(torch.zeros(3, 32, 32), weights, list(axes), [(1, 1)])
+    shown = axes[1].images[-1].get_array()
+    assert shown.shape == (4, 4) and shown[2, 2] == 1.0 and shown.sum() == 1.0
+    with pytest.raises(ValueError, match="expected \\(N, N\\) with N a square and 3 axes, got \\(16, 16\\) and 2"):
+        plot_query_maps(torch.zeros(3, 32, 32), weights, list(axes), [(1, 1), (0, 0)])
