@@ -8,6 +8,7 @@ from torch import nn
 from attnzoo.models.sagan.model import SAGANConfig
 from attnzoo.models.sagan.recipe import hinge_losses, partner_mass
 from attnzoo.registry import create_model, load_recipe
+from attnzoo.tasks import mirror
 from attnzoo.training.module import RecipeModule
 
 TINY = {"width": 8, "noise": 8}
@@ -121,3 +122,44 @@ def test_the_sample_command_draws_and_refuses_bad_counts(tmp_path):
             sample(tiny_model(), task, [bad], tmp_path / "samples.png")
     with pytest.raises(ValueError, match="give --out"):
         sample(tiny_model(), task, ["4"], None)
+
+
+def test_the_default_noise_has_as_many_dimensions_as_the_mirror_texture_has_free_values():
+    """The fix for the collapsed runs: a mirror image's grey texture is 16 × 16 independent values,
+    and a generator's samples vary along at most as many directions as its noise has dimensions
+    (the rank of ∂G/∂z). With the former 64-dimensional noise every run collapsed to nearly one
+    picture (docs/results/sagan.md); with 256 the same recipe keeps its samples varied."""
+    config = SAGANConfig()
+    texture = mirror.mirror_images(64, 0)[0][:, 0, ::2, ::2].flatten(1)  # one value per 2×2 block: (64, 256)
+    assert texture.size(1) == mirror.HALF**2
+    assert config.noise >= texture.size(1)
+
+
+def test_a_digits_run_is_judged_by_the_digit_classifier_frechet_distance(monkeypatch):
+    """On digits, evaluate reports the Fréchet distance, confidence and diversity, and --target reads the distance."""
+    from attnzoo.models.sagan.recipe import GANData, GANTask
+    from attnzoo.tasks import digit_frechet
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(digit_frechet, "trained_classifier", lambda seed=0: digit_frechet.DigitClassifier().eval())
+    recipe = load_recipe("sagan", {"data": "digits", "samples": 16})
+    task = GANData(GANTask(data="digits", samples=16), torch.rand(20, 1, 32, 32) * 2 - 1)
+    metrics = recipe.evaluate(tiny_model(image_channels=1), task, "valid")
+    assert {"frechet", "confidence", "diversity", "gamma_g", "gamma_d"} <= set(metrics)
+    assert metrics["frechet"] > 0 and 0.1 <= metrics["confidence"] <= 1 and 0 <= metrics["diversity"] <= 3.33
+    assert recipe.selection == ("frechet", "min") and load_recipe("sagan").selection == ("consistency", "max")
+
+
+def test_query_maps_draw_each_querys_row_and_refuse_a_wrong_axis_count():
+    from matplotlib.figure import Figure
+
+    from attnzoo.viz.gan import plot_query_maps
+
+    weights = torch.zeros(16, 16)
+    weights[5, 10] = 1.0  # query cell (1, 1) of a 4 × 4 map looks only at cell (2, 2)
+    axes = Figure().subplots(1, 2)
+    plot_query_maps(torch.zeros(3, 32, 32), weights, list(axes), [(1, 1)])
+    shown = axes[1].images[-1].get_array()
+    assert shown.shape == (4, 4) and shown[2, 2] == 1.0 and shown.sum() == 1.0
+    with pytest.raises(ValueError, match="expected \\(N, N\\) with N a square and 3 axes, got \\(16, 16\\) and 2"):
+        plot_query_maps(torch.zeros(3, 32, 32), weights, list(axes), [(1, 1), (0, 0)])

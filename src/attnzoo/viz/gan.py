@@ -87,3 +87,31 @@ def plot_gamma_curves(steps: Sequence[int], curves: Mapping[str, Sequence[float]
     axis.set_xlabel("step")
     axis.set_ylabel("γ")
     axis.legend()
+
+
+def plot_query_maps(image: Tensor, weights: Tensor, axes: Sequence, points: Sequence[tuple[int, int]]) -> None:
+    """One image and where each query cell looks, on given matplotlib ``axes`` (the paper's Fig. 5).
+
+    Args:
+        image: ``(C, S, S)`` in [-1, 1]. weights: ``(N, N)``, row = a query cell of the ``s × s`` map.
+        axes: ``1 + len(points)`` axes: the image with the query points, then one map per point.
+        points: query cells ``(row, column)`` on the ``s × s`` map.
+    """
+    cells, side = int(round(weights.size(-1) ** 0.5)), image.size(-1)
+    if weights.shape != (cells * cells, cells * cells) or len(axes) != len(points) + 1:
+        raise ValueError(
+            f"weights, axes: expected (N, N) with N a square and {len(points) + 1} axes, "
+            f"got {tuple(weights.shape)} and {len(axes)}"
+        )
+    pixels, scale = to_pixels(image[None])[0], side / cells
+    axes[0].imshow(pixels, interpolation="nearest", extent=(0, side, side, 0))
+    for k, (y, x) in enumerate(points):
+        colour = QUERY_COLOURS[k % len(QUERY_COLOURS)]
+        for axis in (axes[0], axes[k + 1]):
+            axis.plot((x + 0.5) * scale, (y + 0.5) * scale, "o", color=colour, markeredgecolor="black")
+        axes[k + 1].imshow(pixels.mean(-1), cmap="gray", extent=(0, side, side, 0))
+        attention = weights[y * cells + x].reshape(cells, cells).float().numpy()
+        axes[k + 1].imshow(attention, cmap="inferno", alpha=0.7, extent=(0, side, side, 0), interpolation="nearest")
+        axes[k + 1].set_title(f"query ({y}, {x})", fontsize=8)
+    for axis in axes:
+        axis.axis("off")

@@ -33,7 +33,7 @@ STAGE_SIDES = (8, 16, 32)  # the feature-map sides of the generator's upsampling
 @dataclass(frozen=True)
 class SAGANConfig:
     image_channels: int = 3  # channels of the images (set from the data: 3 for mirror, 1 for digits)
-    noise: int = 64  # Z, the size of the generator's input noise
+    noise: int = 256  # Z, the generator's input noise (>= the mirror texture's 256 free values; 64 collapsed)
     width: int = 16  # channels of the 16- and 32-pixel stages (the 8-pixel stage and 4×4 input: 2× and 4×)
     block: str = "attention"  # what sits at attention_size: "attention" (SAGAN §3) or "pointwise" (baseline)
     attention_size: int = 16  # side of the feature map the block sees, in both networks: 8, 16 or 32
