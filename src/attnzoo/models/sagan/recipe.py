@@ -27,7 +27,7 @@ from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
 from attnzoo.models.sagan.model import SAGAN, SAGANConfig
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches
 from attnzoo.tasks import digit_frechet, mirror
 from attnzoo.tasks.digits32 import digits32
 
@@ -76,11 +76,9 @@ def hinge_losses(model: SAGAN, real: Tensor, z: Tensor) -> tuple[Tensor, Tensor,
 @torch.no_grad()
 def generate(model: SAGAN, count: int, seed: int = EVAL_SEED) -> tuple[Tensor, Tensor | None]:
     """``count`` samples from fixed noise, in eval mode: images ``(count, C, S, S)``, G's weights ``(count, N, N)``."""
-    was_training = model.training
-    model.eval()
-    z = torch.randn(count, model.config.noise, generator=torch.Generator().manual_seed(seed))
-    images, weights = model(z.to(device_of(model)), need_weights=True)
-    model.train(was_training)
+    with evaluating(model):
+        z = torch.randn(count, model.config.noise, generator=torch.Generator().manual_seed(seed))
+        images, weights = model(z.to(device_of(model)), need_weights=True)
     return images.cpu(), None if weights is None else weights.cpu()
 
 
