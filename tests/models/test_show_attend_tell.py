@@ -13,6 +13,7 @@ from attnzoo.models.show_attend_tell.model import (
     ShowAttendTell,
     ShowAttendTellConfig,
     doubly_stochastic_penalty,
+    encoder,
 )
 from attnzoo.models.show_attend_tell.recipe import CaptionRecipe, caption_batch, images_tensor
 from attnzoo.registry import create_model
@@ -20,7 +21,7 @@ from attnzoo.tasks import scenes
 
 TINY = {
     "channels": (4, 6),
-    "kernels": (3, 1),
+    "kernels": (4, 2),
     "strides": (2, 2),
     "embed_dim": 6,
     "hidden_size": 8,
@@ -113,6 +114,29 @@ def test_soft_context_is_the_gated_expected_annotation():
     assert model.config.grid**2 == a.size(1) == 36
 
 
+def test_each_annotation_is_centred_on_the_grid_cell_that_alpha_is_drawn_and_scored_on():
+    """The measures and pictures put α_i on the pixels of grid cell i; the encoder must look there.
+    With positive weights, the input gradient of annotation (r, c) is symmetric about its receptive
+    field's centre, which must be the cell's centre ((r + 1/2) S / grid - 1/2 in pixel indices)."""
+    config = ShowAttendTellConfig(coordinates=False)  # the default CNN: 48 → 8 × 8
+    network = encoder(config).eval()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.constant_(module.weight, 0.1)
+            torch.nn.init.zeros_(module.bias)
+    images = torch.ones(1, 3, 48, 48, requires_grad=True)
+    out = network(images)
+    assert out.shape[-2:] == (config.grid, config.grid) == (8, 8)
+    row, col = 4, 3  # away from the border, where padding would cut the field
+    out[0, :, row, col].sum().backward()
+    weight = images.grad[0].abs().sum(0)  # (S, S)
+    pixels = torch.arange(48, dtype=weight.dtype)
+    centre_y = float((weight.sum(1) * pixels).sum() / weight.sum())
+    centre_x = float((weight.sum(0) * pixels).sum() / weight.sum())
+    cell = 48 / config.grid
+    assert (centre_y, centre_x) == pytest.approx(((row + 0.5) * cell - 0.5, (col + 0.5) * cell - 0.5), abs=1e-4)
+
+
 def test_hard_attention_picks_one_annotation_and_argmax_in_eval():
     torch.manual_seed(1)
     model = HardShowAttendTell(ShowAttendTellConfig(attention="hard", vocab_size=9, **TINY, expected_fraction=0.0))
@@ -199,6 +223,28 @@ def test_attention_correctness_of_uniform_and_of_a_focused_alpha():
     result = measures.attention_correctness(focused, [scene], image_size=24)
     assert result["correctness"] == pytest.approx(0.25) and result["argmax_in_box"] == 0.0
     assert measures.object_recall([["a", "big", "red", "circle"]], [items[0]]) in (0.0, 1.0)
+
+
+def test_box_mass_against_pixels_of_the_nearest_neighbour_upsampled_alpha():
+    """Independent check of the correctness measure: spread each cell's α over its pixels
+    (np.kron), sum the pixels inside the box; and the argmax cell's centre pixel tested against the box."""
+    rng = np.random.default_rng(0)
+    items = scenes.generate_scenes(12, seed=9, image_size=48)
+    steps = max(len(item.links[0]) for item in items)
+    weights = rng.dirichlet(np.full(64, 0.3), size=(12, steps))  # (N, T, L), peaked at random cells
+    result = measures.attention_correctness(weights, items, image_size=48)
+    inside, hits = [], []
+    for index, item in enumerate(items):
+        for step, link in enumerate(item.links[0]):
+            if link < 0:
+                continue
+            top, left, bottom, right = item.objects[link].box
+            pixels = np.kron(weights[index, step].reshape(8, 8), np.ones((6, 6)) / 36)  # (48, 48), sums to 1
+            inside.append(pixels[top:bottom, left:right].sum())
+            row, col = divmod(int(weights[index, step].argmax()), 8)
+            hits.append(top <= 6 * row + 3 < bottom and left <= 6 * col + 3 < right)
+    assert result["correctness"] == pytest.approx(np.mean(inside))
+    assert result["argmax_in_box"] == pytest.approx(np.mean(hits)) and result["words"] == len(inside)
 
 
 def test_bleu_uses_every_paraphrase_as_a_reference():

@@ -354,7 +354,7 @@ class CaptionRecipe(Recipe):
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         model = {
             "channels": (4, 4),
-            "kernels": (3, 3),
+            "kernels": (4, 2),
             "strides": (2, 2),
             "embed_dim": 8,
             "hidden_size": 8,
