@@ -85,6 +85,31 @@ def test_each_token_links_to_the_object_it_names():
                 assert describes == (link >= 0) and (link < 0 or word in attributes)
 
 
+def test_reading_order_captions_name_the_objects_top_row_first_left_to_right():
+    for scene in scenes.generate_scenes(45, seed=10):
+        cells = [item.cell for item in scene.objects]
+        assert cells == sorted(cells)  # the objects are listed in reading order
+        ordered = scene.reading_order()
+        assert ordered[0] == 0 and len(ordered) == 2  # caption 0, and its other wording of the relation
+        for index, links in enumerate(scene.links):
+            first_mentions = list(dict.fromkeys(link for link in links if link >= 0))
+            rows_cols = [scene.objects[link].cell for link in first_mentions]
+            assert (index in ordered) == (rows_cols == sorted(rows_cols))
+
+
+def test_the_training_stream_in_reading_order_gives_only_reading_order_captions():
+    recipe = CaptionRecipe("show-attend-tell", {"image_size": 24, "train_size": 40, "order": "reading"})
+    task = recipe.build_task(0)
+    for index in range(40):
+        _, ids = task.train[index]
+        scene = scenes.generate_scene(scenes.scene_rng(task.train.seed, index), image_size=24)
+        descriptions = [" ".join(item.words()) for item in sorted(scene.objects, key=lambda item: item.cell)]
+        text = " ".join(task.vocabulary.decode(ids))
+        assert [text.index(description) for description in descriptions] == sorted(
+            text.index(description) for description in descriptions
+        ) or len(set(descriptions)) < len(descriptions)  # two alike objects: either order reads the same
+
+
 def test_scenes_are_deterministic_and_the_held_out_pairs_only_in_novel():
     first, again, other = (scenes.generate_scenes(30, seed) for seed in (7, 7, 8))
     assert all(np.array_equal(a.image, b.image) and a.captions == b.captions for a, b in zip(first, again, strict=True))

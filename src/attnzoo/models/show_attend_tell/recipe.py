@@ -55,7 +55,8 @@ class CaptionTask:
     train_size: int = 20_000  # training scenes per epoch (new scenes every epoch)
     valid_size: int = 300  # validation scenes (1, 2 and 3 objects in equal shares)
     test_size: int = 600  # test scenes, and as many held-out-pair ("novel") scenes
-    doubly_stochastic: float = 1.0  # λ of eq. (14) (soft attention); 0: the term ablated
+    order: str = "reading"  # training captions: "reading" (objects named top row first, left to right) or "any"
+    doubly_stochastic: float = 0.0  # λ of eq. (14) (soft attention); the paper's 1 keeps α spread here (README)
     reward_weight: float = 1.0  # λ_r of the REINFORCE term (hard attention)
     entropy_weight: float = 0.01  # λ_e of the entropy bonus (hard attention)
     baseline_decay: float = 0.9  # d of the moving-average baseline b <- d b + (1 - d) mean(R) (hard)
@@ -69,6 +70,7 @@ class CaptionTask:
             "test_size": self.test_size >= 1,
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "beam": self.beam >= 1,
+            "order": self.order in ("reading", "any"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -78,11 +80,13 @@ class CaptionTask:
 class SceneStream(Dataset):
     """``size`` training scenes, new every epoch: item ``i`` of epoch ``e`` is scene ``(seed, e, i)``.
 
-    An item is ``(image (S, S, 3) uint8 tensor, token ids of one random paraphrase)``.
+    An item is ``(image (S, S, 3) uint8 tensor, token ids of one random paraphrase)``: of those
+    that name the objects in reading order (``order="reading"``), or of all (``"any"``).
     """
 
-    def __init__(self, size: int, seed: int, image_size: int, vocabulary: Vocabulary) -> None:
+    def __init__(self, size: int, seed: int, image_size: int, vocabulary: Vocabulary, order: str = "any") -> None:
         self.size, self.seed, self.image_size, self.vocabulary, self.epoch = size, seed, image_size, vocabulary, 0
+        self.order = order
 
     def __len__(self) -> int:
         return self.size
@@ -90,7 +94,8 @@ class SceneStream(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, list[int]]:
         rng = scenes.scene_rng(self.seed, index, self.epoch)
         scene = scenes.generate_scene(rng, image_size=self.image_size)
-        words = scene.captions[int(rng.integers(len(scene.captions)))]
+        allowed = scene.reading_order() if self.order == "reading" else range(len(scene.captions))
+        words = scene.captions[allowed[int(rng.integers(len(allowed)))]]
         return torch.from_numpy(scene.image), self.vocabulary.encode(words, add_eos=False)
 
 
@@ -148,7 +153,9 @@ class CaptionRecipe(Recipe):
 
     def build_task(self, seed: int) -> SceneData:
         vocabulary, settings = Vocabulary(scenes.WORDS), self.settings
-        stream = SceneStream(settings.train_size, split_seed("train", seed), settings.image_size, vocabulary)
+        stream = SceneStream(
+            settings.train_size, split_seed("train", seed), settings.image_size, vocabulary, settings.order
+        )
         sizes = {"train": settings.valid_size, "valid": settings.valid_size, "test": settings.test_size}
         return SceneData(vocabulary, settings.image_size, seed, sizes, stream)
 
