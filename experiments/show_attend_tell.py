@@ -3,9 +3,11 @@
 Trains, each on one CPU thread for the same wall-clock budget, through ``attnzoo.training.train``:
 
 - ``no-attention``: Show and Tell (the image vector at the first step only);
-- ``soft``: soft attention with the doubly stochastic term (λ = 1, eq. 14);
+- ``soft``: soft attention, the recipe's λ = 0 (no doubly stochastic term);
 - ``hard``: hard attention trained by REINFORCE (§4.1);
-- ``soft-no-ds``: soft attention with the doubly stochastic term ablated (λ = 0).
+- ``soft-ds``: soft attention with the paper's doubly stochastic term, λ = 1 (eq. 14).
+
+All train on reading-order captions (the task's default ``order``), see the model's README.
 
 Then it measures each on the test scenes (600, 1-3 objects in equal shares) and on as many scenes
 with held-out colour-shape pairs, and writes ``docs/results/show_attend_tell.md`` (BLEU-1..4, object
@@ -13,8 +15,7 @@ recall, BLEU-4 on 3-object scenes, attention correctness against the boxes, cove
 ``docs/results/show_attend_tell.png`` / ``show_attend_tell_hard.png`` (each word's α over the
 image, Figs. 2-3 style). A run whose directory holds a model is reused; a stopped one resumes.
 
-    nohup python experiments/show_attend_tell.py --only soft no-attention > runs/sat1.log 2>&1 &
-    nohup python experiments/show_attend_tell.py --only hard soft-ds > runs/sat2.log 2>&1 &
+    nohup python experiments/show_attend_tell.py --only hard soft no-attention soft-ds > runs/sat.log 2>&1 &
     python experiments/show_attend_tell.py          # trains what is missing, then the report
     python experiments/show_attend_tell.py --minutes 0.3 --out runs/sat_smoke   # a smoke run
 """
@@ -22,6 +23,7 @@ image, Figs. 2-3 style). A run whose directory holds a model is reused; a stoppe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnzoo.models.show_attend_tell import measures
 from attnzoo.recipes import count_parameters
 from attnzoo.training import Run, train_once
 
@@ -57,13 +60,16 @@ Data: `attnzoo.tasks.scenes`, 48 × 48 RGB scenes of 1-3 objects (6 shapes × 6 
 sizes) in a 3 × 3 layout, captions from a grammar naming every object and one relation, all
 paraphrases (2 to 12 per scene) as references. New training scenes every epoch; 600 test scenes
 (200 each with 1, 2, 3 objects) and 600 scenes with a held-out colour-shape pair (never in
-training). Model: a 4-layer CNN (16-32-64-64, kernels 3-3-3-1, strides 2-3-1-1, batch normalisation:
-an 8 × 8 grid of 64-d annotations, each seeing 19 × 19 pixels; two coordinate channels appended to
-the image), LSTM of 128, attention MLP of 64, deep output; greedy
+training). Training captions: one random paraphrase among those naming the objects in reading
+order (top row first, left to right; two per scene). Model: a 4-layer CNN (16-32-64-64, kernels
+4-3-3-1, strides 2-3-1-1, padding (kernel − stride) / 2, batch normalisation: an 8 × 8 grid of
+64-d annotations, annotation (r, c) centred on grid cell (r, c) and seeing 20 × 20 pixels; two
+coordinate channels appended to the image), LSTM of 128, attention MLP of 64, deep output; greedy
 decoding through `attnzoo.decoding`. Training: batches of 64, Adam 3e-3 with cosine decay, the
 weights of the best validation BLEU-4 kept, **{minutes} wall-clock minutes per model on one
-thread of a shared 2-core machine** (validation passes excluded; load averages below are the whole
-machine's), torch {torch}, Python {python}, {cpus} CPUs.
+thread of a shared 2-core machine**, one model at a time (validation passes excluded; the load
+averages below are the whole machine's: other jobs ran beside), torch {torch}, Python {python},
+{cpus} CPUs.
 
 | run | parameters | steps | scenes seen | weights kept (best validation BLEU-4) | load avg (mean) |
 | --- | ---: | ---: | ---: | ---: | ---: |
@@ -98,11 +104,18 @@ centre of α's largest cell lies in the box (for hard attention: the location it
 time). The coverage columns are those of eq. (14), per caption (lower penalty: α spread more evenly
 over the image over the caption).
 
+Attention correctness by the place in caption 0 of the object a word names (the 200 3-object
+test scenes; caption 0 names the objects in reading order):
+
+| model | 1st object | 2nd object | 3rd object |
+| --- | ---: | ---: | ---: |
+{places}
+
 ## Goals
 
 {goals}
 
-Soft attention (λ = 1), each word's α over the image (brightness) for 3-object test scenes:
+Soft attention (λ = 0), each word's α over the image (brightness) for 3-object test scenes:
 
 ![soft attention per word](show_attend_tell.png)
 
@@ -138,6 +151,25 @@ def measure(directory: Path) -> dict[str, float]:
     return {**metrics, **sizes, "load": load}
 
 
+def by_place(directory: Path) -> list[float]:
+    """Attention correctness of a run on the 3-object test scenes, for the words naming the 1st, 2nd
+    and 3rd object of caption 0 (the other objects' links set to -1 in turn)."""
+    run = Run(directory)
+    recipe, model = run.recipe(), run.load_model()
+    task = run.build_task(recipe)
+    items = [item for item in task.split("test") if len(item.objects) == 3]
+    forced = np.stack(recipe.describe(model, task, items)["forced"])  # (N, T, L): caption 0 teacher-forced
+    shares = []
+    for place in range(3):
+        chosen = []
+        for item in items:
+            named = list(dict.fromkeys(link for link in item.links[0] if link >= 0))  # objects in caption order
+            links = [link if link == named[place] else -1 for link in item.links[0]]
+            chosen.append(dataclasses.replace(item, links=[links]))
+        shares.append(measures.attention_correctness(forced, chosen, task.image_size)["correctness"])
+    return shares
+
+
 def cells(metrics: dict[str, float], columns: tuple[str, ...], prefix: str = "") -> str:
     """Table cells: BLEU and the penalty with one decimal, shares and coverage with three."""
 
@@ -169,10 +201,10 @@ def goals(results: dict[str, dict[str, float]]) -> str:
         f"{verdict(soft['correctness'] >= 0.6)}.",
         f"- Hard attention's argmax inside the named object's box >= 70%: {100 * hard['argmax_in_box']:.1f}%: "
         f"{verdict(hard['argmax_in_box'] >= 0.7)}.",
-        f"- The doubly stochastic term's effect on coverage: penalty {soft['penalty']:.1f} with λ = 1 against "
-        f"{ablated['penalty']:.1f} with λ = 0, largest Σ_t α_ti {soft['max_coverage']:.2f} against "
-        f"{ablated['max_coverage']:.2f}; attention correctness {soft['correctness']:.3f} against "
-        f"{ablated['correctness']:.3f}, BLEU-4 {soft['bleu4']:.1f} against {ablated['bleu4']:.1f}.",
+        f"- The doubly stochastic term's effect on coverage: penalty {ablated['penalty']:.1f} with λ = 1 against "
+        f"{soft['penalty']:.1f} with λ = 0, largest Σ_t α_ti {ablated['max_coverage']:.2f} against "
+        f"{soft['max_coverage']:.2f}; attention correctness {ablated['correctness']:.3f} against "
+        f"{soft['correctness']:.3f}, BLEU-4 {ablated['bleu4']:.1f} against {soft['bleu4']:.1f}.",
     ]
     return "\n".join(lines)
 
@@ -202,6 +234,10 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             f"| {LABELS[name]} | {cells(r, ATTENTION_COLUMNS)} |" for name, r in results.items() if "correctness" in r
         ),
         goals=goals(results),
+        places="\n".join(
+            f"| {LABELS[name]} | " + " | ".join(f"{share:.3f}" for share in by_place(out / name)) + " |"
+            for name in ("soft", "hard", "soft-ds")
+        ),
     )
     (results_dir / "show_attend_tell.md").write_text(text, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -326,7 +326,7 @@ def doubly_stochastic_penalty(weights: Tensor, mask: Tensor) -> Tensor:
 
 
 PRESETS: dict[str, Any] = {
-    "soft": Preset(model={"attention": "soft"}, about="soft attention with the doubly stochastic term (§4.2)"),
+    "soft": Preset(model={"attention": "soft"}, about="soft attention (§4.2); --doubly-stochastic 1: eq. (14)'s term"),
     "hard": Preset(model={"attention": "hard"}, about="hard attention trained by REINFORCE (§4.1)"),
     "no-attention": Preset(model={"attention": "none"}, about="Show and Tell: the image only at the first step"),
 }

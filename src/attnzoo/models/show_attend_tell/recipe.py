@@ -1,9 +1,15 @@
 """How Show, Attend and Tell trains and is measured on generated scenes (:mod:`attnzoo.tasks.scenes`).
 
 Every epoch draws new training scenes (``train_size`` of them, seeded by the run's seed and the
-epoch) and one random paraphrase of each. The losses, per caption and averaged over the batch:
+epoch) and one random paraphrase of each: by default (``order="reading"``) one of those that name
+the objects in reading order, top row first, left to right. With any order (``"any"``), the
+teacher's caption picks at random which object comes next, and the attention for an object's
+size and colour words is computed before the decoder has read any word naming that object (the
+query ``h_{t-1}`` has read the words up to ``t − 2``, eq. 4), so α hedges over the objects. The
+losses, per caption and averaged over the batch:
 
-- soft attention (§4.2, eq. 14):  ``-log p(y | a) + λ Σ_i (1 − Σ_t α_ti)²``;
+- soft attention (§4.2, eq. 14):  ``-log p(y | a) + λ Σ_i (1 − Σ_t α_ti)²`` (default λ = 0: with
+  ~15 words and L = 64 locations, any λ >= 0.02 measured here spreads α over the background);
 - no attention:                   ``-log p(y | a)``;
 - hard attention (§4.1, eqs. 11-12), the variational lower bound ``L_s`` with one sample of the
   locations ``s`` per caption:
