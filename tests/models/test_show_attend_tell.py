@@ -229,6 +229,31 @@ def test_reinforce_raises_the_probability_of_the_rewarded_location():
     assert state["baseline"] == pytest.approx(0.9 * 2.0 + 0.1 * float(reward))
 
 
+def test_word_reward_credits_a_location_with_its_own_word_only():
+    """Two steps with separate location logits: word 1's log-likelihood depends on the location of
+    step 0 only. With reward="caption", step 0's location is credited (its score rises) and step 1's
+    logits get noise; with reward="word", each location answers for its own word: step 0 earns
+    nothing (word 0 is constant), step 1 gets nothing real either (its word ignores its location)."""
+    count = 20_000
+    gradients = {}
+    for reward in ("caption", "word"):
+        torch.manual_seed(5)
+        logits = torch.zeros(2, 2, requires_grad=True)  # (T, L): each step's location scores
+        log_alpha = torch.log_softmax(logits, -1)  # (T, L)
+        choice = torch.multinomial(log_alpha.detach().exp().repeat(count, 1), 1).view(count, 2)  # s_t ~ α_t
+        log_pi = log_alpha[torch.arange(2), choice]  # (B, T)
+        word_log_probs = torch.stack([torch.zeros(count), -(choice[:, 0] == 1).float()], dim=1)  # word 1: -1 if s_0 = 1
+        output = CaptionOutput(None, None, log_pi, torch.zeros(count, 2))
+        recipe = CaptionRecipe("show-attend-tell", {"reward": reward})
+        state = {"baseline": torch.tensor(-0.25)}  # the mean reward per word
+        loss, _, _ = recipe.reinforce(output, word_log_probs, torch.ones(count, 2, dtype=torch.bool), state)
+        loss.backward()
+        gradients[reward] = logits.grad.clone()
+    assert gradients["caption"][0, 0] < -0.05 < 0.05 < gradients["caption"][0, 1]  # location 0 of step 0 rises
+    assert gradients["word"][0].abs().max() < 0.02  # word 0 is constant: no credit, whatever s_0 (noise only)
+    assert gradients["word"][1].abs().max() < 0.02  # word 1 does not depend on s_1: noise only
+
+
 # ---- the measures and the recipe ------------------------------------------------------------------
 
 

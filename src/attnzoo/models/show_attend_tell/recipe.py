@@ -20,12 +20,14 @@ losses, per caption and averaged over the batch:
   of the images the model uses the expected context instead of a sample (the paper's trick; see
   :class:`HardShowAttendTell`), and those images have no REINFORCE term.
 
-The reward ``R``: the paper's, the caption's log-likelihood under the sampled locations, but
-per word (``log p(y | s, a) / |y|``), not summed: here captions are 4 to 21 words long with 1 to
-3 objects, and a summed log-likelihood would mostly reward short captions, whatever the
-locations (a variance the moving-average baseline cannot remove, since it is one number).
-It comes from the same teacher-forced pass, so no caption has to be sampled (a sequence metric
-such as BLEU would need one decoded caption per sample).
+The reward ``R`` (``reward="caption"``): the paper's, the caption's log-likelihood under the
+sampled locations, but per word (``log p(y | s, a) / |y|``), not summed: here captions are 4 to 21
+words long with 1 to 3 objects, and a summed log-likelihood would mostly reward short captions,
+whatever the locations (a variance the moving-average baseline cannot remove, since it is one
+number). With ``reward="word"`` each location s_t earns only the log-likelihood of the word it
+produced, as the authors' own code does (see :meth:`CaptionRecipe.reinforce`). Both come from the
+same teacher-forced pass, so no caption has to be sampled (a sequence metric such as BLEU would
+need one decoded caption per sample).
 
 Metrics (:mod:`measures`): BLEU-1..4, object recall, BLEU-4 on 3-object scenes, and for the
 attention models attention correctness, its uniform reference, argmax-in-box and coverage; the
@@ -64,6 +66,7 @@ class CaptionTask:
     order: str = "reading"  # training captions: "reading" (objects named top row first, left to right) or "any"
     doubly_stochastic: float = 0.0  # λ of eq. (14) (soft attention); the paper's 1 keeps α spread here (README)
     reward_weight: float = 1.0  # λ_r of the REINFORCE term (hard attention)
+    reward: str = "caption"  # hard: R of every location the caption's log p per word, or "word": its own word's
     entropy_weight: float = 0.01  # λ_e of the entropy bonus (hard attention)
     baseline_decay: float = 0.9  # d of the moving-average baseline b <- d b + (1 - d) mean(R) (hard)
     beam: int = 1  # beam size of the evaluation's captions (1: greedy)
@@ -77,6 +80,7 @@ class CaptionTask:
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "beam": self.beam >= 1,
             "order": self.order in ("reading", "any"),
+            "reward": self.reward in ("caption", "word"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -202,15 +206,29 @@ class CaptionRecipe(Recipe):
         return loss, logs
 
     def reinforce(self, output: Any, word_log_probs: Tensor, mask: Tensor, state: dict[str, Tensor]) -> tuple:
-        """Eq. (12)'s location term with the moving-average baseline: ``(loss, mean Σ_t H, mean R)``."""
-        reward = (word_log_probs.sum(dim=1) / mask.sum(dim=1)).detach()  # R: mean log p(y_t | s, a) per word
-        baseline = state.get("baseline", reward.mean()).to(reward.device)  # b (the first batch starts it)
-        log_pi = (output.log_pi * mask).sum(dim=1)  # Σ_t log p(s_t | a): (B,)
-        loss = self.settings.reward_weight * reinforce_loss(log_pi, reward - baseline)  # -(R - b) log p(s)
+        """Eq. (12)'s location term with the moving-average baseline: ``(loss, mean Σ_t H, mean R)``.
+
+        ``reward="caption"``: every location s_t of a caption shares R = its mean log p(y_t | s, a)
+        per word, the loss ``-(R - b) Σ_t log p(s_t | a)``. ``"word"``: s_t earns the log-likelihood of
+        the word it produced, R_t = log p(y_t | s, a), the loss ``-Σ_t (R_t - b) log p(s_t | a)`` (the
+        authors' code, arctic-captions, does so by default: each location answers for its own word,
+        not for the other words' luck). ``b`` tracks the batches' mean R (of the captions; of the words).
+        """
+        if self.settings.reward == "word":
+            reward = (word_log_probs.sum() / mask.sum()).detach()  # mean R_t over the batch's words
+            baseline = state.get("baseline", reward).to(reward.device)  # b (the first batch starts it)
+            advantage = (word_log_probs.detach() - baseline) * mask  # R_t - b: (B, T)
+            loss = -(advantage * output.log_pi).sum(dim=1).mean()  # -Σ_t (R_t - b) log p(s_t | a), mean over B
+        else:
+            per_caption = (word_log_probs.sum(dim=1) / mask.sum(dim=1)).detach()  # R: (B,)
+            reward = per_caption.mean()
+            baseline = state.get("baseline", reward).to(reward.device)  # b (the first batch starts it)
+            log_pi = (output.log_pi * mask).sum(dim=1)  # Σ_t log p(s_t | a): (B,)
+            loss = reinforce_loss(log_pi, per_caption - baseline)  # -(R - b) log p(s)
         decay = self.settings.baseline_decay
-        state["baseline"] = (decay * baseline + (1 - decay) * reward.mean()).detach().cpu()
+        state["baseline"] = (decay * baseline + (1 - decay) * reward).detach().cpu()
         entropy = (output.entropy * mask).sum(dim=1).mean()  # Σ_t H[α_t]
-        return loss, entropy, reward.mean()
+        return self.settings.reward_weight * loss, entropy, reward
 
     # ---- measuring -----------------------------------------------------------------------------
 
