@@ -30,12 +30,14 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from attnzoo.models.show_attend_tell import measures
 from attnzoo.recipes import count_parameters
+from attnzoo.tasks import scenes
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,11 +111,12 @@ centre of α's largest cell lies in the box (for hard attention: the location it
 time). The coverage columns are those of eq. (14), per caption (lower penalty: α spread more evenly
 over the image over the caption).
 
-Attention correctness by the place in caption 0 of the object a word names (the 200 3-object
-test scenes; caption 0 names the objects in reading order):
+Attention correctness / argmax in the box, by the place in caption 0 of the object a word names
+(the 200 3-object test scenes; caption 0 names the objects in reading order) and by the kind of
+word (all test scenes):
 
-| model | 1st object | 2nd object | 3rd object |
-| --- | ---: | ---: | ---: |
+| model | 1st object | 2nd object | 3rd object | size words | colour words | shape words |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {places}
 
 ## Goals
@@ -156,23 +159,45 @@ def measure(directory: Path) -> dict[str, float]:
     return {**metrics, **sizes, "load": load}
 
 
-def by_place(directory: Path) -> list[float]:
-    """Attention correctness of a run on the 3-object test scenes, for the words naming the 1st, 2nd
-    and 3rd object of caption 0 (the other objects' links set to -1 in turn)."""
+def where_it_looks(directory: Path) -> list[str]:
+    """Attention correctness / argmax in the box of a run on the test scenes, for the words naming the
+    1st, 2nd and 3rd object of caption 0 (3-object scenes), and for the size, colour and shape words:
+    table cells. Each subset keeps its words' links in caption 0 and sets the others' to -1."""
     run = Run(directory)
     recipe, model = run.recipe(), run.load_model()
     task = run.build_task(recipe)
-    items = [item for item in task.split("test") if len(item.objects) == 3]
-    forced = np.stack(recipe.describe(model, task, items)["forced"])  # (N, T, L): caption 0 teacher-forced
-    shares = []
-    for place in range(3):
-        chosen = []
-        for item in items:
-            named = list(dict.fromkeys(link for link in item.links[0] if link >= 0))  # objects in caption order
-            links = [link if link == named[place] else -1 for link in item.links[0]]
-            chosen.append(dataclasses.replace(item, links=[links]))
-        shares.append(measures.attention_correctness(forced, chosen, task.image_size)["correctness"])
-    return shares
+    items = task.split("test")
+    forced = recipe.describe(model, task, items)["forced"]  # (T, L) each: caption 0 teacher-forced
+    forced = np.stack([np.pad(item, ((0, max(len(f) for f in forced) - len(item)), (0, 0))) for item in forced])
+
+    def place(item: scenes.Scene, position: int, link: int, nth: int) -> bool:
+        named = list(dict.fromkeys(other for other in item.links[0] if other >= 0))  # objects in caption order
+        return len(item.objects) == 3 and link == named[nth]
+
+    def kind(item: scenes.Scene, position: int, link: int, words: Any) -> bool:
+        return item.captions[0][position] in words
+
+    tests = [(place, nth) for nth in range(3)] + [
+        (kind, words) for words in (scenes.SIZES, scenes.COLOURS, scenes.SHAPES)
+    ]
+    shown = []
+    for test, argument in tests:
+        chosen = [
+            dataclasses.replace(
+                item,
+                links=[
+                    [
+                        link if link >= 0 and test(item, t, link, argument) else -1
+                        for t, link in enumerate(item.links[0])
+                    ]
+                ],
+            )
+            for item in items
+        ]
+        keep = [index for index, item in enumerate(chosen) if max(item.links[0]) >= 0]
+        result = measures.attention_correctness(forced[keep], [chosen[index] for index in keep], task.image_size)
+        shown.append(f"{result['correctness']:.3f} / {result['argmax_in_box']:.3f}")
+    return shown
 
 
 def cells(metrics: dict[str, float], columns: tuple[str, ...], prefix: str = "") -> str:
@@ -243,7 +268,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
         ),
         goals=goals(results),
         places="\n".join(
-            f"| {LABELS[name]} | " + " | ".join(f"{share:.3f}" for share in by_place(out / name)) + " |"
+            f"| {LABELS[name]} | " + " | ".join(where_it_looks(out / name)) + " |"
             for name in ("soft", "hard", "hard-caption", "soft-ds")
         ),
     )
