@@ -327,7 +327,11 @@ def doubly_stochastic_penalty(weights: Tensor, mask: Tensor) -> Tensor:
 
 PRESETS: dict[str, Any] = {
     "soft": Preset(model={"attention": "soft"}, about="soft attention (§4.2); --doubly-stochastic 1: eq. (14)'s term"),
-    "hard": Preset(model={"attention": "hard"}, about="hard attention trained by REINFORCE (§4.1)"),
+    "hard": Preset(
+        model={"attention": "hard"},
+        task={"reward": "word", "reward_weight": 0.1, "entropy_weight": 0.002},
+        about="hard attention (§4.1), REINFORCE as the authors' code: each location rewarded by its own word",
+    ),
     "no-attention": Preset(model={"attention": "none"}, about="Show and Tell: the image only at the first step"),
 }
 
