@@ -3,9 +3,13 @@
 Trains, each on one CPU thread for the same wall-clock budget, through ``attnzoo.training.train``:
 
 - ``no-attention``: Show and Tell (the image vector at the first step only);
-- ``soft``: soft attention with the doubly stochastic term (λ = 1, eq. 14);
-- ``hard``: hard attention trained by REINFORCE (§4.1);
-- ``soft-no-ds``: soft attention with the doubly stochastic term ablated (λ = 0).
+- ``soft``: soft attention, the recipe's λ = 0 (no doubly stochastic term);
+- ``hard``: hard attention trained by REINFORCE (§4.1) as the authors' code does (each sampled
+  location rewarded by its own word's log-likelihood, λ_r = 0.1, λ_e = 0.002);
+- ``hard-caption``: the same with the paper's caption-level reward (per word), λ_r = 1, λ_e = 0.01;
+- ``soft-ds``: soft attention with the paper's doubly stochastic term, λ = 1 (eq. 14).
+
+All train on reading-order captions (the task's default ``order``), see the model's README.
 
 Then it measures each on the test scenes (600, 1-3 objects in equal shares) and on as many scenes
 with held-out colour-shape pairs, and writes ``docs/results/show_attend_tell.md`` (BLEU-1..4, object
@@ -13,8 +17,7 @@ recall, BLEU-4 on 3-object scenes, attention correctness against the boxes, cove
 ``docs/results/show_attend_tell.png`` / ``show_attend_tell_hard.png`` (each word's α over the
 image, Figs. 2-3 style). A run whose directory holds a model is reused; a stopped one resumes.
 
-    nohup python experiments/show_attend_tell.py --only soft no-attention > runs/sat1.log 2>&1 &
-    nohup python experiments/show_attend_tell.py --only hard soft-no-ds > runs/sat2.log 2>&1 &
+    nohup python experiments/show_attend_tell.py --only hard soft no-attention soft-ds > runs/sat.log 2>&1 &
     python experiments/show_attend_tell.py          # trains what is missing, then the report
     python experiments/show_attend_tell.py --minutes 0.3 --out runs/sat_smoke   # a smoke run
 """
@@ -22,29 +25,36 @@ image, Figs. 2-3 style). A run whose directory holds a model is reused; a stoppe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from attnzoo.models.show_attend_tell import measures
 from attnzoo.recipes import count_parameters
+from attnzoo.tasks import scenes
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
+AUTHORS_CODE = {"reward": "word", "reward_weight": 0.1, "entropy_weight": 0.002}  # arctic-captions' REINFORCE
 RUNS = {  # name: (preset, task overrides)
     "no-attention": ("no-attention", {}),
     "soft": ("soft", {}),
-    "hard": ("hard", {}),
-    "soft-no-ds": ("soft", {"doubly_stochastic": 0.0}),
+    "hard": ("hard", AUTHORS_CODE),
+    "hard-caption": ("hard", {"reward": "caption", "reward_weight": 1.0, "entropy_weight": 0.01}),
+    "soft-ds": ("soft", {"doubly_stochastic": 1.0}),
 }
 LABELS = {
     "no-attention": "no attention (Show and Tell)",
-    "soft": "soft attention, λ = 1",
-    "hard": "hard attention (REINFORCE)",
-    "soft-no-ds": "soft attention, λ = 0 (ablated)",
+    "soft": "soft attention, λ = 0 (the recipe)",
+    "hard": "hard attention (REINFORCE, word reward, λ_r = 0.1, λ_e = 0.002)",
+    "hard-caption": "hard attention (REINFORCE, caption reward, λ_r = 1, λ_e = 0.01)",
+    "soft-ds": "soft attention, λ = 1 (the paper's eq. 14)",
 }
 CAPTION_COLUMNS = ("bleu1", "bleu2", "bleu3", "bleu4", "object_recall", "bleu4_3objects")
 ATTENTION_COLUMNS = ("correctness", "uniform", "argmax_in_box", "penalty", "max_coverage")
@@ -57,13 +67,16 @@ Data: `attnzoo.tasks.scenes`, 48 × 48 RGB scenes of 1-3 objects (6 shapes × 6 
 sizes) in a 3 × 3 layout, captions from a grammar naming every object and one relation, all
 paraphrases (2 to 12 per scene) as references. New training scenes every epoch; 600 test scenes
 (200 each with 1, 2, 3 objects) and 600 scenes with a held-out colour-shape pair (never in
-training). Model: a 4-layer CNN (16-32-64-64, kernels 3-3-3-1, strides 2-3-1-1, batch normalisation:
-an 8 × 8 grid of 64-d annotations, each seeing 19 × 19 pixels; two coordinate channels appended to
-the image), LSTM of 128, attention MLP of 64, deep output; greedy
+training). Training captions: one random paraphrase among those naming the objects in reading
+order (top row first, left to right; two per scene). Model: a 4-layer CNN (16-32-64-64, kernels
+4-3-3-1, strides 2-3-1-1, padding (kernel − stride) / 2, batch normalisation: an 8 × 8 grid of
+64-d annotations, annotation (r, c) centred on grid cell (r, c) and seeing 20 × 20 pixels; two
+coordinate channels appended to the image), LSTM of 128, attention MLP of 64, deep output; greedy
 decoding through `attnzoo.decoding`. Training: batches of 64, Adam 3e-3 with cosine decay, the
 weights of the best validation BLEU-4 kept, **{minutes} wall-clock minutes per model on one
-thread of a shared 2-core machine** (validation passes excluded; load averages below are the whole
-machine's), torch {torch}, Python {python}, {cpus} CPUs.
+thread of a shared 2-core machine**, one model at a time (validation passes excluded; the load
+averages below are the whole machine's: other jobs ran beside), torch {torch}, Python {python},
+{cpus} CPUs.
 
 | run | parameters | steps | scenes seen | weights kept (best validation BLEU-4) | load avg (mean) |
 | --- | ---: | ---: | ---: | ---: | ---: |
@@ -98,11 +111,19 @@ centre of α's largest cell lies in the box (for hard attention: the location it
 time). The coverage columns are those of eq. (14), per caption (lower penalty: α spread more evenly
 over the image over the caption).
 
+Attention correctness / argmax in the box, by the place in caption 0 of the object a word names
+(the 200 3-object test scenes; caption 0 names the objects in reading order) and by the kind of
+word (all test scenes):
+
+| model | 1st object | 2nd object | 3rd object | size words | colour words | shape words |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
+{places}
+
 ## Goals
 
 {goals}
 
-Soft attention (λ = 1), each word's α over the image (brightness) for 3-object test scenes:
+Soft attention (λ = 0), each word's α over the image (brightness) for 3-object test scenes:
 
 ![soft attention per word](show_attend_tell.png)
 
@@ -138,6 +159,47 @@ def measure(directory: Path) -> dict[str, float]:
     return {**metrics, **sizes, "load": load}
 
 
+def where_it_looks(directory: Path) -> list[str]:
+    """Attention correctness / argmax in the box of a run on the test scenes, for the words naming the
+    1st, 2nd and 3rd object of caption 0 (3-object scenes), and for the size, colour and shape words:
+    table cells. Each subset keeps its words' links in caption 0 and sets the others' to -1."""
+    run = Run(directory)
+    recipe, model = run.recipe(), run.load_model()
+    task = run.build_task(recipe)
+    items = task.split("test")
+    forced = recipe.describe(model, task, items)["forced"]  # (T, L) each: caption 0 teacher-forced
+    forced = np.stack([np.pad(item, ((0, max(len(f) for f in forced) - len(item)), (0, 0))) for item in forced])
+
+    def place(item: scenes.Scene, position: int, link: int, nth: int) -> bool:
+        named = list(dict.fromkeys(other for other in item.links[0] if other >= 0))  # objects in caption order
+        return len(item.objects) == 3 and link == named[nth]
+
+    def kind(item: scenes.Scene, position: int, link: int, words: Any) -> bool:
+        return item.captions[0][position] in words
+
+    tests = [(place, nth) for nth in range(3)] + [
+        (kind, words) for words in (scenes.SIZES, scenes.COLOURS, scenes.SHAPES)
+    ]
+    shown = []
+    for test, argument in tests:
+        chosen = [
+            dataclasses.replace(
+                item,
+                links=[
+                    [
+                        link if link >= 0 and test(item, t, link, argument) else -1
+                        for t, link in enumerate(item.links[0])
+                    ]
+                ],
+            )
+            for item in items
+        ]
+        keep = [index for index, item in enumerate(chosen) if max(item.links[0]) >= 0]
+        result = measures.attention_correctness(forced[keep], [chosen[index] for index in keep], task.image_size)
+        shown.append(f"{result['correctness']:.3f} / {result['argmax_in_box']:.3f}")
+    return shown
+
+
 def cells(metrics: dict[str, float], columns: tuple[str, ...], prefix: str = "") -> str:
     """Table cells: BLEU and the penalty with one decimal, shares and coverage with three."""
 
@@ -152,27 +214,30 @@ def cells(metrics: dict[str, float], columns: tuple[str, ...], prefix: str = "")
 
 def goals(results: dict[str, dict[str, float]]) -> str:
     """The issue's goals, each with the measured numbers and met / not met."""
-    none, soft, hard = results["no-attention"], results["soft"], results["hard"]
-    ablated = results["soft-no-ds"]
+    none, soft, ablated = results["no-attention"], results["soft"], results["soft-ds"]
 
     def verdict(ok: bool) -> str:
         return "**met**" if ok else "**not met**"
 
     lines = [
-        f"- Soft beats no attention by >= 5 BLEU-4 on 3-object scenes: {soft['bleu4_3objects']:.1f} against "
-        f"{none['bleu4_3objects']:.1f} ({soft['bleu4_3objects'] - none['bleu4_3objects']:+.1f}): "
-        f"{verdict(soft['bleu4_3objects'] - none['bleu4_3objects'] >= 5)}.",
-        f"- Hard beats no attention by >= 5 BLEU-4 on 3-object scenes: {hard['bleu4_3objects']:.1f} against "
-        f"{none['bleu4_3objects']:.1f} ({hard['bleu4_3objects'] - none['bleu4_3objects']:+.1f}): "
-        f"{verdict(hard['bleu4_3objects'] - none['bleu4_3objects'] >= 5)}.",
+        f"- {LABELS[name]} beats no attention by >= 5 BLEU-4 on 3-object scenes: "
+        f"{results[name]['bleu4_3objects']:.1f} against {none['bleu4_3objects']:.1f} "
+        f"({results[name]['bleu4_3objects'] - none['bleu4_3objects']:+.1f}): "
+        f"{verdict(results[name]['bleu4_3objects'] - none['bleu4_3objects'] >= 5)}."
+        for name in ("soft", "hard", "hard-caption")
+    ]
+    lines += [
+        f"- {LABELS[name]}: argmax inside the named object's box >= 70%: "
+        f"{100 * results[name]['argmax_in_box']:.1f}%: {verdict(results[name]['argmax_in_box'] >= 0.7)}."
+        for name in ("hard", "hard-caption")
+    ]
+    lines += [
         f"- Soft attention correctness >= 0.6 (uniform {soft['uniform']:.3f}): {soft['correctness']:.3f}: "
         f"{verdict(soft['correctness'] >= 0.6)}.",
-        f"- Hard attention's argmax inside the named object's box >= 70%: {100 * hard['argmax_in_box']:.1f}%: "
-        f"{verdict(hard['argmax_in_box'] >= 0.7)}.",
-        f"- The doubly stochastic term's effect on coverage: penalty {soft['penalty']:.1f} with λ = 1 against "
-        f"{ablated['penalty']:.1f} with λ = 0, largest Σ_t α_ti {soft['max_coverage']:.2f} against "
-        f"{ablated['max_coverage']:.2f}; attention correctness {soft['correctness']:.3f} against "
-        f"{ablated['correctness']:.3f}, BLEU-4 {soft['bleu4']:.1f} against {ablated['bleu4']:.1f}.",
+        f"- The doubly stochastic term's effect on coverage: penalty {ablated['penalty']:.1f} with λ = 1 against "
+        f"{soft['penalty']:.1f} with λ = 0, largest Σ_t α_ti {ablated['max_coverage']:.2f} against "
+        f"{soft['max_coverage']:.2f}; attention correctness {ablated['correctness']:.3f} against "
+        f"{soft['correctness']:.3f}, BLEU-4 {ablated['bleu4']:.1f} against {soft['bleu4']:.1f}.",
     ]
     return "\n".join(lines)
 
@@ -202,6 +267,10 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             f"| {LABELS[name]} | {cells(r, ATTENTION_COLUMNS)} |" for name, r in results.items() if "correctness" in r
         ),
         goals=goals(results),
+        places="\n".join(
+            f"| {LABELS[name]} | " + " | ".join(where_it_looks(out / name)) + " |"
+            for name in ("soft", "hard", "hard-caption", "soft-ds")
+        ),
     )
     (results_dir / "show_attend_tell.md").write_text(text, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

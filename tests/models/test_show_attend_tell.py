@@ -13,6 +13,7 @@ from attnzoo.models.show_attend_tell.model import (
     ShowAttendTell,
     ShowAttendTellConfig,
     doubly_stochastic_penalty,
+    encoder,
 )
 from attnzoo.models.show_attend_tell.recipe import CaptionRecipe, caption_batch, images_tensor
 from attnzoo.registry import create_model
@@ -20,7 +21,7 @@ from attnzoo.tasks import scenes
 
 TINY = {
     "channels": (4, 6),
-    "kernels": (3, 1),
+    "kernels": (4, 2),
     "strides": (2, 2),
     "embed_dim": 6,
     "hidden_size": 8,
@@ -84,6 +85,31 @@ def test_each_token_links_to_the_object_it_names():
                 assert describes == (link >= 0) and (link < 0 or word in attributes)
 
 
+def test_reading_order_captions_name_the_objects_top_row_first_left_to_right():
+    for scene in scenes.generate_scenes(45, seed=10):
+        cells = [item.cell for item in scene.objects]
+        assert cells == sorted(cells)  # the objects are listed in reading order
+        ordered = scene.reading_order()
+        assert ordered[0] == 0 and len(ordered) == 2  # caption 0, and its other wording of the relation
+        for index, links in enumerate(scene.links):
+            first_mentions = list(dict.fromkeys(link for link in links if link >= 0))
+            rows_cols = [scene.objects[link].cell for link in first_mentions]
+            assert (index in ordered) == (rows_cols == sorted(rows_cols))
+
+
+def test_the_training_stream_in_reading_order_gives_only_reading_order_captions():
+    recipe = CaptionRecipe("show-attend-tell", {"image_size": 24, "train_size": 40, "order": "reading"})
+    task = recipe.build_task(0)
+    for index in range(40):
+        _, ids = task.train[index]
+        scene = scenes.generate_scene(scenes.scene_rng(task.train.seed, index), image_size=24)
+        descriptions = [" ".join(item.words()) for item in sorted(scene.objects, key=lambda item: item.cell)]
+        text = " ".join(task.vocabulary.decode(ids))
+        assert [text.index(description) for description in descriptions] == sorted(
+            text.index(description) for description in descriptions
+        ) or len(set(descriptions)) < len(descriptions)  # two alike objects: either order reads the same
+
+
 def test_scenes_are_deterministic_and_the_held_out_pairs_only_in_novel():
     first, again, other = (scenes.generate_scenes(30, seed) for seed in (7, 7, 8))
     assert all(np.array_equal(a.image, b.image) and a.captions == b.captions for a, b in zip(first, again, strict=True))
@@ -111,6 +137,29 @@ def test_soft_context_is_the_gated_expected_annotation():
     torch.testing.assert_close(look.weights, alpha)
     torch.testing.assert_close(look.context, beta * (alpha[..., None] * a).sum(1))
     assert model.config.grid**2 == a.size(1) == 36
+
+
+def test_each_annotation_is_centred_on_the_grid_cell_that_alpha_is_drawn_and_scored_on():
+    """The measures and pictures put α_i on the pixels of grid cell i; the encoder must look there.
+    With positive weights, the input gradient of annotation (r, c) is symmetric about its receptive
+    field's centre, which must be the cell's centre ((r + 1/2) S / grid - 1/2 in pixel indices)."""
+    config = ShowAttendTellConfig(coordinates=False)  # the default CNN: 48 → 8 × 8
+    network = encoder(config).eval()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.constant_(module.weight, 0.1)
+            torch.nn.init.zeros_(module.bias)
+    images = torch.ones(1, 3, 48, 48, requires_grad=True)
+    out = network(images)
+    assert out.shape[-2:] == (config.grid, config.grid) == (8, 8)
+    row, col = 4, 3  # away from the border, where padding would cut the field
+    out[0, :, row, col].sum().backward()
+    weight = images.grad[0].abs().sum(0)  # (S, S)
+    pixels = torch.arange(48, dtype=weight.dtype)
+    centre_y = float((weight.sum(1) * pixels).sum() / weight.sum())
+    centre_x = float((weight.sum(0) * pixels).sum() / weight.sum())
+    cell = 48 / config.grid
+    assert (centre_y, centre_x) == pytest.approx(((row + 0.5) * cell - 0.5, (col + 0.5) * cell - 0.5), abs=1e-4)
 
 
 def test_hard_attention_picks_one_annotation_and_argmax_in_eval():
@@ -180,6 +229,31 @@ def test_reinforce_raises_the_probability_of_the_rewarded_location():
     assert state["baseline"] == pytest.approx(0.9 * 2.0 + 0.1 * float(reward))
 
 
+def test_word_reward_credits_a_location_with_its_own_word_only():
+    """Two steps with separate location logits: word 1's log-likelihood depends on the location of
+    step 0 only. With reward="caption", step 0's location is credited (its score rises) and step 1's
+    logits get noise; with reward="word", each location answers for its own word: step 0 earns
+    nothing (word 0 is constant), step 1 gets nothing real either (its word ignores its location)."""
+    count = 20_000
+    gradients = {}
+    for reward in ("caption", "word"):
+        torch.manual_seed(5)
+        logits = torch.zeros(2, 2, requires_grad=True)  # (T, L): each step's location scores
+        log_alpha = torch.log_softmax(logits, -1)  # (T, L)
+        choice = torch.multinomial(log_alpha.detach().exp().repeat(count, 1), 1).view(count, 2)  # s_t ~ α_t
+        log_pi = log_alpha[torch.arange(2), choice]  # (B, T)
+        word_log_probs = torch.stack([torch.zeros(count), -(choice[:, 0] == 1).float()], dim=1)  # word 1: -1 if s_0 = 1
+        output = CaptionOutput(None, None, log_pi, torch.zeros(count, 2))
+        recipe = CaptionRecipe("show-attend-tell", {"reward": reward})
+        state = {"baseline": torch.tensor(-0.25)}  # the mean reward per word
+        loss, _, _ = recipe.reinforce(output, word_log_probs, torch.ones(count, 2, dtype=torch.bool), state)
+        loss.backward()
+        gradients[reward] = logits.grad.clone()
+    assert gradients["caption"][0, 0] < -0.05 < 0.05 < gradients["caption"][0, 1]  # location 0 of step 0 rises
+    assert gradients["word"][0].abs().max() < 0.02  # word 0 is constant: no credit, whatever s_0 (noise only)
+    assert gradients["word"][1].abs().max() < 0.02  # word 1 does not depend on s_1: noise only
+
+
 # ---- the measures and the recipe ------------------------------------------------------------------
 
 
@@ -199,6 +273,28 @@ def test_attention_correctness_of_uniform_and_of_a_focused_alpha():
     result = measures.attention_correctness(focused, [scene], image_size=24)
     assert result["correctness"] == pytest.approx(0.25) and result["argmax_in_box"] == 0.0
     assert measures.object_recall([["a", "big", "red", "circle"]], [items[0]]) in (0.0, 1.0)
+
+
+def test_box_mass_against_pixels_of_the_nearest_neighbour_upsampled_alpha():
+    """Independent check of the correctness measure: spread each cell's α over its pixels
+    (np.kron), sum the pixels inside the box; and the argmax cell's centre pixel tested against the box."""
+    rng = np.random.default_rng(0)
+    items = scenes.generate_scenes(12, seed=9, image_size=48)
+    steps = max(len(item.links[0]) for item in items)
+    weights = rng.dirichlet(np.full(64, 0.3), size=(12, steps))  # (N, T, L), peaked at random cells
+    result = measures.attention_correctness(weights, items, image_size=48)
+    inside, hits = [], []
+    for index, item in enumerate(items):
+        for step, link in enumerate(item.links[0]):
+            if link < 0:
+                continue
+            top, left, bottom, right = item.objects[link].box
+            pixels = np.kron(weights[index, step].reshape(8, 8), np.ones((6, 6)) / 36)  # (48, 48), sums to 1
+            inside.append(pixels[top:bottom, left:right].sum())
+            row, col = divmod(int(weights[index, step].argmax()), 8)
+            hits.append(top <= 6 * row + 3 < bottom and left <= 6 * col + 3 < right)
+    assert result["correctness"] == pytest.approx(np.mean(inside))
+    assert result["argmax_in_box"] == pytest.approx(np.mean(hits)) and result["words"] == len(inside)
 
 
 def test_bleu_uses_every_paraphrase_as_a_reference():

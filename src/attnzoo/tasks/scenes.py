@@ -8,10 +8,12 @@ same column "above" / "below".
 
 Every scene comes with:
 
-- the objects, each with its **box** ``(top, left, bottom, right)`` (bottom/right exclusive): the
-  tight bounding box of its pixels;
-- several **paraphrases** from a small grammar that names every object, e.g. ``a small red
-  circle to the left of a big blue square and a big green star``;
+- the objects in reading order (by their layout cell: top row first, left to right), each with
+  its **box** ``(top, left, bottom, right)`` (bottom/right exclusive): the tight bounding box of
+  its pixels;
+- several **paraphrases** from a small grammar that names every object, in every order, e.g. ``a
+  small red circle to the left of a big blue square and a big green star``; caption 0 names them
+  in reading order (:meth:`Scene.reading_order` lists the captions that do);
 - for each token of each paraphrase, the object it refers to (``-1`` for none): the size, colour
   and shape words of an object point at that object, the other words at none. Attention is
   scored against these links and boxes.
@@ -90,6 +92,15 @@ class Scene:
     objects: list[SceneObject]
     captions: list[list[str]]
     links: list[list[int]]
+
+    def reading_order(self) -> list[int]:
+        """The captions that name the objects in reading order (top row first, left to right), caption 0 first."""
+        ordered = []
+        for index, links in enumerate(self.links):
+            named = [link for position, link in enumerate(links) if link >= 0 and link not in links[:position]]
+            if named == sorted(named):
+                ordered.append(index)
+        return ordered
 
 
 @cache
@@ -212,7 +223,7 @@ def generate_scene(
     count = int(rng.integers(1, LAYOUT + 1)) if count is None else count
     if not 1 <= count <= LAYOUT:
         raise ValueError(f"count: expected 1 to {LAYOUT} objects, got {count}")
-    objects = draw_objects(rng, count, image_size, split)
+    objects = sorted(draw_objects(rng, count, image_size, split), key=lambda item: item.cell)  # reading order
     captions, links = paraphrases(objects)
     return Scene(render(objects, rng, image_size), objects, captions, links)
 

@@ -50,7 +50,7 @@ class ShowAttendTellConfig:
     vocab_size: int = 31  # words including <pad> <bos> <eos> <unk> (set from the data by the recipe)
     image_size: int = 48  # side of the square RGB images (set from the data by the recipe)
     channels: tuple[int, ...] = (16, 32, 64, 64)  # conv layers' widths; the last is D
-    kernels: tuple[int, ...] = (3, 3, 3, 1)  # conv layers' (odd) kernel sides: each cell sees 19 × 19 px of 48
+    kernels: tuple[int, ...] = (4, 3, 3, 1)  # conv layers' kernel sides (>= stride, same parity): cells see 20 × 20 px
     strides: tuple[int, ...] = (2, 3, 1, 1)  # conv layers' strides: the grid is S / product (48 → 8 × 8, L = 64)
     coordinates: bool = True  # append (x, y) channels to the image (not in the paper; see the module doc)
     embed_dim: int = 64  # m: word embedding E y
@@ -66,15 +66,17 @@ class ShowAttendTellConfig:
                 f"channels, kernels, strides: expected as many (>= 1), "
                 f"got {self.channels}, {self.kernels}, {self.strides}"
             )
-        if any(kernel % 2 == 0 for kernel in self.kernels):
-            raise ValueError(f"kernels: expected odd sides, got {self.kernels}")
+        if any(k < s or (k - s) % 2 for k, s in zip(self.kernels, self.strides, strict=True)):
+            raise ValueError(
+                f"kernels: expected each >= its stride and of the same parity, got {self.kernels} for {self.strides}"
+            )
 
     @property
     def grid(self) -> int:
         """Side of the annotation grid, ``S / prod(strides)`` (``L = grid²``)."""
         side = self.image_size
         for stride in self.strides:
-            side = (side - 1) // stride + 1  # a k × k convolution with padding k // 2
+            side = side // stride  # a k × k convolution with padding (k - stride) / 2
         return side
 
 
@@ -120,14 +122,17 @@ def encoder(config: ShowAttendTellConfig) -> nn.Sequential:
     """The CNN: convolutions, each with batch normalisation (it trains from scratch much faster
     than VGG's plain layers) and ReLU, ``(B, 3 [+2], S, S) -> (B, D, grid, grid)``.
 
-    The default's last layer is 1 × 1, so that an annotation sees 19 × 19 pixels around its cell
-    (an object and little more) rather than 31 × 31 (most of a 48 × 48 scene): with annotations that
-    each describe the whole scene, their mean serves every word and attention has nothing to pick.
+    Each convolution is padded by ``(kernel - stride) / 2``, so that annotation ``(r, c)`` is
+    centred on the pixels of grid cell ``(r, c)`` (rows ``r·S/grid`` to ``(r+1)·S/grid``), the cell
+    that the attention pictures and the attention-correctness measure put its α on. (A ``k // 2``
+    padding centres it on the cell's top-left pixel instead, half a cell up and left.) The default's
+    last layer is 1 × 1, so that an annotation sees 20 × 20 pixels around its cell (an object and
+    little more) rather than most of a 48 × 48 scene.
     """
     layers: list[nn.Module] = []
     width = 3 + 2 * config.coordinates
     for channels, kernel, stride in zip(config.channels, config.kernels, config.strides, strict=True):
-        convolution = nn.Conv2d(width, channels, kernel, stride=stride, padding=kernel // 2)
+        convolution = nn.Conv2d(width, channels, kernel, stride=stride, padding=(kernel - stride) // 2)
         layers += [convolution, nn.BatchNorm2d(channels), nn.ReLU()]
         width = channels
     return nn.Sequential(*layers)
@@ -321,8 +326,12 @@ def doubly_stochastic_penalty(weights: Tensor, mask: Tensor) -> Tensor:
 
 
 PRESETS: dict[str, Any] = {
-    "soft": Preset(model={"attention": "soft"}, about="soft attention with the doubly stochastic term (§4.2)"),
-    "hard": Preset(model={"attention": "hard"}, about="hard attention trained by REINFORCE (§4.1)"),
+    "soft": Preset(model={"attention": "soft"}, about="soft attention (§4.2); --doubly-stochastic 1: eq. (14)'s term"),
+    "hard": Preset(
+        model={"attention": "hard"},
+        task={"reward": "word", "reward_weight": 0.1, "entropy_weight": 0.002},
+        about="hard attention (§4.1), REINFORCE as the authors' code: each location rewarded by its own word",
+    ),
     "no-attention": Preset(model={"attention": "none"}, about="Show and Tell: the image only at the first step"),
 }
 

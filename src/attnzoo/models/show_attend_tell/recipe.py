@@ -1,9 +1,15 @@
 """How Show, Attend and Tell trains and is measured on generated scenes (:mod:`attnzoo.tasks.scenes`).
 
 Every epoch draws new training scenes (``train_size`` of them, seeded by the run's seed and the
-epoch) and one random paraphrase of each. The losses, per caption and averaged over the batch:
+epoch) and one random paraphrase of each: by default (``order="reading"``) one of those that name
+the objects in reading order, top row first, left to right. With any order (``"any"``), the
+teacher's caption picks at random which object comes next, and the attention for an object's
+size and colour words is computed before the decoder has read any word naming that object (the
+query ``h_{t-1}`` has read the words up to ``t − 2``, eq. 4), so α hedges over the objects. The
+losses, per caption and averaged over the batch:
 
-- soft attention (§4.2, eq. 14):  ``-log p(y | a) + λ Σ_i (1 − Σ_t α_ti)²``;
+- soft attention (§4.2, eq. 14):  ``-log p(y | a) + λ Σ_i (1 − Σ_t α_ti)²`` (default λ = 0: with
+  ~15 words and L = 64 locations, any λ >= 0.02 measured here spreads α over the background);
 - no attention:                   ``-log p(y | a)``;
 - hard attention (§4.1, eqs. 11-12), the variational lower bound ``L_s`` with one sample of the
   locations ``s`` per caption:
@@ -14,12 +20,14 @@ epoch) and one random paraphrase of each. The losses, per caption and averaged o
   of the images the model uses the expected context instead of a sample (the paper's trick; see
   :class:`HardShowAttendTell`), and those images have no REINFORCE term.
 
-The reward ``R``: the paper's, the caption's log-likelihood under the sampled locations, but
-per word (``log p(y | s, a) / |y|``), not summed: here captions are 4 to 21 words long with 1 to
-3 objects, and a summed log-likelihood would mostly reward short captions, whatever the
-locations (a variance the moving-average baseline cannot remove, since it is one number).
-It comes from the same teacher-forced pass, so no caption has to be sampled (a sequence metric
-such as BLEU would need one decoded caption per sample).
+The reward ``R`` (``reward="caption"``): the paper's, the caption's log-likelihood under the
+sampled locations, but per word (``log p(y | s, a) / |y|``), not summed: here captions are 4 to 21
+words long with 1 to 3 objects, and a summed log-likelihood would mostly reward short captions,
+whatever the locations (a variance the moving-average baseline cannot remove, since it is one
+number). With ``reward="word"`` each location s_t earns only the log-likelihood of the word it
+produced, as the authors' own code does (see :meth:`CaptionRecipe.reinforce`). Both come from the
+same teacher-forced pass, so no caption has to be sampled (a sequence metric such as BLEU would
+need one decoded caption per sample).
 
 Metrics (:mod:`measures`): BLEU-1..4, object recall, BLEU-4 on 3-object scenes, and for the
 attention models attention correctness, its uniform reference, argmax-in-box and coverage; the
@@ -55,8 +63,10 @@ class CaptionTask:
     train_size: int = 20_000  # training scenes per epoch (new scenes every epoch)
     valid_size: int = 300  # validation scenes (1, 2 and 3 objects in equal shares)
     test_size: int = 600  # test scenes, and as many held-out-pair ("novel") scenes
-    doubly_stochastic: float = 1.0  # λ of eq. (14) (soft attention); 0: the term ablated
+    order: str = "reading"  # training captions: "reading" (objects named top row first, left to right) or "any"
+    doubly_stochastic: float = 0.0  # λ of eq. (14) (soft attention); the paper's 1 keeps α spread here (README)
     reward_weight: float = 1.0  # λ_r of the REINFORCE term (hard attention)
+    reward: str = "caption"  # hard: R of every location the caption's log p per word, or "word": its own word's
     entropy_weight: float = 0.01  # λ_e of the entropy bonus (hard attention)
     baseline_decay: float = 0.9  # d of the moving-average baseline b <- d b + (1 - d) mean(R) (hard)
     beam: int = 1  # beam size of the evaluation's captions (1: greedy)
@@ -69,6 +79,8 @@ class CaptionTask:
             "test_size": self.test_size >= 1,
             "baseline_decay": 0 <= self.baseline_decay < 1,
             "beam": self.beam >= 1,
+            "order": self.order in ("reading", "any"),
+            "reward": self.reward in ("caption", "word"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -78,11 +90,13 @@ class CaptionTask:
 class SceneStream(Dataset):
     """``size`` training scenes, new every epoch: item ``i`` of epoch ``e`` is scene ``(seed, e, i)``.
 
-    An item is ``(image (S, S, 3) uint8 tensor, token ids of one random paraphrase)``.
+    An item is ``(image (S, S, 3) uint8 tensor, token ids of one random paraphrase)``: of those
+    that name the objects in reading order (``order="reading"``), or of all (``"any"``).
     """
 
-    def __init__(self, size: int, seed: int, image_size: int, vocabulary: Vocabulary) -> None:
+    def __init__(self, size: int, seed: int, image_size: int, vocabulary: Vocabulary, order: str = "any") -> None:
         self.size, self.seed, self.image_size, self.vocabulary, self.epoch = size, seed, image_size, vocabulary, 0
+        self.order = order
 
     def __len__(self) -> int:
         return self.size
@@ -90,7 +104,8 @@ class SceneStream(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, list[int]]:
         rng = scenes.scene_rng(self.seed, index, self.epoch)
         scene = scenes.generate_scene(rng, image_size=self.image_size)
-        words = scene.captions[int(rng.integers(len(scene.captions)))]
+        allowed = scene.reading_order() if self.order == "reading" else range(len(scene.captions))
+        words = scene.captions[allowed[int(rng.integers(len(allowed)))]]
         return torch.from_numpy(scene.image), self.vocabulary.encode(words, add_eos=False)
 
 
@@ -148,7 +163,9 @@ class CaptionRecipe(Recipe):
 
     def build_task(self, seed: int) -> SceneData:
         vocabulary, settings = Vocabulary(scenes.WORDS), self.settings
-        stream = SceneStream(settings.train_size, split_seed("train", seed), settings.image_size, vocabulary)
+        stream = SceneStream(
+            settings.train_size, split_seed("train", seed), settings.image_size, vocabulary, settings.order
+        )
         sizes = {"train": settings.valid_size, "valid": settings.valid_size, "test": settings.test_size}
         return SceneData(vocabulary, settings.image_size, seed, sizes, stream)
 
@@ -189,15 +206,29 @@ class CaptionRecipe(Recipe):
         return loss, logs
 
     def reinforce(self, output: Any, word_log_probs: Tensor, mask: Tensor, state: dict[str, Tensor]) -> tuple:
-        """Eq. (12)'s location term with the moving-average baseline: ``(loss, mean Σ_t H, mean R)``."""
-        reward = (word_log_probs.sum(dim=1) / mask.sum(dim=1)).detach()  # R: mean log p(y_t | s, a) per word
-        baseline = state.get("baseline", reward.mean()).to(reward.device)  # b (the first batch starts it)
-        log_pi = (output.log_pi * mask).sum(dim=1)  # Σ_t log p(s_t | a): (B,)
-        loss = self.settings.reward_weight * reinforce_loss(log_pi, reward - baseline)  # -(R - b) log p(s)
+        """Eq. (12)'s location term with the moving-average baseline: ``(loss, mean Σ_t H, mean R)``.
+
+        ``reward="caption"``: every location s_t of a caption shares R = its mean log p(y_t | s, a)
+        per word, the loss ``-(R - b) Σ_t log p(s_t | a)``. ``"word"``: s_t earns the log-likelihood of
+        the word it produced, R_t = log p(y_t | s, a), the loss ``-Σ_t (R_t - b) log p(s_t | a)`` (the
+        authors' code, arctic-captions, does so by default: each location answers for its own word,
+        not for the other words' luck). ``b`` tracks the batches' mean R (of the captions; of the words).
+        """
+        if self.settings.reward == "word":
+            reward = (word_log_probs.sum() / mask.sum()).detach()  # mean R_t over the batch's words
+            baseline = state.get("baseline", reward).to(reward.device)  # b (the first batch starts it)
+            advantage = (word_log_probs.detach() - baseline) * mask  # R_t - b: (B, T)
+            loss = -(advantage * output.log_pi).sum(dim=1).mean()  # -Σ_t (R_t - b) log p(s_t | a), mean over B
+        else:
+            per_caption = (word_log_probs.sum(dim=1) / mask.sum(dim=1)).detach()  # R: (B,)
+            reward = per_caption.mean()
+            baseline = state.get("baseline", reward).to(reward.device)  # b (the first batch starts it)
+            log_pi = (output.log_pi * mask).sum(dim=1)  # Σ_t log p(s_t | a): (B,)
+            loss = reinforce_loss(log_pi, per_caption - baseline)  # -(R - b) log p(s)
         decay = self.settings.baseline_decay
-        state["baseline"] = (decay * baseline + (1 - decay) * reward.mean()).detach().cpu()
+        state["baseline"] = (decay * baseline + (1 - decay) * reward).detach().cpu()
         entropy = (output.entropy * mask).sum(dim=1).mean()  # Σ_t H[α_t]
-        return loss, entropy, reward.mean()
+        return self.settings.reward_weight * loss, entropy, reward
 
     # ---- measuring -----------------------------------------------------------------------------
 
@@ -354,7 +385,7 @@ class CaptionRecipe(Recipe):
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
         model = {
             "channels": (4, 4),
-            "kernels": (3, 3),
+            "kernels": (4, 2),
             "strides": (2, 2),
             "embed_dim": 8,
             "hidden_size": 8,
