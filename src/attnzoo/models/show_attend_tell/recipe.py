@@ -48,7 +48,7 @@ from torch.utils.data import Dataset
 from attnzoo.attention import reinforce_loss
 from attnzoo.models.show_attend_tell import measures
 from attnzoo.models.show_attend_tell.model import CaptionModel, doubly_stochastic_penalty
-from attnzoo.recipes.base import Command, Recipe, Training, device_of, shuffled_batches, split_seed
+from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import scenes
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
@@ -235,10 +235,8 @@ class CaptionRecipe(Recipe):
     @torch.no_grad()
     def describe(self, model: CaptionModel, task: SceneData, items: list[scenes.Scene]) -> dict[str, Any]:
         """Captions (word lists) and their α ``(N, T, L)``; the teacher-forced α of caption 0 too."""
-        was_training, device = model.training, device_of(model)
-        model.eval()
-        words, alphas, forced, lengths = [], [], [], []
-        try:
+        device, (words, alphas, forced, lengths) = device_of(model), ([], [], [], [])
+        with evaluating(model):
             for start in range(0, len(items), EVAL_BATCH):
                 chunk = items[start : start + EVAL_BATCH]
                 images = images_tensor(np.stack([item.image for item in chunk])).to(device)
@@ -252,8 +250,6 @@ class CaptionRecipe(Recipe):
                     alphas += list(decoded.alignments.cpu().numpy())
                     forced += list(output.weights.cpu().numpy())
                     lengths += (targets != PAD_ID).sum(dim=1).tolist()
-        finally:
-            model.train(was_training)
         return {"words": words, "alphas": alphas, "forced": forced, "lengths": lengths}
 
     def measure(self, model: CaptionModel, task: SceneData, items: list[scenes.Scene]) -> dict[str, float]:
@@ -295,11 +291,8 @@ class CaptionRecipe(Recipe):
         """Caption uint8 images ``(N, S, S, 3)``, draw each word's α (and hard attention's location) to ``path``."""
         from attnzoo.viz.captions import plot_word_attention
 
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             decoded = model.generate(images_tensor(images).to(device_of(model)), max_len=24)
-        model.train(was_training)
         words = [task.vocabulary.decode(row) for row in decoded.tokens.tolist()]
         grid = model.config.grid
         alphas = (
@@ -323,8 +316,7 @@ class CaptionRecipe(Recipe):
         if out is not None:
             words = self.draw_images(model, task, image[None], out)[0]
             return " ".join(words) + f"\n(each word's attention drawn to {out})"
-        model.eval()
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             decoded = model.generate(images_tensor(image[None]).to(device_of(model)), max_len=24)
         return " ".join(task.vocabulary.decode(decoded.tokens[0].tolist()))
 
@@ -344,9 +336,8 @@ class CaptionRecipe(Recipe):
         if inputs is None:
             return self.reference_views(model, task)
         images = np.stack([scenes.read_image(Path(path), task.image_size) for path in inputs])
-        was_training = model.training
-        decoded = model.eval().generate(images_tensor(images).to(device_of(model)), max_len=24)
-        model.train(was_training)
+        with evaluating(model):
+            decoded = model.generate(images_tensor(images).to(device_of(model)), max_len=24)
         grid, views = model.config.grid, []
         for number, row in enumerate(decoded.tokens.tolist()):
             words = task.vocabulary.decode(row)
@@ -362,9 +353,8 @@ class CaptionRecipe(Recipe):
         chosen = [item for item in task.split("test") if len(item.objects) == 3][: self.probes]
         images = images_tensor(np.stack([item.image for item in chosen]))
         inputs, _ = caption_batch([task.vocabulary.encode(item.captions[0], add_eos=False) for item in chosen])
-        was_training = model.training
-        weights = model.eval()(images.to(device_of(model)), inputs.to(device_of(model))).weights.cpu()  # (N, T, L)
-        model.train(was_training)
+        with evaluating(model):
+            weights = model(images.to(device_of(model)), inputs.to(device_of(model))).weights.cpu()  # (N, T, L)
         grid, views = model.config.grid, []
         for number, item in enumerate(chosen):
             words = [*item.captions[0], "<eos>"]  # α of step t produced word t
