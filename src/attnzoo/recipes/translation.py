@@ -199,7 +199,6 @@ class TranslationRecipe(Recipe):
         """:meth:`translate` of ``texts`` already encoded as ``source_ids`` (``task.encode_source``)."""
         from attnzoo.tasks.vocab import EOS
 
-        model.eval()
         limit = 2 * max(len(ids) for ids in task.train.source_ids)
         for ids in source_ids:
             if len(ids) > limit:
@@ -209,7 +208,8 @@ class TranslationRecipe(Recipe):
                 )
         batch = collate_pairs([(ids, []) for ids in source_ids])
         source, lengths = batch["source"].to(device_of(model)), batch["source_lengths"].to(device_of(model))
-        decoded = model.generate(source, lengths, generation_limit(lengths), beam_size=beam)
+        with evaluating(model):
+            decoded = model.generate(source, lengths, generation_limit(lengths), beam_size=beam)
         results = []
         for row, text in enumerate(texts):
             length = int(decoded.lengths[row])

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attnzoo.models.transformer.model import TransformerConfig
-from attnzoo.recipes.base import Training, device_of
+from attnzoo.recipes.base import Training, device_of, evaluating
 from attnzoo.recipes.translation import TranslationRecipe, TranslationTask, example_source
 from attnzoo.tasks.text import TranslationData
 
@@ -64,12 +64,13 @@ class TransformerRecipe(TranslationRecipe):
         source_ids = task.encode_source(text)
         previous = task.target_vocab.encode(translation.output_tokens[:-1], add_bos=True, add_eos=False)
         device = device_of(model)
-        weights = model(
-            torch.tensor([source_ids], device=device),
-            torch.tensor([len(source_ids)], device=device),
-            torch.tensor([previous], device=device),
-            need_weights=True,
-        )
+        with evaluating(model):
+            weights = model(
+                torch.tensor([source_ids], device=device),
+                torch.tensor([len(source_ids)], device=device),
+                torch.tensor([previous], device=device),
+                need_weights=True,
+            )
         return {
             "output": translation.output,
             "source_tokens": translation.source_tokens,
