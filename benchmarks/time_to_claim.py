@@ -58,10 +58,11 @@ CLAIMS = {
         before="2.3 min",
     ),
     "transformer-dates": Claim(
-        "Transformer on dates: ≥ 99% exact match (valid)",
+        "Transformer on dates: ≥ 99% exact match (valid; warm-up 200 steps, the recipe's 400 reached 96.7% "
+        "in 6.5 min)",
         "transformer",
         0.99,
-        training={"steps": 3_000, "val_every": 100},
+        training={"steps": 3_000, "val_every": 100, "warmup_steps": 200},
         before="17 CPU-min",
     ),
     "bahdanau-dates": Claim(

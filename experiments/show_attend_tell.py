@@ -280,7 +280,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "show_attend_tell", help="run directories")
-    parser.add_argument("--minutes", type=float, default=12.0, help="wall-clock training minutes per model")
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training minutes per model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=sorted(RUNS), nargs="*", help="train only these runs, no report")
     args = parser.parse_args()
