@@ -171,7 +171,8 @@ def draw_matching(model: Reader, task: ClozeData, path: Any, index: int = 0) -> 
     """Test question ``index``: the matching matrix ``M`` with ``beta`` (AoA), or the document attention (AS)."""
     from attnzoo.viz.matching import plot_matching
 
-    question, out = task.questions["test"][index], read_test(model, task, slice(index, index + 1))
+    out = read_test(model, task, slice(index, index + 1))  # builds the test split (and its questions) first
+    question = task.questions["test"][index]
     T, Q = len(question.document), len(question.query)
     predicted = question.candidates[int(out.log_probs[0].argmax())]
     matching = None if out.matching is None else out.matching[0, :T, :Q].cpu().numpy()
