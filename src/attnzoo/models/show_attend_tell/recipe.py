@@ -136,6 +136,16 @@ def images_tensor(images: list[Tensor] | np.ndarray) -> Tensor:
     return stacked.permute(0, 3, 1, 2).float() / 255
 
 
+MAX_CAPTION = 24  # the most words a generated caption may have
+
+
+@torch.no_grad()
+def caption_images(model: CaptionModel, images: np.ndarray) -> Any:
+    """Greedy captions of uint8 images ``(N, S, S, 3)`` in eval mode: the decoder's output (tokens, α)."""
+    with evaluating(model):
+        return model.generate(images_tensor(images).to(device_of(model)), max_len=MAX_CAPTION)
+
+
 def caption_batch(ids: list[list[int]]) -> tuple[Tensor, Tensor]:
     """Teacher-forcing inputs ``<bos> w..`` and targets ``w.. <eos>``, both ``(B, T)`` padded with PAD_ID."""
     longest = max(len(item) for item in ids) + 1
@@ -240,7 +250,7 @@ class CaptionRecipe(Recipe):
             for start in range(0, len(items), EVAL_BATCH):
                 chunk = items[start : start + EVAL_BATCH]
                 images = images_tensor(np.stack([item.image for item in chunk])).to(device)
-                decoded = model.generate(images, max_len=24, beam_size=self.settings.beam)
+                decoded = model.generate(images, max_len=MAX_CAPTION, beam_size=self.settings.beam)
                 words += [task.vocabulary.decode(row) for row in decoded.tokens.tolist()]
                 inputs, targets = caption_batch(
                     [task.vocabulary.encode(item.captions[0], add_eos=False) for item in chunk]
@@ -291,8 +301,7 @@ class CaptionRecipe(Recipe):
         """Caption uint8 images ``(N, S, S, 3)``, draw each word's α (and hard attention's location) to ``path``."""
         from attnzoo.viz.captions import plot_word_attention
 
-        with evaluating(model), torch.no_grad():
-            decoded = model.generate(images_tensor(images).to(device_of(model)), max_len=24)
+        decoded = caption_images(model, images)
         words = [task.vocabulary.decode(row) for row in decoded.tokens.tolist()]
         grid = model.config.grid
         alphas = (
@@ -316,8 +325,7 @@ class CaptionRecipe(Recipe):
         if out is not None:
             words = self.draw_images(model, task, image[None], out)[0]
             return " ".join(words) + f"\n(each word's attention drawn to {out})"
-        with evaluating(model), torch.no_grad():
-            decoded = model.generate(images_tensor(image[None]).to(device_of(model)), max_len=24)
+        decoded = caption_images(model, image[None])
         return " ".join(task.vocabulary.decode(decoded.tokens[0].tolist()))
 
     explore_input = "image"
@@ -336,8 +344,7 @@ class CaptionRecipe(Recipe):
         if inputs is None:
             return self.reference_views(model, task)
         images = np.stack([scenes.read_image(Path(path), task.image_size) for path in inputs])
-        with evaluating(model):
-            decoded = model.generate(images_tensor(images).to(device_of(model)), max_len=24)
+        decoded = caption_images(model, images)
         grid, views = model.config.grid, []
         for number, row in enumerate(decoded.tokens.tolist()):
             words = task.vocabulary.decode(row)
