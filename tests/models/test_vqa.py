@@ -11,7 +11,7 @@ import torch
 
 from attnzoo.attention import AlternatingCoAttention, ParallelCoAttention, affinity, lengths_to_mask
 from attnzoo.models.vqa import VQAConfig
-from attnzoo.models.vqa.recipe import VQARecipe, gold_regions
+from attnzoo.models.vqa.recipe import VQARecipe, gold_regions, object_classes
 from attnzoo.registry import create_model, presets
 from attnzoo.tasks import questions
 from attnzoo.tasks.scenes import COLOURS
@@ -275,8 +275,9 @@ def test_bad_question_lengths_are_refused():
 # ---- the recipe --------------------------------------------------------------------------------------
 
 
-def tiny_recipe(preset: str):
+def tiny_recipe(preset: str, **changes):
     overrides, task_overrides = VQARecipe("vqa").example()
+    overrides = overrides | changes
     recipe = VQARecipe("vqa", task_overrides)
     task = recipe.build_task(0)
     sizes = {"vocab_size": len(task.words), "answers": len(task.answers), "image_size": task.settings.image_size}
@@ -294,6 +295,40 @@ def test_evaluate_reports_accuracy_by_category_and_attention_on_the_ground_truth
         "accuracy",
         *(f"accuracy_{c}" for c in questions.CATEGORIES),
     }
+
+
+def test_object_labels_name_the_colour_and_shape_seen_in_each_layout_cell():
+    examples = questions.generate_examples(20, seed=7)
+    colours, shapes = object_classes(examples)  # (20, 16) each
+    cell = 64 // questions.LAYOUT
+    for row, example in enumerate(examples):
+        seen = objects_in_pixels(example.image)
+        expected_colours, expected_shapes = np.zeros(16, dtype=int), np.zeros(16, dtype=int)
+        for colour, item in seen.items():  # the cell that holds the colour's pixels, read from the image
+            y, x = (item["centre"] // cell).astype(int)
+            expected_colours[y * questions.LAYOUT + x] = 1 + list(COLOURS).index(colour)
+            expected_shapes[y * questions.LAYOUT + x] = 1 + questions.SHAPES.index(item["shape"])
+        assert (colours[row].numpy() == expected_colours).all() and (shapes[row].numpy() == expected_shapes).all()
+
+
+def test_object_loss_is_the_cross_entropy_of_each_regions_colour_and_shape():
+    recipe, task, model = tiny_recipe("san-1")
+    batch = task.batch(task.split("valid")[:4])
+    loss, metrics = recipe.loss(model, batch, {})
+    output = model(batch.images, batch.question, batch.lengths)
+    colour, shape = model.objects(output.regions).split([7, 4], dim=-1)  # (4, 16, 7), (4, 16, 4)
+    expected = sum(
+        -logits.log_softmax(-1).gather(-1, labels[..., None]).mean()
+        for logits, labels in ((colour, batch.colours), (shape, batch.shapes))
+    )
+    answer = torch.nn.functional.cross_entropy(output.logits, batch.answers)
+    torch.testing.assert_close(metrics["object_loss"], expected.detach())
+    torch.testing.assert_close(loss, answer + expected)
+    _, _, plain = tiny_recipe("san-1", object_loss=0.0)
+    assert plain.objects is None and "object_loss" not in recipe.loss(plain, batch, {})[1]
+    _, _, coarse = tiny_recipe("san-1", channels=(4, 4))  # 32 px -> an 8 x 8 grid, not the 4 x 4 layout
+    with pytest.raises(ValueError, match="object_loss: expected the CNN's grid to be the scenes' 4 x 4 layout"):
+        recipe.loss(coarse, batch, {})
 
 
 def test_ask_reports_unknown_words_and_refuses_bad_input(tmp_path):

@@ -21,6 +21,15 @@ meets the image:
   ``h^w = tanh(W_w(q̂^w + v̂^w))``, ``h^p = tanh(W_p[(q̂^p + v̂^p), h^w])``,
   ``h^s = tanh(W_s[(q̂^s + v̂^s), h^p])``, ``p = softmax(W_h h^s)``.
 
+The papers' image features come from a CNN trained on ImageNet first, so every region already
+says what is in it when the attention starts to learn. Here the CNN learns from scratch, and from
+the answer alone the attention and the features wait on each other: on a long plateau, attention
+stays near uniform and the features never learn the shapes. The **object loss** (``object_loss``,
+on by default, weight 1) stands in for that pre-training: a linear classifier on each region vector
+``v_n`` names the colour and the shape of the object in that cell of the scenes' layout (or none),
+trained jointly with the answer. It teaches the encoder what the objects are, never where to look:
+the attention maps learn from the answer alone, and ``object_loss=0`` is the ablation.
+
 Every model returns a :class:`VQAOutput` with all its attention maps: one image map per hop (SAN)
 or level (co-attention), one question map per level (co-attention); ``model.maps`` names them.
 
@@ -42,7 +51,10 @@ from attnzoo.attention.coattention import AlternatingCoAttention, ParallelCoAtte
 from attnzoo.attention.functional import check_shape
 from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model
+from attnzoo.tasks.questions import COLOURS, SHAPES
 from attnzoo.tasks.vocab import PAD_ID
+
+OBJECT_CLASSES = (len(COLOURS) + 1, len(SHAPES) + 1)  # the object loss's classes: colours, shapes (+ none)
 
 
 @dataclass(frozen=True)
@@ -56,17 +68,20 @@ class VQAConfig:
     answers: int = 18  # possible answers (set from the data by the recipe)
     image_size: int = 64  # side of the square RGB images (set from the data by the recipe)
     channels: tuple[int, ...] = (16, 32, 64, 64)  # conv layers' widths (3 x 3, stride 2 each: 64 px -> a 4 x 4 grid)
-    coordinates: bool = True  # append (x, y) channels to the image, so a region knows where it is
+    coordinates: bool = True  # append (y, x) channels to the image and each region's centre to its features
     dim: int = 64  # d: word embeddings, question vectors and projected regions
     attention_dim: int = 64  # k: the units of each attention's tanh layer
     phrase_widths: tuple[int, ...] = (1, 2, 3)  # co-attention: the phrase convolutions' widths (eq. 1)
     average_affinity: bool = False  # parallel: mean, not the paper's sum, of the affinity-weighted features
+    object_loss: float = 1.0  # weight of the object loss: each region names its object's colour and shape (0: none)
 
     def __post_init__(self) -> None:
         if self.attention not in MODELS:
             raise ValueError(f"attention: expected one of {', '.join(MODELS)}; got {self.attention!r}")
         if self.score not in ("additive", "general"):
             raise ValueError(f"score: expected additive or general; got {self.score!r}")
+        if self.object_loss < 0:
+            raise ValueError(f"object_loss: expected >= 0, got {self.object_loss}")
         if self.hops < 1:
             raise ValueError(f"hops: expected >= 1, got {self.hops}")
         if not self.channels or not self.phrase_widths or min(self.phrase_widths) < 1:
@@ -83,17 +98,25 @@ class VQAConfig:
         return side
 
 
+def coordinate_grid(side: int, like: Tensor) -> Tensor:
+    """``(2, side, side)``: the (y, x) coordinates in [-1, 1] of each cell of a ``side`` × ``side`` grid."""
+    axis = torch.linspace(-1, 1, side, device=like.device, dtype=like.dtype)
+    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"))
+
+
 class VQAOutput(NamedTuple):
     """What every VQA model returns.
 
     logits: ``(B, A)`` answer scores. image_weights: ``(B, M, N)``, one image attention map per hop
     or level (None: no attention). question_weights: ``(B, M, T)``, one question attention map per
-    level (None: the model does not attend over the question); zero at padding.
+    level (None: the model does not attend over the question); zero at padding. regions: ``(B, N, d)``,
+    the region vectors ``v_n`` (read by the object loss).
     """
 
     logits: Tensor
     image_weights: Tensor | None
     question_weights: Tensor | None
+    regions: Tensor | None = None
 
 
 class VQAModel(nn.Module):
@@ -114,20 +137,31 @@ class VQAModel(nn.Module):
             layers += [nn.Conv2d(width, channels, 3, stride=2, padding=1), nn.BatchNorm2d(channels), nn.ReLU()]
             width = channels
         self.cnn = nn.Sequential(*layers)
-        self.W_I = nn.Linear(width, config.dim)  # v_n = tanh(W_I f_n + b_I)
+        self.W_I = nn.Linear(width + 2 * config.coordinates, config.dim)  # v_n = tanh(W_I f_n + b_I)
         self.embed = nn.Embedding(config.vocab_size, config.dim, padding_idx=PAD_ID)
+        # The object loss's classifier: a region's colour (or none) and shape (or none), from v_n.
+        self.objects = nn.Linear(config.dim, OBJECT_CLASSES[0] + OBJECT_CLASSES[1]) if config.object_loss else None
 
     def regions(self, images: Tensor) -> Tensor:
-        """Images ``(B, 3, S, S)`` in [0, 1] -> region features ``(B, N, d)``."""
+        """Images ``(B, 3, S, S)`` in [0, 1] -> region features ``(B, N, d)``. With ``coordinates``, the
+        image gets (y, x) channels and each region's CNN features its own (y, x) centre before ``W_I``
+        (the coordinate tags of Santoro et al. 2017's Sort-of-CLEVR models)."""
         size = self.config.image_size
         check_shape("images", images, (None, 3, size, size), "(B, 3, S, S)")
         if self.config.coordinates:
-            axis = torch.linspace(-1, 1, size, device=images.device, dtype=images.dtype)
-            rows, cols = torch.meshgrid(axis, axis, indexing="ij")
-            grid = torch.stack([rows, cols]).expand(images.size(0), 2, size, size)
-            images = torch.cat([images, grid], dim=1)  # (B, 5, S, S)
+            images = torch.cat([images, coordinate_grid(size, images).expand(images.size(0), 2, size, size)], dim=1)
         features = self.cnn(images).flatten(2).transpose(1, 2)  # (B, N, C)
+        if self.config.coordinates:
+            centres = coordinate_grid(self.config.grid, images).flatten(1).T  # (N, 2)
+            features = torch.cat([features, centres.expand(images.size(0), -1, -1)], dim=-1)  # (B, N, C + 2)
         return torch.tanh(self.W_I(features))  # (B, N, d)
+
+    def object_logits(self, regions: Tensor) -> tuple[Tensor, Tensor]:
+        """Region vectors ``(B, N, d)`` -> colour scores ``(B, N, 7)`` and shape scores ``(B, N, 4)``
+        (class 0: no object), for the object loss (raises ``ValueError`` when the config has none)."""
+        if self.objects is None:
+            raise ValueError("object_logits: this model was built with object_loss = 0")
+        return self.objects(regions).split(OBJECT_CLASSES, dim=-1)
 
     def check_question(self, images: Tensor, question: Tensor, lengths: Tensor) -> Tensor:
         """Raise ``ValueError`` on bad shapes; return the question mask ``(B, T)`` (True = a real word)."""
@@ -166,9 +200,9 @@ class Baseline(QuestionVector):
 
     def forward(self, images: Tensor, question: Tensor, lengths: Tensor) -> VQAOutput:
         self.check_question(images, question, lengths)
-        image = self.regions(images).mean(dim=1)  # (B, d)
-        combined = torch.cat([image, self.question_vector(question, lengths)], dim=-1)  # (B, 2d)
-        return VQAOutput(self.mlp(combined), None, None)
+        regions = self.regions(images)  # (B, N, d)
+        combined = torch.cat([regions.mean(dim=1), self.question_vector(question, lengths)], dim=-1)  # (B, 2d)
+        return VQAOutput(self.mlp(combined), None, None, regions)
 
 
 class StackedAttention(QuestionVector):
@@ -204,7 +238,7 @@ class StackedAttention(QuestionVector):
             attended, weights = hop(query, regions)  # ṽ_k: (B, d), p^k: (B, N)
             query = query + attended  # u_k = u_{k-1} + ṽ_k
             maps.append(weights)
-        return VQAOutput(self.W_u(query), torch.stack(maps, dim=1), None)  # (B, A), (B, K, N)
+        return VQAOutput(self.W_u(query), torch.stack(maps, dim=1), None, regions)  # (B, A), (B, K, N)
 
 
 class HierarchicalCoAttention(VQAModel):
@@ -251,7 +285,7 @@ class HierarchicalCoAttention(VQAModel):
         h_s = torch.tanh(self.W_s(torch.cat([whole, h_p], dim=-1)))
         image_maps = torch.stack([out.weights for out in attended], dim=1)  # (B, 3, N)
         question_maps = torch.stack([out.question_weights for out in attended], dim=1)  # (B, 3, T)
-        return VQAOutput(self.W_h(h_s), image_maps, question_maps)
+        return VQAOutput(self.W_h(h_s), image_maps, question_maps, regions)
 
 
 MODELS = {

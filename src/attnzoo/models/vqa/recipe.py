@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from attnzoo.models.vqa.model import VQAModel, VQAOutput
 from attnzoo.recipes.base import Command, Recipe, Training, device_of, evaluating, shuffled_batches, split_seed
 from attnzoo.tasks import questions
-from attnzoo.tasks.scenes import SceneObject, read_image, scene_rng
+from attnzoo.tasks.scenes import COLOURS, SceneObject, read_image, scene_rng
 from attnzoo.tasks.vocab import PAD_ID, UNK, Vocabulary
 
 EVAL_BATCH = 250  # examples per evaluation batch
@@ -66,12 +66,15 @@ class VQATask:
 
 class Batch(NamedTuple):
     """images ``(B, 3, S, S)`` in [0, 1]; question ``(B, T)`` ids (PAD_ID after the end); lengths ``(B,)``;
-    answers ``(B,)`` answer ids."""
+    answers ``(B,)`` answer ids; colours and shapes ``(B, L²)``: the object in each cell of the scenes'
+    L × L layout, as the object loss's classes (0: none, else 1 + the index in COLOURS / SHAPES)."""
 
     images: Tensor
     question: Tensor
     lengths: Tensor
     answers: Tensor
+    colours: Tensor
+    shapes: Tensor
 
 
 class QuestionStream(Dataset):
@@ -118,7 +121,8 @@ class VQAData:
     def batch(self, items: list[questions.Example]) -> Batch:
         """Collate examples into a :class:`Batch`."""
         images = np.stack([item.image for item in items])
-        return Batch(*self.inputs(images, [list(item.question.words) for item in items]), self.answer_ids(items))
+        inputs = self.inputs(images, [list(item.question.words) for item in items])
+        return Batch(*inputs, self.answer_ids(items), *object_classes(items))
 
     def inputs(self, images: np.ndarray, texts: list[list[str]]) -> tuple[Tensor, Tensor, Tensor]:
         """The model's inputs for uint8 images ``(B, S, S, 3)`` and questions (word lists): images
@@ -137,6 +141,19 @@ class VQAData:
         return torch.tensor([self.answers.index(item.question.answer) for item in items])
 
 
+def object_classes(items: list[questions.Example]) -> tuple[Tensor, Tensor]:
+    """The object loss's labels: colour and shape classes ``(n, L²)`` of the object in each layout cell
+    (0 where a cell is empty)."""
+    colours = torch.zeros(len(items), questions.LAYOUT**2, dtype=torch.long)
+    shapes = torch.zeros_like(colours)
+    for row, item in enumerate(items):
+        for thing in item.objects:
+            cell = thing.cell[0] * questions.LAYOUT + thing.cell[1]
+            colours[row, cell] = 1 + list(COLOURS).index(thing.colour)
+            shapes[row, cell] = 1 + questions.SHAPES.index(thing.shape)
+    return colours, shapes
+
+
 def gold_regions(objects: list[SceneObject], indices: tuple[int, ...], image_size: int, grid: int) -> np.ndarray:
     """``(g * g,)`` bool: the grid regions that overlap the box of any of ``objects[indices]``."""
     edges = np.arange(grid + 1) * image_size / grid  # region borders in pixels
@@ -147,6 +164,20 @@ def gold_regions(objects: list[SceneObject], indices: tuple[int, ...], image_siz
         cols = (edges[:-1] < right) & (edges[1:] > left)
         covered |= rows[:, None] & cols[None, :]
     return covered.ravel()
+
+
+def object_loss(model: VQAModel, regions: Tensor, batch: Batch) -> Tensor:
+    """The cross-entropy of each region's colour and shape (class 0: no object) against the layout's
+    objects: the image encoder learns what the objects are, as the papers' ImageNet-trained CNNs had."""
+    if model.config.grid != questions.LAYOUT:
+        raise ValueError(
+            f"object_loss: expected the CNN's grid to be the scenes' {questions.LAYOUT} x {questions.LAYOUT} layout, "
+            f"got {model.config.grid} x {model.config.grid}; set object_loss=0 or change channels/image_size"
+        )
+    colours, shapes = model.object_logits(regions)  # (B, N, 7), (B, N, 4)
+    return F.cross_entropy(colours.flatten(0, 1), batch.colours.flatten()) + F.cross_entropy(
+        shapes.flatten(0, 1), batch.shapes.flatten()
+    )
 
 
 def map_key(name: str) -> str:
@@ -184,8 +215,11 @@ class VQARecipe(Recipe):
     def loss(self, model: VQAModel, batch: Batch, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         output = model(batch.images, batch.question, batch.lengths)
         loss = F.cross_entropy(output.logits, batch.answers)
-        accuracy = (output.logits.argmax(-1) == batch.answers).float().mean()
-        return loss, {"accuracy": accuracy.detach()}
+        metrics = {"accuracy": (output.logits.argmax(-1) == batch.answers).float().mean()}
+        if model.config.object_loss:
+            metrics["object_loss"] = object_loss(model, output.regions, batch)
+            loss = loss + model.config.object_loss * metrics["object_loss"]
+        return loss, {name: value.detach() for name, value in metrics.items()}
 
     # ---- measuring -----------------------------------------------------------------------------
 
@@ -339,7 +373,7 @@ class VQARecipe(Recipe):
         Image.fromarray(task.split("test")[0].image).save(arguments[0])
 
     def example(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        model = {"channels": (4, 4), "dim": 8, "attention_dim": 8}
+        model = {"channels": (4, 4, 4), "dim": 8, "attention_dim": 8}  # 32 px -> the 4 x 4 layout
         return model, {"image_size": 32, "train_size": 16, "valid_size": 10, "test_size": 10}
 
 
