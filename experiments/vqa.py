@@ -74,11 +74,11 @@ furthest relational, and count).
 
 ## Accuracy by question category (test)
 
-| model | parameters | steps | CPU min | load avg (mean / max) | kept step | all | non-relational | relational | count |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+| model | params | steps | CPU min | load | kept | all | non-rel. | rel. | count | shape, side | closest, furthest |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {accuracy_rows}
 
-Chance: non-relational about 0.42 (a third of shapes, half of yes/no), relational about 0.25,
+Load: the machine's load average during the run, mean / max. Chance: non-relational about 0.42 (a third of shapes, half of yes/no), relational about 0.25,
 count about 0.3 (the most common count).
 
 ## Attention against the ground truth (test)
@@ -154,7 +154,8 @@ def tables(results: dict[str, dict]) -> tuple[str, str]:
         accuracy.append(
             f"| {preset} | {m['parameters']:,} | {m['steps']:,} | {m['cpu']:.1f} | {m['load']} | {m['kept']:,} "
             f"| {m['accuracy']:.3f} | {m['accuracy_nonrel']:.3f} | {m['accuracy_rel']:.3f} "
-            f"| {m['accuracy_count']:.3f} |"
+            f"| {m['accuracy_count']:.3f} | {m['accuracy_shape']:.2f}, {m['accuracy_side']:.2f} "
+            f"| {m['accuracy_closest']:.2f}, {m['accuracy_furthest']:.2f} |"
         )
         for name in MAPS[preset]:
             keyword = f"{m[f'keyword_{name}']:.3f}" if f"keyword_{name}" in m else "–"

@@ -293,7 +293,7 @@ def test_evaluate_reports_accuracy_by_category_and_attention_on_the_ground_truth
     _, _, baseline = tiny_recipe("baseline")
     assert set(recipe.evaluate(baseline, task, "valid")) == {
         "accuracy",
-        *(f"accuracy_{c}" for c in questions.CATEGORIES),
+        *(f"accuracy_{name}" for name in (*questions.CATEGORIES, *questions.KINDS)),
     }
 
 

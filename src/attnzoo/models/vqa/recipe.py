@@ -6,7 +6,7 @@ equal shares), seeded by the run's seed and the epoch. The loss is the cross-ent
 Metrics, on the fixed ``valid`` / ``test`` examples:
 
 - ``accuracy`` and its split by category: ``accuracy_nonrel`` (shape, side), ``accuracy_rel``
-  (closest, furthest), ``accuracy_count``;
+  (closest, furthest), ``accuracy_count``, and by kind (``accuracy_shape``, ``accuracy_side``, ...);
 - for each image attention map (``hop1``, ``hop2`` / ``word``, ``phrase``, ``question``):
   ``mass_MAP``, the share of the map's mass on the regions that overlap a gold object's box (mean
   over the questions with a gold object; ``mass_nonrel_MAP`` on the non-relational ones, whose gold
@@ -247,10 +247,10 @@ class VQARecipe(Recipe):
         items = task.split(split)
         output = self.run_model(model, task, *images_and_texts(items))
         right = (output.logits.argmax(-1) == task.answer_ids(items)).numpy()
-        categories = np.array([item.question.category for item in items])
         metrics = {"accuracy": float(right.mean())}
-        for category in questions.CATEGORIES:
-            metrics[f"accuracy_{category}"] = float(right[categories == category].mean())
+        for group, names in (("category", questions.CATEGORIES), ("kind", questions.KINDS)):
+            labels = np.array([getattr(item.question, group) for item in items])
+            metrics |= {f"accuracy_{name}": float(right[labels == name].mean()) for name in names if name in labels}
         if output.image_weights is not None:
             metrics |= self.attention_on_objects(model, items, output.image_weights.numpy())
         if output.question_weights is not None:
