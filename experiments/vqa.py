@@ -78,7 +78,8 @@ furthest relational, and count).
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {accuracy_rows}
 
-Load: the machine's load average during the run, mean / max. Chance: non-relational about 0.42 (a third of shapes, half of yes/no), relational about 0.25,
+Load: the machine's load average during the run, mean / max. Chance: non-relational about 0.42
+(a third of shapes, half of yes/no), relational about 0.25,
 count about 0.3 (the most common count).
 
 ## Attention against the ground truth (test)
