@@ -9,7 +9,14 @@ and ``content`` beside ``location-smooth``, so each pair shares the machine's lo
 - ``content``: content-only additive attention (Bahdanau eq. 6);
 - ``location``: location-aware attention (eqs. 8-9);
 - ``location-smooth``: location-aware with §2.3's smoothing (sigmoid instead of exp);
-- ``las``: location-aware attention over the pyramidal listener (one encoder state per 80 ms).
+- ``las``: location-aware attention over the pyramidal listener (one encoder state per 80 ms);
+
+and, one at a time, two fixes of what :mod:`speech_diagnosis` found (the location-aware weights
+spread over the states a long utterance adds, which a training utterance never had):
+
+- ``location-concat``: location-aware, half the training utterances 2-4 ordinary ones joined (the
+  test lengths stay 1×, 3×, 10× of the ordinary 1-3 words);
+- ``location-window``: location-aware with §2.3's window in training as well as decoding.
 
 Then it measures each on test utterances at the training length and 3× and 10× longer and writes
 ``docs/results/speech.md`` and ``docs/results/speech.png`` (content against location-aware alignments
@@ -19,6 +26,8 @@ on a short and a 10× utterance). A run whose directory holds a model is reused.
     nohup python experiments/speech.py --only las > runs/speech2.log 2>&1 &        # location beside las,
     nohup python experiments/speech.py --only content > runs/speech3.log 2>&1 &    # then content beside
     nohup python experiments/speech.py --only location-smooth > runs/speech4.log 2>&1 &  # location-smooth
+    nohup python experiments/speech.py --only location-concat > runs/speech5.log 2>&1 &  # one at a time
+    nohup python experiments/speech.py --only location-window > runs/speech6.log 2>&1 &  # (after it)
     python experiments/speech.py          # trains what is missing, then the report
     python experiments/speech.py --minutes 0.3 --out runs/speech_smoke   # a smoke run
 """
@@ -33,6 +42,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import speech_diagnosis
 import torch
 
 from attnzoo.recipes import count_parameters
@@ -40,22 +50,25 @@ from attnzoo.registry import create_model
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = ("content", "location", "location-smooth", "las")  # each trained with the preset of its name
+RUNS = ("content", "location", "location-smooth", "las", "location-concat", "location-window")  # preset = name
 SHARPENED = 2.0  # β of the location-aware run decoded again with §2.3's sharpening (weights unchanged)
 WINDOW = 100  # ± 10 ms frames of the windowed decoding (§2.3), around the median of the previous alignment
+DIAGNOSED = ("content", "location", "location-concat", "location-window")  # runs speech_diagnosis measures
 DECODED = {  # rows decoding a trained run differently: name: (run, model config changes at test time)
     "location-sharp": ("location", {"sharpening": SHARPENED}),
-    "location-window": ("location", {"window": WINDOW}),
-    "las-window": ("las", {"window": WINDOW}),
+    "location-decoded-window": ("location", {"window": WINDOW}),
+    "las-decoded-window": ("las", {"window": WINDOW}),
 }
 LABELS = {
     "location-sharp": f"location-aware, decoded with β = {SHARPENED:g}",
-    "location-window": f"location-aware, decoded with a ± {WINDOW / 100:g} s window",
-    "las-window": f"pyramidal (LAS), decoded with a ± {WINDOW / 100:g} s window",
+    "location-decoded-window": f"location-aware, decoded with a ± {WINDOW / 100:g} s window",
+    "las-decoded-window": f"pyramidal (LAS), decoded with a ± {WINDOW / 100:g} s window",
     "content": "content-only (Bahdanau)",
     "location": "location-aware",
     "location-smooth": "location-aware, smoothed",
     "las": "location-aware, pyramidal (LAS)",
+    "location-concat": "location-aware, trained on half 2-4 joined utterances",
+    "location-window": f"location-aware, ± {WINDOW / 100:g} s window in training and decoding",
 }
 
 REPORT = """# Attention-based speech recognition on synthetic speech
@@ -74,11 +87,19 @@ a decoder LSTM of 96, attention MLP of 32, location features k = 8 filters of wi
 decoding through `attnzoo.decoding`. Training: batches of 32 utterances of similar length, Adam 2e-3
 with cosine decay, the weights of the best validation CER kept, **{minutes} wall-clock minutes per
 model on one thread of a shared 2-core machine**, two models at a time (load averages below are the
-whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs.
+whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs. The last two
+runs were trained later, one at a time beside two other users' trainings: the same budget bought
+fewer steps (a joined utterance also costs about twice an ordinary one). `location-concat`'s
+training set: half its 4,000 utterances are 2-4 ordinary ones joined (2-12 words, the silences and
+noise of one utterance); validation and tests are the same utterances as every other run's.
 
 | run | parameters | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
 | --- | ---: | ---: | ---: | ---: | ---: |
 {runs}
+
+## Why the location-aware model runs away at 10×
+
+{diagnosis}
 
 ## Character error rate by utterance length (greedy)
 
@@ -159,12 +180,22 @@ def measure(directory: Path, changes: dict | None = None) -> dict[str, float]:
     return {**metrics, **sizes, "load": load, "curve": curve}
 
 
+def diagnose(directory: Path) -> dict:
+    """:func:`speech_diagnosis.diagnose` of a finished run."""
+    run = Run(directory)
+    recipe = run.recipe()
+    return speech_diagnosis.diagnose(recipe, run.load_model(), run.build_task(recipe))
+
+
 def minutes_to(curve: list[tuple[float, float]], threshold: float) -> float | None:
     """The first minute at which the validation CER was at most ``threshold`` (None: never)."""
     return next((minute for minute, cer in curve if cer <= threshold + 1e-9), None)
 
 
-LOCATION_ROWS = ("location", "location-smooth", "las", "location-sharp", "location-window", "las-window")
+LOCATION_ROWS = (
+    *("location", "location-smooth", "las", "location-concat", "location-window"),
+    *("location-sharp", "location-decoded-window", "las-decoded-window"),
+)
 
 
 def goals(results: dict[str, dict], threshold: float) -> str:
@@ -222,7 +253,7 @@ def draw(out: Path, path: Path) -> None:
     pyramidal listener decoded with the window."""
     from attnzoo.viz.speech import plot_speech_alignment
 
-    columns = {"content": ("content", {}), "location": ("location", {}), "las-window": DECODED["las-window"]}
+    columns = {"content": ("content", {}), "location": ("location", {}), "location-concat": ("location-concat", {})}
     panels = []
     for factor in (1, 10):
         for name, (source, changes) in columns.items():
@@ -242,6 +273,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
     for name, (source, changes) in DECODED.items():
         results[name] = measure(out / source, changes)
     draw(out, results_dir / "speech.png")
+    diagnosed = {name: diagnose(out / name) for name in DIAGNOSED}
     threshold = min(cer for _, cer in results["location"]["curve"])
     columns = ("cer", "cer_3x", "cer_10x")
     text = REPORT.format(
@@ -275,9 +307,10 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             if name in RUNS
         ),
         goals=goals(results, threshold),
+        diagnosis=speech_diagnosis.section(diagnosed, LABELS, Run(out / "location").config()),
     )
     (results_dir / "speech.md").write_text(text, encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.json").write_text(json.dumps(results | {"diagnosis": diagnosed}, indent=2) + "\n")
     return text
 
 
