@@ -292,3 +292,13 @@ def test_runs_written_before_concatenated_share_load_with_none():
     assert from_json(SpeechTask, older, Path("task.json")).concatenated_share == 0.0
     with pytest.raises(ValueError, match="concatenated_share"):
         SpeechTask(concatenated_share=1.5)
+
+
+def test_the_location_window_preset_windows_the_teacher_forced_training_pass():
+    tiny = {"encoder_layers": 1, "encoder_size": 4, "decoder_size": 8, "attention_dim": 4, "location_width": 3}
+    model = create_model("speech", make_config("speech", "location-window", **tiny))
+    assert model.config.window == 100 and model.config.attention == "location"
+    frames = torch.randn(1, 400, model.config.features)  # 200 encoder states
+    weights = model(frames, torch.tensor([400]), torch.tensor([[1, 5]])).weights.detach()
+    assert weights[0, 0, 51:].abs().sum() == 0  # α_0 on state 0: ± 50 states (100 frames of 10 ms)
+    assert float(weights[0, 0, :51].sum()) == pytest.approx(1.0)
