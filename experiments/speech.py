@@ -50,7 +50,8 @@ from attnzoo.registry import create_model
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = ("content", "location", "location-smooth", "las", "location-concat", "location-window")  # preset = name
+RUNS = ("content", "location", "location-smooth", "las", "location-concat", "location-window", "location-concat-all")
+CHANGED = {"location-concat-all": ("location-concat", {"concatenated_share": 1.0})}  # run: (preset, task changes)
 SHARPENED = 2.0  # β of the location-aware run decoded again with §2.3's sharpening (weights unchanged)
 WINDOW = 100  # ± 10 ms frames of the windowed decoding (§2.3), around the median of the previous alignment
 DIAGNOSED = ("content", "location", "location-concat", "location-window")  # runs speech_diagnosis measures
@@ -68,6 +69,7 @@ LABELS = {
     "location-smooth": "location-aware, smoothed",
     "las": "location-aware, pyramidal (LAS)",
     "location-concat": "location-aware, trained on half 2-4 joined utterances",
+    "location-concat-all": "location-aware, trained on 2-4 joined utterances only",
     "location-window": f"location-aware, ± {WINDOW / 100:g} s window in training and decoding",
 }
 
@@ -93,8 +95,8 @@ fewer steps (a joined utterance also costs about twice an ordinary one). `locati
 training set: half its 4,000 utterances are 2-4 ordinary ones joined (2-12 words, the silences and
 noise of one utterance); validation and tests are the same utterances as every other run's.
 
-| run | parameters | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| run | parameters | minutes | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {runs}
 
 ## Why the location-aware model runs away at 10×
@@ -149,10 +151,11 @@ Reproduce: `python experiments/speech.py` (runs under `runs/speech/`).
 
 def run(name: str, out: Path, minutes: float, seed: int) -> Run:
     """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
-    print(f"{name}: preset {name}, {minutes:.1f} min of training", flush=True)
+    preset, task = CHANGED.get(name, (name, {}))
+    print(f"{name}: preset {preset} {task}, {minutes:.1f} min of training", flush=True)
     every = 100 if minutes >= 2 else 20
     training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every, "seed": seed}
-    return train_once("speech", out / name, preset=name, training=training, threads=1, progress=False)
+    return train_once("speech", out / name, preset=preset, task=task, training=training, threads=1, progress=False)
 
 
 def load_model(run: Run, changes: dict | None = None) -> torch.nn.Module:
@@ -177,6 +180,7 @@ def measure(directory: Path, changes: dict | None = None) -> dict[str, float]:
     batch, kept = run.training().batch_size, run.read_json("metrics.json").get("kept_step")
     curve = [(float(row["seconds"]) / 60, float(row["valid_cer"])) for row in rows]
     sizes = {"steps": steps, "utterances": steps * batch, "kept": kept, "parameters": count_parameters(model)}
+    sizes["minutes"] = run.read_json("training.json")["done"]["seconds"] / 60
     return {**metrics, **sizes, "load": load, "curve": curve}
 
 
@@ -193,7 +197,7 @@ def minutes_to(curve: list[tuple[float, float]], threshold: float) -> float | No
 
 
 LOCATION_ROWS = (
-    *("location", "location-smooth", "las", "location-concat", "location-window"),
+    *("location", "location-smooth", "las", "location-concat", "location-concat-all", "location-window"),
     *("location-sharp", "location-decoded-window", "las-decoded-window"),
 )
 
@@ -283,7 +287,8 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
         python=platform.python_version(),
         cpus=os.cpu_count(),
         runs="\n".join(
-            f"| {LABELS[name]} | {r['parameters']:,} | {r['steps']:,} | {r['utterances']:,} | step {r['kept']} "
+            f"| {LABELS[name]} | {r['parameters']:,} | {r['minutes']:.1f} | {r['steps']:,} | {r['utterances']:,} "
+            f"| step {r['kept']} "
             f"| {r['load']:.1f} |"
             for name, r in results.items()
             if name in RUNS

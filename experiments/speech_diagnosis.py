@@ -58,7 +58,7 @@ def inside(weights: np.ndarray, text: str, segments: np.ndarray, reduction: int)
 def spread(model: Any, data: SpeechSet, keep: int) -> dict[str, dict[str, float]]:
     """:func:`forced_weights` on the words of each utterance of ``data`` that end within ``keep`` frames,
     three ways (module docstring): share of letters inside, median largest weight, mean weight in the stretch."""
-    found: dict[str, list[tuple[bool, float, float]]] = {"whole": [], "masked": [], "cut": []}
+    found: dict[str, list[tuple[bool, float, float, float]]] = {"whole": [], "masked": [], "cut": []}
     reduction = model.config.reduction
     for frames, text, segments, ids in zip(data.frames, data.texts, data.segments, data.targets, strict=True):
         words = sum(end <= keep for _, end in segments)
@@ -72,12 +72,28 @@ def spread(model: Any, data: SpeechSet, keep: int) -> dict[str, dict[str, float]
             hits = [hit for hit, _ in inside(weights, short, segments, reduction)]
             letters = [step for step, character in enumerate(short) if character != " "]
             stretch = weights[letters, : -(-keep // reduction)].sum(-1)
-            found[way] += list(zip(hits, weights[letters].max(-1), stretch, strict=True))
+            same = same_word_beyond(weights, text, short, segments, -(-keep // reduction), reduction)[letters]
+            found[way] += list(zip(hits, weights[letters].max(-1), stretch, same, strict=True))
     return {
         way: {"inside": float(np.mean([f[0] for f in rows])), "largest": float(np.median([f[1] for f in rows]))}
-        | {"mass": float(np.mean([f[2] for f in rows])), "letters": len(rows)}
+        | {"mass": float(np.mean([f[2] for f in rows])), "same": float(np.mean([f[3] for f in rows]))}
+        | {"letters": len(rows)}
         for way, rows in found.items()
     }
+
+
+def same_word_beyond(
+    weights: np.ndarray, text: str, short: str, segments: np.ndarray, first: int, reduction: int
+) -> np.ndarray:
+    """The weight ``(L,)`` each step of ``short`` (the start of ``text``) puts on states from ``first`` on
+    that overlap another occurrence of the word it spells (a content confusion, not a spread)."""
+    words, word_of = text.split(" "), np.cumsum([character == " " for character in short])
+    owner = np.full(weights.shape[1], "")  # (Tk,) the word each state overlaps ("" silence)
+    owner = owner.astype(object)
+    for word, (start, end) in zip(words, segments, strict=True):
+        owner[start // reduction : -(-end // reduction)] = word
+    beyond = np.arange(weights.shape[1]) >= first
+    return np.array([weights[step, beyond & (owner == words[word_of[step]])].sum() for step in range(len(short))])
 
 
 def runaway(recipe: SpeechRecipe, model: Any, task: SpeechData, data: SpeechSet) -> dict[str, float]:
@@ -132,12 +148,13 @@ def diagnose(recipe: SpeechRecipe, model: Any, task: SpeechData) -> dict[str, An
 SECTION = """Teacher-forced on the 10× test utterances, the {letters} letters of the words that end within the
 first {seconds:.2f} s (the longest validation utterance: every word there is as far from the start as
 in training): the share of letters whose attention argmax is inside their word, the median largest
-weight and the mean weight on that first stretch, attending over the whole utterance (as
-trained), over the first {seconds:.2f} s only (the same encoder states, the others masked) and with the
-audio itself cut at {seconds:.2f} s (the encoder hears only that stretch):
+weight and the mean weight on that first stretch ("mass"; "same word": the mean weight beyond it
+on other occurrences of the word being spelled), attending over the whole utterance (as trained),
+over the first {seconds:.2f} s only (the same encoder states, the others masked) and with the audio
+itself cut at {seconds:.2f} s (the encoder hears only that stretch):
 
-| model | whole utterance: inside / largest / mass | masked: inside / largest | audio cut: inside / largest |
-| --- | ---: | ---: | ---: |
+| model | whole: inside / largest / mass | whole: same word | masked: inside / largest | cut: inside / largest |
+| --- | ---: | ---: | ---: | ---: |
 {spread}
 
 Decoded greedily at 10×: the share of utterances that stop (`<eos>` before the length limit of 20
@@ -152,7 +169,8 @@ For the location-aware model as trained, masking the attention to the first stre
 share inside from {whole:.2f} to {masked:.2f} (cutting the audio: {cut:.2f}), so the bidirectional
 encoder's states over 10× more frames are not what fails: the weights spread over the states the long
 utterance adds (the largest weight falls from {largest_masked:.2f} to {largest_whole:.2f}; {away:.0%} of the
-weight is on states beyond the stretch although the word is inside it). The location features
+weight is on states beyond the stretch although the word is inside it, only {same:.0%} on other
+occurrences of the same word: a spread, not a confusion of two "sevens"). The location features
 reach ± {reach} states (r = {width}) and add a bounded amount to the score of the states near the previous
 alignment; every other state keeps its content score, and their number grows with the utterance. In
 training, over at most about {states} states, that margin sufficed; at 10× the far states together outweigh the
@@ -178,7 +196,8 @@ def section(diagnosed: dict[str, dict[str, Any]], labels: dict[str, str], config
         whole, masked, cut = (found["spread"][way] for way in ("whole", "masked", "cut"))
         rows["spread"].append(
             f"| {labels[name]} | {whole['inside']:.3f} / {whole['largest']:.3f} / {whole['mass']:.3f} "
-            f"| {masked['inside']:.3f} / {masked['largest']:.3f} | {cut['inside']:.3f} / {cut['largest']:.3f} |"
+            f"| {whole['same']:.3f} | {masked['inside']:.3f} / {masked['largest']:.3f} "
+            f"| {cut['inside']:.3f} / {cut['largest']:.3f} |"
         )
         run = found["runaway"]
         rows["runaway"].append(f"| {labels[name]} | {run['stop']:.3f} | {run['back']:.3f} | {run['wrong_at']:.1f} s |")
@@ -199,6 +218,7 @@ def section(diagnosed: dict[str, dict[str, Any]], labels: dict[str, str], config
         largest_whole=spread_of["whole"]["largest"],
         largest_masked=spread_of["masked"]["largest"],
         away=1 - spread_of["whole"]["mass"],
+        same=spread_of["whole"]["same"],
         reach=config.location_width // 2,
         width=config.location_width,
         states=-(-location["keep"] // config.reduction),
