@@ -54,7 +54,8 @@ RUNS = ("content", "location", "location-smooth", "las", "location-concat", "loc
 CHANGED = {"location-concat-all": ("location-concat", {"concatenated_share": 1.0})}  # run: (preset, task changes)
 SHARPENED = 2.0  # β of the location-aware run decoded again with §2.3's sharpening (weights unchanged)
 WINDOW = 100  # ± 10 ms frames of the windowed decoding (§2.3), around the median of the previous alignment
-DIAGNOSED = ("content", "location", "location-concat", "location-window")  # runs speech_diagnosis measures
+DIAGNOSED = ("content", "location", "location-concat", "location-concat-all", "location-window")  # diagnosed
+PICTURED = ("content", "location", "location-concat", "location-window")  # the picture's columns
 DECODED = {  # rows decoding a trained run differently: name: (run, model config changes at test time)
     "location-sharp": ("location", {"sharpening": SHARPENED}),
     "location-decoded-window": ("location", {"window": WINDOW}),
@@ -140,8 +141,9 @@ time, so both saw the same load):
 {goals}
 
 Alignments (decoded, greedy) under the spectrogram of the first test utterance at the training
-length (top) and 10× longer (bottom): content-only (left), location-aware (middle) and the pyramidal
-listener decoded with the ± {window:g} s window (right); cyan bands are the gold words:
+length (top) and 10× longer (bottom), left to right: content-only, location-aware, location-aware
+trained on half joined utterances, and location-aware with the ± {window:g} s window in training and
+decoding; cyan bands are the gold words:
 
 ![alignments](speech.png)
 
@@ -253,11 +255,10 @@ def fmt_minutes(value: float | None) -> str:
 
 
 def draw(out: Path, path: Path) -> None:
-    """Alignments of the first test utterance at 1× and 10×: content-only, location-aware, and the
-    pyramidal listener decoded with the window."""
+    """Alignments of the first test utterance at 1× and 10× of the :data:`PICTURED` runs."""
     from attnzoo.viz.speech import plot_speech_alignment
 
-    columns = {"content": ("content", {}), "location": ("location", {}), "location-concat": ("location-concat", {})}
+    columns = {name: (name, {}) for name in PICTURED}
     panels = []
     for factor in (1, 10):
         for name, (source, changes) in columns.items():

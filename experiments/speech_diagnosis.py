@@ -176,12 +176,13 @@ alignment; every other state keeps its content score, and their number grows wit
 training, over at most about {states} states, that margin sufficed; at 10× the far states together outweigh the
 near ones, the decoder reads a blurred glimpse, loses its place, and then repeats words and jumps
 back instead of reaching the end, so it rarely emits `<eos>` (the runaway CER above 1).
-The fixes below are the two the diagnosis points to: longer training utterances (the far states then
+The two fixes measured below are the ones the diagnosis points to: longer training utterances (the far states then
 exist in training and the margin has to grow) and the window in training (the far states are never
 in the softmax).
 
-At 1× the location-aware model's letters outside their word are mostly the first letter of a word
-attended just before the word starts (the state before its gold frames):
+At 1× the location-aware model's letters outside their word are mostly the first letters of words,
+most often attended just before the word starts (a state or two before its gold frames), which is
+what keeps its share inside below the content-only model's:
 
 | model | letters outside their word | of them before it | median distance | first letters outside | others outside |
 | --- | ---: | ---: | ---: | ---: | ---: |
