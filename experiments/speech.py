@@ -88,13 +88,14 @@ Transcripts are characters (letters and space). Model: 3 bidirectional LSTM laye
 direction over pairs of frames (20 ms; the pyramidal listener halves time at layers 2 and 3: 80 ms),
 a decoder LSTM of 96, attention MLP of 32, location features k = 8 filters of width r = 21; greedy
 decoding through `attnzoo.decoding`. Training: batches of 32 utterances of similar length, Adam 2e-3
-with cosine decay, the weights of the best validation CER kept, **{minutes} wall-clock minutes per
-model on one thread of a shared 2-core machine**, two models at a time (load averages below are the
-whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs. The last two
-runs were trained later, one at a time beside two other users' trainings: the same budget bought
-fewer steps (a joined utterance also costs about twice an ordinary one). `location-concat`'s
-training set: half its 4,000 utterances are 2-4 ordinary ones joined (2-12 words, the silences and
-noise of one utterance); validation and tests are the same utterances as every other run's.
+with cosine decay, the weights of the best validation CER kept, **the wall-clock minutes below per
+model on one thread of a shared 2-core machine**, the first four two at a time (load averages below
+are the whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs. The
+last three runs were trained later, one at a time beside two other users' trainings (load about 3):
+the same minutes bought fewer steps, and a joined utterance costs about twice an ordinary one.
+Their training sets: `location-concat`, half of its 4,000 utterances 2-4 ordinary ones joined (2-12
+words; the silences, gain and noise of one utterance); `location-concat-all`, all of them; their
+validation and test utterances are the same as every other run's (1-3, 3-9 and 10-30 words).
 
 | run | parameters | minutes | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -126,11 +127,16 @@ overlaps the gold frames of the word being spelled:
 | --- | ---: | ---: | ---: |
 {inside}
 
+## What the fixes did
+
+{fixes}
+
 ## Training time
 
 Minutes of training until the validation CER (200 utterances, every 100 steps) first reached
 {threshold:.3f}, the best validation CER of the non-pyramidal location-aware model (trained at the same
-time, so both saw the same load):
+time as the pyramidal one, so both saw the same load; the last three rows were trained later at a
+higher load, and a joined utterance costs about twice an ordinary one):
 
 | model | minutes to validation CER <= {threshold:.3f} | best validation CER | at minute |
 | --- | ---: | ---: | ---: |
@@ -243,6 +249,53 @@ def goals(results: dict[str, dict], threshold: float) -> str:
     return "\n".join(lines)
 
 
+FIXED = ("location", "location-concat", "location-concat-all", "location-window")  # the fixes against the plain run
+FIXES_SAY = """Longer training utterances do what the diagnosis predicts, up to the lengths they cover: with
+half the training utterances 2-4 joined, the 3× test (3-9 words, within the joined lengths of 2-12)
+is transcribed with CER {concat[cer_3x]:.3f} (the plain run: {location[cer_3x]:.3f}) and at 10× less weight
+leaves the stretch being spelled ({concat_mass:.3f} of it stays, against {location_mass:.3f}), but 10-30 words are
+beyond its longest training utterance and it still runs away there (CER {concat[cer_10x]:.3f}; {concat_stop:.0%} of
+the utterances stop): it learned a larger margin, not one that holds at any length. Training on
+joined utterances only got {all[steps]:,} steps in its {all[minutes]:.0f} minutes at load {all[load]:.1f} and stopped
+undertrained (best validation CER {all_best:.3f}), so its row shows little either way. The window in training and
+decoding removes the spread ({window_mass:.3f} of the weight on the stretch; {window_stop:.0%} of the 10× utterances
+stop) and the transcripts keep their place (prefix CER {window[prefix_cer_10x]:.3f} at 10×); the rest of its CER of
+{window[cer_10x]:.3f} is output past the reference's end from the utterances that did not stop: inside the ± 1 s
+window the attention can still jump back and loop. Training with the window did no better than
+decoding the plain run with it ({decoded[cer_10x]:.3f} at 10×). None of these is location-aware attention holding
+at 10× without a window, and none has 90% of its letters' attention in their word at 1× (best
+{best_inside:.1%}): those misses are the first letters of words, attended a state or two before the word."""
+
+
+def fixes(results: dict[str, dict], diagnosed: dict[str, dict]) -> str:
+    """The plain location-aware run and its fixes side by side, then :data:`FIXES_SAY` (every number
+    from ``results`` and the diagnosis)."""
+    lines = []
+    for name in FIXED:
+        r, run = results[name], diagnosed[name]["runaway"]
+        lines.append(
+            f"- {LABELS[name]}: CER {r['cer']:.3f} / {r['cer_3x']:.3f} / {r['cer_10x']:.3f} at 1× / 3× / 10× "
+            f"(prefix CER {r['prefix_cer_10x']:.3f} at 10×); letters in their word {r['inside']:.3f} / "
+            f"{r['inside_10x']:.3f} at 1× / 10×; at 10×, {run['stop']:.0%} of the utterances stopped and "
+            f"{run['back']:.0%} jumped back."
+        )
+    said = FIXES_SAY.format(
+        location=results["location"],
+        concat=results["location-concat"],
+        all=results["location-concat-all"],
+        window=results["location-window"],
+        decoded=results["location-decoded-window"],
+        location_mass=diagnosed["location"]["spread"]["whole"]["mass"],
+        concat_mass=diagnosed["location-concat"]["spread"]["whole"]["mass"],
+        window_mass=diagnosed["location-window"]["spread"]["whole"]["mass"],
+        concat_stop=diagnosed["location-concat"]["runaway"]["stop"],
+        window_stop=diagnosed["location-window"]["runaway"]["stop"],
+        all_best=min(cer for _, cer in results["location-concat-all"]["curve"]),
+        best_inside=max(results[name]["inside"] for name in FIXED),
+    )
+    return "\n".join(lines) + "\n\n" + said
+
+
 def ratio(r: dict) -> float:
     """CER at 10× over CER at 1× (inf when the 1× CER is 0 and the 10× one is not)."""
     if r["cer"] == 0:
@@ -314,6 +367,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
         ),
         goals=goals(results, threshold),
         diagnosis=speech_diagnosis.section(diagnosed, LABELS, Run(out / "location").config()),
+        fixes=fixes(results, diagnosed),
     )
     (results_dir / "speech.md").write_text(text, encoding="utf-8")
     (out / "results.json").write_text(json.dumps(results | {"diagnosis": diagnosed}, indent=2) + "\n")
