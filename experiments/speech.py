@@ -11,11 +11,13 @@ and ``content`` beside ``location-smooth``, so each pair shares the machine's lo
 - ``location-smooth``: location-aware with §2.3's smoothing (sigmoid instead of exp);
 - ``las``: location-aware attention over the pyramidal listener (one encoder state per 80 ms);
 
-and, one at a time, two fixes of what :mod:`speech_diagnosis` found (the location-aware weights
+and, one at a time, fixes of what :mod:`speech_diagnosis` found (the location-aware weights
 spread over the states a long utterance adds, which a training utterance never had):
 
 - ``location-concat``: location-aware, half the training utterances 2-4 ordinary ones joined (the
   test lengths stay 1×, 3×, 10× of the ordinary 1-3 words);
+- ``location-concat-all``: the same with every training utterance joined (12 minutes:
+  ``--only location-concat-all --minutes 12``);
 - ``location-window``: location-aware with §2.3's window in training as well as decoding.
 
 Then it measures each on test utterances at the training length and 3× and 10× longer and writes
@@ -28,6 +30,7 @@ on a short and a 10× utterance). A run whose directory holds a model is reused.
     nohup python experiments/speech.py --only location-smooth > runs/speech4.log 2>&1 &  # location-smooth
     nohup python experiments/speech.py --only location-concat > runs/speech5.log 2>&1 &  # one at a time
     nohup python experiments/speech.py --only location-window > runs/speech6.log 2>&1 &  # (after it)
+    nohup python experiments/speech.py --only location-concat-all --minutes 12 > runs/speech7.log 2>&1 &
     python experiments/speech.py          # trains what is missing, then the report
     python experiments/speech.py --minutes 0.3 --out runs/speech_smoke   # a smoke run
 """
