@@ -9,7 +9,16 @@ and ``content`` beside ``location-smooth``, so each pair shares the machine's lo
 - ``content``: content-only additive attention (Bahdanau eq. 6);
 - ``location``: location-aware attention (eqs. 8-9);
 - ``location-smooth``: location-aware with §2.3's smoothing (sigmoid instead of exp);
-- ``las``: location-aware attention over the pyramidal listener (one encoder state per 80 ms).
+- ``las``: location-aware attention over the pyramidal listener (one encoder state per 80 ms);
+
+and, one at a time, fixes of what :mod:`speech_diagnosis` found (the location-aware weights
+spread over the states a long utterance adds, which a training utterance never had):
+
+- ``location-concat``: location-aware, half the training utterances 2-4 ordinary ones joined (the
+  test lengths stay 1×, 3×, 10× of the ordinary 1-3 words);
+- ``location-concat-all``: the same with every training utterance joined (12 minutes:
+  ``--only location-concat-all --minutes 12``);
+- ``location-window``: location-aware with §2.3's window in training as well as decoding.
 
 Then it measures each on test utterances at the training length and 3× and 10× longer and writes
 ``docs/results/speech.md`` and ``docs/results/speech.png`` (content against location-aware alignments
@@ -19,6 +28,9 @@ on a short and a 10× utterance). A run whose directory holds a model is reused.
     nohup python experiments/speech.py --only las > runs/speech2.log 2>&1 &        # location beside las,
     nohup python experiments/speech.py --only content > runs/speech3.log 2>&1 &    # then content beside
     nohup python experiments/speech.py --only location-smooth > runs/speech4.log 2>&1 &  # location-smooth
+    nohup python experiments/speech.py --only location-concat > runs/speech5.log 2>&1 &  # one at a time
+    nohup python experiments/speech.py --only location-window > runs/speech6.log 2>&1 &  # (after it)
+    nohup python experiments/speech.py --only location-concat-all --minutes 12 > runs/speech7.log 2>&1 &
     python experiments/speech.py          # trains what is missing, then the report
     python experiments/speech.py --minutes 0.3 --out runs/speech_smoke   # a smoke run
 """
@@ -33,6 +45,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import speech_diagnosis
 import torch
 
 from attnzoo.recipes import count_parameters
@@ -40,22 +53,28 @@ from attnzoo.registry import create_model
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = ("content", "location", "location-smooth", "las")  # each trained with the preset of its name
+RUNS = ("content", "location", "location-smooth", "las", "location-concat", "location-window", "location-concat-all")
+CHANGED = {"location-concat-all": ("location-concat", {"concatenated_share": 1.0})}  # run: (preset, task changes)
 SHARPENED = 2.0  # β of the location-aware run decoded again with §2.3's sharpening (weights unchanged)
 WINDOW = 100  # ± 10 ms frames of the windowed decoding (§2.3), around the median of the previous alignment
+DIAGNOSED = ("content", "location", "location-concat", "location-concat-all", "location-window")  # diagnosed
+PICTURED = ("content", "location", "location-concat", "location-window")  # the picture's columns
 DECODED = {  # rows decoding a trained run differently: name: (run, model config changes at test time)
     "location-sharp": ("location", {"sharpening": SHARPENED}),
-    "location-window": ("location", {"window": WINDOW}),
-    "las-window": ("las", {"window": WINDOW}),
+    "location-decoded-window": ("location", {"window": WINDOW}),
+    "las-decoded-window": ("las", {"window": WINDOW}),
 }
 LABELS = {
     "location-sharp": f"location-aware, decoded with β = {SHARPENED:g}",
-    "location-window": f"location-aware, decoded with a ± {WINDOW / 100:g} s window",
-    "las-window": f"pyramidal (LAS), decoded with a ± {WINDOW / 100:g} s window",
+    "location-decoded-window": f"location-aware, decoded with a ± {WINDOW / 100:g} s window",
+    "las-decoded-window": f"pyramidal (LAS), decoded with a ± {WINDOW / 100:g} s window",
     "content": "content-only (Bahdanau)",
     "location": "location-aware",
     "location-smooth": "location-aware, smoothed",
     "las": "location-aware, pyramidal (LAS)",
+    "location-concat": "location-aware, trained on half 2-4 joined utterances",
+    "location-concat-all": "location-aware, trained on 2-4 joined utterances only",
+    "location-window": f"location-aware, ± {WINDOW / 100:g} s window in training and decoding",
 }
 
 REPORT = """# Attention-based speech recognition on synthetic speech
@@ -72,13 +91,22 @@ Transcripts are characters (letters and space). Model: 3 bidirectional LSTM laye
 direction over pairs of frames (20 ms; the pyramidal listener halves time at layers 2 and 3: 80 ms),
 a decoder LSTM of 96, attention MLP of 32, location features k = 8 filters of width r = 21; greedy
 decoding through `attnzoo.decoding`. Training: batches of 32 utterances of similar length, Adam 2e-3
-with cosine decay, the weights of the best validation CER kept, **{minutes} wall-clock minutes per
-model on one thread of a shared 2-core machine**, two models at a time (load averages below are the
-whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs.
+with cosine decay, the weights of the best validation CER kept, **the wall-clock minutes below per
+model on one thread of a shared 2-core machine**, the first four two at a time (load averages below
+are the whole machine's, with other users' jobs), torch {torch}, Python {python}, {cpus} CPUs. The
+last three runs were trained later, one at a time beside two other users' trainings (load about 3):
+the same minutes bought fewer steps, and a joined utterance costs about twice an ordinary one.
+Their training sets: `location-concat`, half of its 4,000 utterances 2-4 ordinary ones joined (2-12
+words; the silences, gain and noise of one utterance); `location-concat-all`, all of them; their
+validation and test utterances are the same as every other run's (1-3, 3-9 and 10-30 words).
 
-| run | parameters | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| run | parameters | minutes | steps | utterances seen | weights kept (best validation CER) | load avg (mean) |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {runs}
+
+## Why the location-aware model runs away at 10×
+
+{diagnosis}
 
 ## Character error rate by utterance length (greedy)
 
@@ -102,11 +130,16 @@ overlaps the gold frames of the word being spelled:
 | --- | ---: | ---: | ---: |
 {inside}
 
+## What the fixes did
+
+{fixes}
+
 ## Training time
 
 Minutes of training until the validation CER (200 utterances, every 100 steps) first reached
 {threshold:.3f}, the best validation CER of the non-pyramidal location-aware model (trained at the same
-time, so both saw the same load):
+time as the pyramidal one, so both saw the same load; the last three rows were trained later at a
+higher load, and a joined utterance costs about twice an ordinary one):
 
 | model | minutes to validation CER <= {threshold:.3f} | best validation CER | at minute |
 | --- | ---: | ---: | ---: |
@@ -117,8 +150,9 @@ time, so both saw the same load):
 {goals}
 
 Alignments (decoded, greedy) under the spectrogram of the first test utterance at the training
-length (top) and 10× longer (bottom): content-only (left), location-aware (middle) and the pyramidal
-listener decoded with the ± {window:g} s window (right); cyan bands are the gold words:
+length (top) and 10× longer (bottom), left to right: content-only, location-aware, location-aware
+trained on half joined utterances, and location-aware with the ± {window:g} s window in training and
+decoding; cyan bands are the gold words:
 
 ![alignments](speech.png)
 
@@ -128,10 +162,11 @@ Reproduce: `python experiments/speech.py` (runs under `runs/speech/`).
 
 def run(name: str, out: Path, minutes: float, seed: int) -> Run:
     """Train run ``name`` into ``out/name`` (a finished run is reused, a stopped one resumed); return it."""
-    print(f"{name}: preset {name}, {minutes:.1f} min of training", flush=True)
+    preset, task = CHANGED.get(name, (name, {}))
+    print(f"{name}: preset {preset} {task}, {minutes:.1f} min of training", flush=True)
     every = 100 if minutes >= 2 else 20
     training = {"steps": 1_000_000, "minutes": minutes, "val_every": every, "checkpoint_every": every, "seed": seed}
-    return train_once("speech", out / name, preset=name, training=training, threads=1, progress=False)
+    return train_once("speech", out / name, preset=preset, task=task, training=training, threads=1, progress=False)
 
 
 def load_model(run: Run, changes: dict | None = None) -> torch.nn.Module:
@@ -156,7 +191,15 @@ def measure(directory: Path, changes: dict | None = None) -> dict[str, float]:
     batch, kept = run.training().batch_size, run.read_json("metrics.json").get("kept_step")
     curve = [(float(row["seconds"]) / 60, float(row["valid_cer"])) for row in rows]
     sizes = {"steps": steps, "utterances": steps * batch, "kept": kept, "parameters": count_parameters(model)}
+    sizes["minutes"] = run.read_json("training.json")["done"]["seconds"] / 60
     return {**metrics, **sizes, "load": load, "curve": curve}
+
+
+def diagnose(directory: Path) -> dict:
+    """:func:`speech_diagnosis.diagnose` of a finished run."""
+    run = Run(directory)
+    recipe = run.recipe()
+    return speech_diagnosis.diagnose(recipe, run.load_model(), run.build_task(recipe))
 
 
 def minutes_to(curve: list[tuple[float, float]], threshold: float) -> float | None:
@@ -164,7 +207,10 @@ def minutes_to(curve: list[tuple[float, float]], threshold: float) -> float | No
     return next((minute for minute, cer in curve if cer <= threshold + 1e-9), None)
 
 
-LOCATION_ROWS = ("location", "location-smooth", "las", "location-sharp", "location-window", "las-window")
+LOCATION_ROWS = (
+    *("location", "location-smooth", "las", "location-concat", "location-concat-all", "location-window"),
+    *("location-sharp", "location-decoded-window", "las-decoded-window"),
+)
 
 
 def goals(results: dict[str, dict], threshold: float) -> str:
@@ -206,6 +252,53 @@ def goals(results: dict[str, dict], threshold: float) -> str:
     return "\n".join(lines)
 
 
+FIXED = ("location", "location-concat", "location-concat-all", "location-window")  # the fixes against the plain run
+FIXES_SAY = """Longer training utterances do what the diagnosis predicts, up to the lengths they cover: with
+half the training utterances 2-4 joined, the 3× test (3-9 words, within the joined lengths of 2-12)
+is transcribed with CER {concat[cer_3x]:.3f} (the plain run: {location[cer_3x]:.3f}) and at 10× less weight
+leaves the stretch being spelled ({concat_mass:.3f} of it stays, against {location_mass:.3f}), but 10-30 words are
+beyond its longest training utterance and it still runs away there (CER {concat[cer_10x]:.3f}; {concat_stop:.0%} of
+the utterances stop): it learned a larger margin, not one that holds at any length. Training on
+joined utterances only got {all[steps]:,} steps in its {all[minutes]:.0f} minutes at load {all[load]:.1f} and stopped
+undertrained (best validation CER {all_best:.3f}), so its row shows little either way. The window in training and
+decoding removes the spread ({window_mass:.3f} of the weight on the stretch; {window_stop:.0%} of the 10× utterances
+stop) and the transcripts keep their place (prefix CER {window[prefix_cer_10x]:.3f} at 10×); the rest of its CER of
+{window[cer_10x]:.3f} is output past the reference's end from the utterances that did not stop: inside the ± 1 s
+window the attention can still jump back and loop. Training with the window did no better than
+decoding the plain run with it ({decoded[cer_10x]:.3f} at 10×). None of these is location-aware attention holding
+at 10× without a window, and none has 90% of its letters' attention in their word at 1× (best
+{best_inside:.1%}): those misses are the first letters of words, attended a state or two before the word."""
+
+
+def fixes(results: dict[str, dict], diagnosed: dict[str, dict]) -> str:
+    """The plain location-aware run and its fixes side by side, then :data:`FIXES_SAY` (every number
+    from ``results`` and the diagnosis)."""
+    lines = []
+    for name in FIXED:
+        r, run = results[name], diagnosed[name]["runaway"]
+        lines.append(
+            f"- {LABELS[name]}: CER {r['cer']:.3f} / {r['cer_3x']:.3f} / {r['cer_10x']:.3f} at 1× / 3× / 10× "
+            f"(prefix CER {r['prefix_cer_10x']:.3f} at 10×); letters in their word {r['inside']:.3f} / "
+            f"{r['inside_10x']:.3f} at 1× / 10×; at 10×, {run['stop']:.0%} of the utterances stopped and "
+            f"{run['back']:.0%} jumped back."
+        )
+    said = FIXES_SAY.format(
+        location=results["location"],
+        concat=results["location-concat"],
+        all=results["location-concat-all"],
+        window=results["location-window"],
+        decoded=results["location-decoded-window"],
+        location_mass=diagnosed["location"]["spread"]["whole"]["mass"],
+        concat_mass=diagnosed["location-concat"]["spread"]["whole"]["mass"],
+        window_mass=diagnosed["location-window"]["spread"]["whole"]["mass"],
+        concat_stop=diagnosed["location-concat"]["runaway"]["stop"],
+        window_stop=diagnosed["location-window"]["runaway"]["stop"],
+        all_best=min(cer for _, cer in results["location-concat-all"]["curve"]),
+        best_inside=max(results[name]["inside"] for name in FIXED),
+    )
+    return "\n".join(lines) + "\n\n" + said
+
+
 def ratio(r: dict) -> float:
     """CER at 10× over CER at 1× (inf when the 1× CER is 0 and the 10× one is not)."""
     if r["cer"] == 0:
@@ -218,11 +311,10 @@ def fmt_minutes(value: float | None) -> str:
 
 
 def draw(out: Path, path: Path) -> None:
-    """Alignments of the first test utterance at 1× and 10×: content-only, location-aware, and the
-    pyramidal listener decoded with the window."""
+    """Alignments of the first test utterance at 1× and 10× of the :data:`PICTURED` runs."""
     from attnzoo.viz.speech import plot_speech_alignment
 
-    columns = {"content": ("content", {}), "location": ("location", {}), "las-window": DECODED["las-window"]}
+    columns = {name: (name, {}) for name in PICTURED}
     panels = []
     for factor in (1, 10):
         for name, (source, changes) in columns.items():
@@ -242,6 +334,7 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
     for name, (source, changes) in DECODED.items():
         results[name] = measure(out / source, changes)
     draw(out, results_dir / "speech.png")
+    diagnosed = {name: diagnose(out / name) for name in DIAGNOSED}
     threshold = min(cer for _, cer in results["location"]["curve"])
     columns = ("cer", "cer_3x", "cer_10x")
     text = REPORT.format(
@@ -251,7 +344,8 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
         python=platform.python_version(),
         cpus=os.cpu_count(),
         runs="\n".join(
-            f"| {LABELS[name]} | {r['parameters']:,} | {r['steps']:,} | {r['utterances']:,} | step {r['kept']} "
+            f"| {LABELS[name]} | {r['parameters']:,} | {r['minutes']:.1f} | {r['steps']:,} | {r['utterances']:,} "
+            f"| step {r['kept']} "
             f"| {r['load']:.1f} |"
             for name, r in results.items()
             if name in RUNS
@@ -275,9 +369,11 @@ def report(out: Path, minutes: float, smoke: bool) -> str:
             if name in RUNS
         ),
         goals=goals(results, threshold),
+        diagnosis=speech_diagnosis.section(diagnosed, LABELS, Run(out / "location").config()),
+        fixes=fixes(results, diagnosed),
     )
     (results_dir / "speech.md").write_text(text, encoding="utf-8")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.json").write_text(json.dumps(results | {"diagnosis": diagnosed}, indent=2) + "\n")
     return text
 
 

@@ -260,3 +260,45 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_sees_the_remaining_length_bucke
     expected = straight.load_model().state_dict()
     for key, value in resumed.load_model().state_dict().items():
         assert torch.equal(value, expected[key]), key
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason=NO_ESPEAK)
+def test_concatenated_training_utterances_join_two_to_four_and_leave_the_tests_as_they_were(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    sizes = {"voices": 1, "min_words": 1, "max_words": 2, "train_size": 60, "valid_size": 3, "test_size": 3}
+
+    def splits(share):
+        data = load_recipe("speech", sizes | {"long_test_size": 2, "concatenated_share": share}).build_task(0)
+        splits = [("train", 1), ("valid", 1), ("test", 1), ("test", 3)]
+        return [data.split(name, factor).texts for name, factor in splits]
+
+    plain, joined, half = splits(0.0), splits(1.0), splits(0.5)
+    assert plain[1:] == joined[1:] == half[1:]  # validation and the 1x / 3x tests do not change
+    words = [[len(text.split(" ")) for text in texts] for texts in (plain[0], joined[0], half[0])]
+    assert all(1 <= count <= 2 for count in words[0])  # ordinary: min_words-max_words
+    assert all(2 <= count <= 8 for count in words[1]) and max(words[1]) > 4  # 2-4 joined ordinary ones
+    longer = sum(count > 2 for count in words[2])
+    assert 10 <= longer <= 50  # about half (some joined ones have only 2 words)
+
+
+def test_runs_written_before_concatenated_share_load_with_none():
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from attnzoo.models.speech.recipe import SpeechTask
+    from attnzoo.training.run import from_json
+
+    older = {key: value for key, value in asdict(SpeechTask()).items() if key != "concatenated_share"}
+    assert from_json(SpeechTask, older, Path("task.json")).concatenated_share == 0.0
+    with pytest.raises(ValueError, match="concatenated_share"):
+        SpeechTask(concatenated_share=1.5)
+
+
+def test_the_location_window_preset_windows_the_teacher_forced_training_pass():
+    tiny = {"encoder_layers": 1, "encoder_size": 4, "decoder_size": 8, "attention_dim": 4, "location_width": 3}
+    model = create_model("speech", make_config("speech", "location-window", **tiny))
+    assert model.config.window == 100 and model.config.attention == "location"
+    frames = torch.randn(1, 400, model.config.features)  # 200 encoder states
+    weights = model(frames, torch.tensor([400]), torch.tensor([[1, 5]])).weights.detach()
+    assert weights[0, 0, 51:].abs().sum() == 0  # α_0 on state 0: ± 50 states (100 frames of 10 ms)
+    assert float(weights[0, 0, :51].sum()) == pytest.approx(1.0)

@@ -241,6 +241,15 @@ PRESETS = {
         model={"attention": "location", "pyramidal": True},
         about="LAS's pyramidal listener (time halved at layers 2-3: one state per 80 ms) with location-aware attention",
     ),
+    "location-concat": Preset(
+        model={"attention": "location"},
+        task={"concatenated_share": 0.5},
+        about="location-aware, half the training utterances 2-4 ordinary ones joined (2-12 words)",
+    ),
+    "location-window": Preset(
+        model={"attention": "location", "window": 100},
+        about="location-aware with §2.3's ± 1 s window in training and decoding (part of the mechanism)",
+    ),
 }
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ from attnzoo.tasks import speech
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 LONGER = (3, 10)  # the test's longer utterances: this many times the training length
+CONCATENATED = (2, 4)  # a concatenated training utterance joins this many (fewest, most) ordinary ones
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class SpeechTask:
     snr_min: float = 15.0  # lowest signal-to-noise ratio of the additive white noise, dB
     snr_max: float = 35.0  # highest signal-to-noise ratio, dB
     beam: int = 1  # beam size of the evaluation's transcripts (1: greedy)
+    concatenated_share: float = 0.0  # share of training utterances made of 2-4 ordinary ones joined (tests unchanged)
+
+    fields_added_later: ClassVar[dict[str, Any]] = {"concatenated_share": 0.0}  # runs written before it
 
     def __post_init__(self) -> None:
         checks = {
@@ -68,6 +72,7 @@ class SpeechTask:
             "long_test_size": self.long_test_size >= 0,
             "snr_max": self.snr_max >= self.snr_min,
             "beam": self.beam >= 1,
+            "concatenated_share": 0.0 <= self.concatenated_share <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -115,16 +120,24 @@ class SpeechData:
             sizes = {"train": self.task.train_size, "valid": self.task.valid_size, "test": self.task.test_size}
             count = sizes[name] if factor == 1 else self.task.long_test_size
             seed = split_seed(name, self.seed) * 100 + factor
-            self.sets[key] = self.utterances(count, seed, factor, keep_waves=name != "train")
+            joined = self.task.concatenated_share if name == "train" else 0.0
+            self.sets[key] = self.utterances(count, seed, factor, keep_waves=name != "train", concatenated=joined)
         return self.sets[key]
 
-    def utterances(self, count: int, seed: int, factor: int, keep_waves: bool = True) -> SpeechSet:
+    def utterances(
+        self, count: int, seed: int, factor: int, keep_waves: bool = True, concatenated: float = 0.0
+    ) -> SpeechSet:
         """``count`` utterances of ``factor × [min_words, max_words]`` words, drawn from ``seed`` (their
-        waveforms kept only with ``keep_waves``: the training set drops them)."""
+        waveforms kept only with ``keep_waves``: the training set drops them). A share ``concatenated``
+        of them is instead as long as 2-4 (:data:`CONCATENATED`) such utterances joined: the sum of that
+        many word counts (2-12 words with the defaults)."""
         rng, task = np.random.default_rng(seed), self.task
         made = []
         for _ in range(count):
             words = int(rng.integers(task.min_words * factor, task.max_words * factor + 1))
+            if concatenated and rng.random() < concatenated:  # no draw without it: the same sets as before
+                joined = int(rng.integers(CONCATENATED[0], CONCATENATED[1] + 1))
+                words += int(rng.integers(task.min_words * factor, task.max_words * factor + 1, size=joined - 1).sum())
             voice = self.bank[int(rng.integers(len(self.bank)))]
             made.append(speech.make_utterance(rng, voice, words, (task.snr_min, task.snr_max)))
         return self.from_utterances(made, keep_waves)
