@@ -189,7 +189,7 @@ class VQARecipe(Recipe):
     """Baseline, stacked attention and co-attention on :mod:`attnzoo.tasks.questions` (see the module docstring)."""
 
     Task = VQATask
-    training = Training(steps=3_000, batch_size=32, lr=2e-3, val_every=250, checkpoint_every=250)
+    training = Training(steps=6_000, batch_size=32, lr=2e-3, val_every=250, checkpoint_every=250)
     selection = ("accuracy", "max")
     keep_best = True
 
