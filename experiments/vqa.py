@@ -23,23 +23,28 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from attnzoo.models.vqa.recipe import images_and_texts
 from attnzoo.recipes import count_parameters
+from attnzoo.tasks import questions
 from attnzoo.training import Run, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("baseline", "san-1", "san-2", "coatt-parallel", "coatt-alternating")
+SANS = ("san-1", "san-2")  # trained on three seeds for the hops comparison
 MINUTES = 14.0  # wall-clock minutes of optimisation per preset at most (scaled by --scale)
 STEPS = 6_000  # and at most this many steps (scaled by --scale): equal steps for every model, whatever the load
 CPU_FILE = "cpu_minutes.txt"  # the CPU minutes a training took (beside its run; wall minutes are the budget)
 VAL_EVERY = 250  # optimiser steps between validations (500 questions)
-VARIANTS = {  # runs beyond the presets: (preset, model overrides)
-    "san-1-no-object-loss": ("san-1", {"object_loss": 0.0}),
-    "coatt-alternating-no-object-loss": ("coatt-alternating", {"object_loss": 0.0}),
+VARIANTS = {  # runs beyond the presets: (preset, model overrides, added to the seed)
+    "san-1-no-object-loss": ("san-1", {"object_loss": 0.0}, 0),
+    "coatt-alternating-no-object-loss": ("coatt-alternating", {"object_loss": 0.0}, 0),
+    **{f"{hops}-seed{k}": (hops, {}, k) for hops in SANS for k in (1, 2)},  # the hops, on 3 seeds
 }
 MAPS = {  # preset: its image maps (and question maps for co-attention), as metric suffixes
     "baseline": (),
@@ -48,6 +53,7 @@ MAPS = {  # preset: its image maps (and question maps for co-attention), as metr
     "coatt-parallel": ("word", "phrase", "question"),
     "coatt-alternating": ("word", "phrase", "question"),
     "san-1-no-object-loss": ("hop1",),
+    **{f"san-{hops}-seed{k}": ("hop1", "hop2")[:hops] for hops in (1, 2) for k in (1, 2)},
     "coatt-alternating-no-object-loss": ("word", "phrase", "question"),
 }
 
@@ -85,15 +91,18 @@ count about 0.3 (the most common count).
 ## Attention against the ground truth (test)
 
 Image mass: the share of an image map's attention on the regions (of 4 × 4, one per cell of the
-scenes' layout) that overlap a gold object's box, on the non-relational questions (one gold object
-in one region: a uniform map puts 1/16 = 0.06 there) / on all questions with a gold object
-(relations: the named and the answer object; counts: every counted object). Top word: the share
-of questions whose most attended word is a gold keyword (the colour or shape word naming the
-queried object).
+scenes' layout) that overlap a gold object's box: on the non-relational questions (one gold object
+in one region: a uniform map puts 1/16 = 0.06 there), on each kind of question (relations: the
+named and the answer object; counts: every counted object), and on all questions with a gold
+object. Top word: the share of questions whose most attended word is a gold keyword (the colour
+or shape word naming the queried object).
 
-| model | map | image mass, non-relational | image mass, all | question top word = keyword |
-| --- | --- | ---: | ---: | ---: |
+| model | map | mass: non-rel. | shape | side | closest | furthest | count | all | top word = keyword |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {attention_rows}
+
+Where the question attention goes instead (the most common top words of the question-level map,
+test, with their share of the questions of that kind): {top_words}
 
 ## The issue's goals
 
@@ -119,10 +128,10 @@ def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
         print(f"{preset}: already trained, {directory}")
         return Run(directory)
     print(f"{preset}: training for {minutes:.2f} min", flush=True)
-    base, model = VARIANTS.get(preset, (preset, {}))
+    base, model, offset = VARIANTS.get(preset, (preset, {}, 0))
     every = max(1, round(VAL_EVERY * min(minutes / MINUTES * 10, 1)))
     steps = max(1, round(STEPS * minutes / MINUTES))
-    training = {"steps": steps, "minutes": minutes, "schedule": "constant", "val_every": every, "seed": seed}
+    training = {"steps": steps, "minutes": minutes, "schedule": "constant", "val_every": every, "seed": seed + offset}
     start = time.process_time()
     options = {"preset": base, "model": model, "threads": 1, "progress": False}
     trained = train_once("vqa", directory, training=training | {"checkpoint_every": every}, **options)
@@ -160,9 +169,8 @@ def tables(results: dict[str, dict]) -> tuple[str, str]:
         )
         for name in MAPS[preset]:
             keyword = f"{m[f'keyword_{name}']:.3f}" if f"keyword_{name}" in m else "–"
-            attention.append(
-                f"| {preset} | {name} | {m[f'mass_nonrel_{name}']:.3f} | {m[f'mass_{name}']:.3f} | {keyword} |"
-            )
+            masses = [m[f"mass_{group}{name}"] for group in ("nonrel_", *(f"{k}_" for k in questions.KINDS), "")]
+            attention.append(f"| {preset} | {name} | {' | '.join(f'{x:.3f}' for x in masses)} | {keyword} |")
     return "\n".join(accuracy), "\n".join(attention)
 
 
@@ -173,8 +181,9 @@ def goals(results: dict[str, dict]) -> str:
         return "**met**" if ok else "**not met**"
 
     best_san = max(("san-1", "san-2"), key=lambda p: results[p]["accuracy_nonrel"])
+    one, two = ([results[p]["accuracy_rel"] for p in (hops, f"{hops}-seed1", f"{hops}-seed2")] for hops in SANS)
     gain = results[best_san]["accuracy_nonrel"] - results["baseline"]["accuracy_nonrel"]
-    hops = results["san-2"]["accuracy_rel"] - results["san-1"]["accuracy_rel"]
+    hops = np.mean(two) - np.mean(one)
     best = max((p for p in PRESETS if MAPS[p]), key=lambda p: results[p]["accuracy"])
     mass_name, mass = max(((n, results[best][f"mass_nonrel_{n}"]) for n in MAPS[best]), key=lambda item: item[1])
     keywords = {(p, n): results[p][f"keyword_{n}"] for p in PRESETS for n in MAPS[p] if f"keyword_{n}" in results[p]}
@@ -185,11 +194,14 @@ def goals(results: dict[str, dict]) -> str:
             f"- Spatial attention beats the baseline by >= 15 points on non-relational questions: {best_san} "
             f"{results[best_san]['accuracy_nonrel']:.3f} against {results['baseline']['accuracy_nonrel']:.3f}, "
             f"{100 * gain:+.1f} points: {verdict(gain >= 0.15)}.",
-            f"- 2 hops beat 1 hop on relational questions: {results['san-2']['accuracy_rel']:.3f} against "
-            f"{results['san-1']['accuracy_rel']:.3f} ({100 * hops:+.1f} points): {verdict(hops > 0)}.",
+            f"- 2 hops beat 1 hop on relational questions (seeds 0, 1, 2, each on its own seed's test "
+            f"questions): {' / '.join(f'{x:.3f}' for x in two)} against {' / '.join(f'{x:.3f}' for x in one)}, "
+            f"mean {100 * hops:+.1f} points, ahead on {sum(b > a for a, b in zip(one, two, strict=True))} of 3 "
+            f"seeds: {verdict(hops > 0)}.",
             f"- Image attention mass on the queried object >= 0.7 for the best model ({best}, by test accuracy): "
-            f"its best map ({mass_name}) puts {mass:.3f} on the object of the non-relational questions: "
-            f"{verdict(mass >= 0.7)}.",
+            f"its best map ({mass_name}) puts {mass:.3f} on the object of the non-relational questions "
+            f"({results[best][f'mass_shape_{mass_name}']:.3f} on shape questions, "
+            f"{results[best][f'mass_side_{mass_name}']:.3f} on side questions): {verdict(mass >= 0.7)}.",
             f"- Question attention's top word = gold keyword >= 80%: best {keyword:.3f} ({keyword_model}, "
             f"{keyword_map} level): {verdict(keyword >= 0.8)}.",
             f"- Parallel vs alternating co-attention, side by side: accuracy {parallel['accuracy']:.3f} / "
@@ -199,6 +211,22 @@ def goals(results: dict[str, dict]) -> str:
             f"{alternating['accuracy_count']:.3f}).",
         ]
     )
+
+
+def top_words(directory: Path) -> str:
+    """The two most common top words of a co-attention run's question-level map on each kind of test question."""
+    run_ = Run(directory)
+    model, recipe = run_.load_model(), run_.recipe()
+    task = run_.build_task(recipe)
+    items = task.split("test")
+    weights = recipe.run_model(model, task, *images_and_texts(items)).question_weights[:, -1]  # (n, T)
+    parts = []
+    for kind in questions.KINDS:
+        asked = [(i, item) for i, item in enumerate(items) if item.question.kind == kind]
+        counts = Counter(item.question.words[int(weights[i].argmax())] for i, item in asked)
+        shares = ", ".join(f"*{word}* {count / len(asked):.0%}" for word, count in counts.most_common(2))
+        parts.append(f"{kind}: {shares}")
+    return "; ".join(parts) + "."
 
 
 def draw(directory: Path, path: Path) -> None:
@@ -239,6 +267,7 @@ def main() -> None:
         accuracy_rows=accuracy_rows,
         attention_rows=attention_rows,
         goals=goals(results),
+        top_words=f"coatt-alternating: {top_words(arguments.out / 'coatt-alternating')}",
     )
     (results_dir / "vqa.md").write_text(text, encoding="utf-8")
     print(text)

@@ -288,13 +288,25 @@ def tiny_recipe(preset: str, **changes):
 def test_evaluate_reports_accuracy_by_category_and_attention_on_the_ground_truth():
     recipe, task, model = tiny_recipe("coatt-alternating")
     metrics = recipe.evaluate(model, task, "valid")
-    for key in ("accuracy", "accuracy_nonrel", "accuracy_rel", "accuracy_count", "mass_word", "keyword_question"):
+    keys = ("accuracy", "accuracy_nonrel", "accuracy_rel", "accuracy_count", "mass_word", "keyword_question")
+    for key in (*keys, "accuracy_side", "mass_shape_word", "mass_nonrel_phrase"):
         assert 0 <= metrics[key] <= 1, key
     _, _, baseline = tiny_recipe("baseline")
     assert set(recipe.evaluate(baseline, task, "valid")) == {
         "accuracy",
         *(f"accuracy_{name}" for name in (*questions.CATEGORIES, *questions.KINDS)),
     }
+
+
+def test_attention_mass_by_kind_is_the_weight_on_the_gold_objects_cells():
+    recipe, task, model = tiny_recipe("san-1")  # one map, a 4 x 4 grid over 32 px scenes
+    items = [item for item in task.split("test") if item.question.objects]
+    on_gold = np.stack([gold_regions(item.objects, item.question.objects, 32, 4) for item in items]).astype(float)
+    metrics = recipe.attention_on_objects(model, items, (on_gold / on_gold.sum(-1, keepdims=True))[:, None])
+    assert all(metrics[f"mass_{group}hop1"] == pytest.approx(1) for group in ("", "nonrel_", "shape_", "closest_"))
+    uniform = recipe.attention_on_objects(model, items, np.full((len(items), 1, 16), 1 / 16))
+    shape = [item for item in items if item.question.kind == "shape"]  # one object: one cell of 16
+    assert uniform["mass_shape_hop1"] == pytest.approx(1 / 16) and len(shape) > 0
 
 
 def test_object_labels_name_the_colour_and_shape_seen_in_each_layout_cell():

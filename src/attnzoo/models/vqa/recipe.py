@@ -10,7 +10,8 @@ Metrics, on the fixed ``valid`` / ``test`` examples:
 - for each image attention map (``hop1``, ``hop2`` / ``word``, ``phrase``, ``question``):
   ``mass_MAP``, the share of the map's mass on the regions that overlap a gold object's box (mean
   over the questions with a gold object; ``mass_nonrel_MAP`` on the non-relational ones, whose gold
-  is one object: a uniform map over the 4 × 4 regions puts 1/16 = 0.06 there);
+  is one object: a uniform map over the 4 × 4 regions puts 1/16 = 0.06 there; ``mass_KIND_MAP`` on
+  one kind of question, e.g. ``mass_shape_hop1``);
 - for each question attention map (co-attention): ``keyword_MAP``, the share of questions whose
   most attended word is a gold keyword (the colour or shape word that names the queried object).
 """
@@ -261,17 +262,21 @@ class VQARecipe(Recipe):
         return metrics
 
     def attention_on_objects(self, model: VQAModel, items: list[questions.Example], maps: np.ndarray) -> dict:
-        """``mass_MAP`` and ``mass_nonrel_MAP`` of each image map ``maps`` ``(n, M, N)`` (module docstring)."""
+        """``mass_MAP``, ``mass_nonrel_MAP`` and ``mass_KIND_MAP`` of each image map ``maps`` ``(n, M, N)``
+        (module docstring)."""
         size, grid = model.config.image_size, model.config.grid
         asked = [i for i, item in enumerate(items) if item.question.objects]
         gold = np.stack([gold_regions(items[i].objects, items[i].question.objects, size, grid) for i in asked])
         mass = (maps[asked] * gold[:, None, :]).sum(-1)  # (n asked, M)
-        nonrel = np.array([items[i].question.category == "nonrel" for i in asked])
-        metrics = {}
-        for m, name in enumerate(model.maps):
-            metrics[f"mass_{map_key(name)}"] = float(mass[:, m].mean())
-            metrics[f"mass_nonrel_{map_key(name)}"] = float(mass[nonrel, m].mean())
-        return metrics
+        kinds = np.array([items[i].question.kind for i in asked])
+        nonrel = np.array([questions.CATEGORY[kind] == "nonrel" for kind in kinds])
+        groups = {"": np.ones_like(nonrel), "nonrel_": nonrel}
+        groups |= {f"{kind}_": kinds == kind for kind in questions.KINDS if kind in kinds}
+        return {
+            f"mass_{group}{map_key(name)}": float(mass[rows, m].mean())
+            for group, rows in groups.items()
+            for m, name in enumerate(model.maps)
+        }
 
     # ---- pictures and the ask command ------------------------------------------------------------
 
