@@ -91,6 +91,21 @@ CLAIMS = {
         training={"val_every": 500},
         before="35 min",
     ),
+    "convs2s-dates": Claim(
+        "ConvS2S on dates: ≥ 99% exact match (valid; issue 25's goal)",
+        "convs2s",
+        0.99,
+        preset="matched",
+        training={"steps": 800, "val_every": 100},
+    ),
+    "snail-1shot": Claim(
+        "SNAIL, 5-way 1-shot glyphs: ≥ 90% accuracy (valid classes, 1,000 episodes; issue 22's goal)",
+        "snail",
+        0.90,
+        preset="snail",
+        task={"ways": 5, "shots": 1},
+        training={"steps": 1_500, "batch_size": 32, "lr": 3e-3, "val_every": 200},
+    ),
 }
 DEMO_BEFORE = "38 s idle, 225 s shared"
 
