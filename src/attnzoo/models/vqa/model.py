@@ -1,10 +1,10 @@
 """Visual question answering: a baseline, stacked spatial attention (Yang et al. 2016) and
 hierarchical co-attention (Lu et al. 2016), on the scenes of :mod:`attnzoo.tasks.questions`.
 
-Every model shares the image encoder: a small CNN (with two coordinate channels, so a region
-knows where it is) gives a ``g × g`` grid of ``N = g²`` regions, each projected to ``d``
-features, ``v_n = tanh(W_I f_n + b_I)`` (Yang et al. §3.1). They differ in how the question
-meets the image:
+Every model shares the image encoder: a small CNN (with two coordinate channels) gives a
+``g × g`` grid of ``N = g²`` regions, each tagged with its (y, x) centre and projected to ``d``
+features, ``v_n = tanh(W_I [f_n; y_n; x_n] + b_I)`` (Yang et al. §3.1; the tags so that a region
+knows where it is). They differ in how the question meets the image:
 
 - :class:`Baseline` (no attention; the "LSTM Q+I" of the VQA papers): the mean region vector ⊕
   the question LSTM's last state → an MLP.
