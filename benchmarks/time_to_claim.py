@@ -99,9 +99,10 @@ CLAIMS = {
         training={"steps": 800, "val_every": 100},
     ),
     "snail-1shot": Claim(
-        "SNAIL, 5-way 1-shot glyphs: ≥ 90% accuracy (valid classes, 1,000 episodes; issue 22's goal)",
+        "SNAIL, 5-way 1-shot glyphs: ≥ 90% accuracy (valid classes, 1,000 episodes; issue 22's goal; the cosine "
+        "schedule planned over 3,000 steps instead peaked at 86.4% in 9.6 min)",
         "snail",
-        0.90,
+        90.0,  # the recipe reports accuracy in percent
         preset="snail",
         task={"ways": 5, "shots": 1},
         training={"steps": 1_500, "batch_size": 32, "lr": 3e-3, "val_every": 200},
