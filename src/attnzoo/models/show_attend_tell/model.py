@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from attnzoo.attention import AdditiveScore, Attention, HardAttention, Score, attend
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import Decoded, beam_search, greedy_decode
+from attnzoo.models.coordinates import append_coordinates
 from attnzoo.registry import Preset, register_model
 from attnzoo.tasks.vocab import BOS_ID, EOS_ID, PAD_ID
 
@@ -171,10 +172,7 @@ class CaptionModel(nn.Module):
         check_shape("images", images, (None, 3, side, side), "(B, 3, S, S)")
         images = images - 0.5
         if self.config.coordinates:
-            ramp = torch.linspace(-1, 1, side, device=images.device, dtype=images.dtype)
-            rows, cols = torch.meshgrid(ramp, ramp, indexing="ij")  # (S, S) each
-            coordinates = torch.stack([rows, cols]).expand(images.size(0), -1, -1, -1)  # (B, 2, S, S)
-            images = torch.cat([images, coordinates], dim=1)
+            images = append_coordinates(images)  # (B, 5, S, S)
         return self.encoder(images).flatten(2).transpose(1, 2)  # (B, D, h, w) -> (B, L, D)
 
     def start(self, images: Tensor) -> dict[str, Tensor]:

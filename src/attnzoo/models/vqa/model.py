@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from attnzoo.attention import AdditiveScore, Attention, GeneralScore, Score, lengths_to_mask
 from attnzoo.attention.coattention import AlternatingCoAttention, ParallelCoAttention
 from attnzoo.attention.functional import check_shape
+from attnzoo.models.coordinates import append_coordinates, coordinate_grid
 from attnzoo.models.recurrent import run_packed
 from attnzoo.registry import Preset, register_model
 from attnzoo.tasks.questions import COLOURS, SHAPES
@@ -98,12 +99,6 @@ class VQAConfig:
         return side
 
 
-def coordinate_grid(side: int, like: Tensor) -> Tensor:
-    """``(2, side, side)``: the (y, x) coordinates in [-1, 1] of each cell of a ``side`` × ``side`` grid."""
-    axis = torch.linspace(-1, 1, side, device=like.device, dtype=like.dtype)
-    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"))
-
-
 class VQAOutput(NamedTuple):
     """What every VQA model returns.
 
@@ -149,7 +144,7 @@ class VQAModel(nn.Module):
         size = self.config.image_size
         check_shape("images", images, (None, 3, size, size), "(B, 3, S, S)")
         if self.config.coordinates:
-            images = torch.cat([images, coordinate_grid(size, images).expand(images.size(0), 2, size, size)], dim=1)
+            images = append_coordinates(images)  # (B, 5, S, S)
         features = self.cnn(images).flatten(2).transpose(1, 2)  # (B, N, C)
         if self.config.coordinates:
             centres = coordinate_grid(self.config.grid, images).flatten(1).T  # (N, 2)
