@@ -21,7 +21,15 @@ import numpy as np
 import torch
 
 from attnzoo.models.speech.model import SpeechConfig
-from attnzoo.models.speech.recipe import SpeechData, SpeechRecipe, SpeechSet, pad_frames, transcript_batch
+from attnzoo.models.speech.recipe import (
+    SpeechData,
+    SpeechRecipe,
+    SpeechSet,
+    letter_hits,
+    pad_frames,
+    transcript_batch,
+    transcript_limit,
+)
 
 BACK_FRAMES = 10  # a jump back of more than this many 10 ms frames counts as jumping back
 
@@ -41,20 +49,6 @@ def forced_weights(model: Any, frames: torch.Tensor, ids: list[int], keep: int |
     return torch.stack(weights).numpy()
 
 
-def inside(weights: np.ndarray, text: str, segments: np.ndarray, reduction: int) -> list[tuple[bool, int]]:
-    """For each letter of ``text``: (argmax state overlaps its word's frames, frames from the word's start
-    to the argmax state's end, negative before the word; 0 when inside)."""
-    word_of, found = np.cumsum([character == " " for character in text]), []
-    for step, character in enumerate(text):
-        if character == " ":
-            continue
-        start, end = segments[word_of[step]]
-        first = int(weights[step].argmax()) * reduction  # the state's first frame
-        hit = first < end and first + reduction > start
-        found.append((hit, 0 if hit else (first + reduction - start if first < start else first - end + 1)))
-    return found
-
-
 def spread(model: Any, data: SpeechSet, keep: int) -> dict[str, dict[str, float]]:
     """:func:`forced_weights` on the words of each utterance of ``data`` that end within ``keep`` frames,
     three ways (module docstring): share of letters inside, median largest weight, mean weight in the stretch."""
@@ -69,7 +63,7 @@ def spread(model: Any, data: SpeechSet, keep: int) -> dict[str, dict[str, float]
         ways = {"whole": (frames, None), "masked": (frames, keep), "cut": (frames[:keep], None)}
         for way, (heard, reach) in ways.items():
             weights = forced_weights(model, heard, ids, reach)
-            hits = [hit for hit, _ in inside(weights, short, segments, reduction)]
+            hits = [hit for hit, _ in letter_hits(weights, short, segments, reduction)]
             letters = [step for step, character in enumerate(short) if character != " "]
             stretch = weights[letters, : -(-keep // reduction)].sum(-1)
             same = same_word_beyond(weights, text, short, segments, -(-keep // reduction), reduction)[letters]
@@ -105,7 +99,7 @@ def runaway(recipe: SpeechRecipe, model: Any, task: SpeechData, data: SpeechSet)
     pairs = zip(seen["texts"], data.texts, seen["alignments"], data.frames, strict=True)
     for text, reference, weights, frames in pairs:
         states = weights.argmax(-1) * reduction  # (L,) first frame of each step's argmax state
-        stops += len(weights) < len(frames) // 5 + 10  # the recipe's length limit
+        stops += len(weights) < transcript_limit(len(frames))  # the recipe's length limit
         backs += bool((np.diff(states) < -BACK_FRAMES).any())
         same = [a == b for a, b in zip(text, reference, strict=False)]  # the shorter one's length
         wrong = same.index(False) if False in same else len(same)
@@ -119,7 +113,7 @@ def misses(model: Any, data: SpeechSet) -> dict[str, float]:
     median distance (ms, negative before), and the miss rate of the first letter of a word."""
     rows = []
     for frames, text, segments, ids in zip(data.frames, data.texts, data.segments, data.targets, strict=True):
-        found = inside(forced_weights(model, frames, ids), text, segments, model.config.reduction)
+        found = letter_hits(forced_weights(model, frames, ids), text, segments, model.config.reduction)
         firsts = [step == 0 or text[step - 1] == " " for step, character in enumerate(text) if character != " "]
         rows += [(hit, offset, first) for (hit, offset), first in zip(found, firsts, strict=True)]
     missed = [offset for hit, offset, _ in rows if not hit]

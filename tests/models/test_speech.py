@@ -13,7 +13,7 @@ import torch
 
 from attnzoo.attention import LocationAwareAttention, LocationAwareScore, SmoothedLocationAwareAttention
 from attnzoo.models.speech.model import SpeechConfig, SpeechRecognizer, stack_frames
-from attnzoo.models.speech.recipe import SpeechRecipe, edit_distance, letters_inside
+from attnzoo.models.speech.recipe import SpeechRecipe, edit_distance, letter_hits, letters_inside
 from attnzoo.registry import create_model, load_recipe, make_config
 from attnzoo.tasks import speech
 from attnzoo.training import train
@@ -184,6 +184,9 @@ def test_letters_inside_counts_the_word_segments():
     segments = np.array([[0, 4], [6, 8]])
     weights = np.eye(4)[[0, 3, 0, 3]]  # a -> state 0 (in), b -> state 3 (frames 6-7: out), c -> state 3 (in)
     assert letters_inside(weights, text, segments, 2) == (2, 3)
+    # b's state 3 (frames 6-7) is 3 frames past word 0's end (4): +3; with c on state 0 (frames 0-1): 4 before word 1
+    assert letter_hits(weights, text, segments, 2) == [(True, 0), (False, 3), (True, 0)]
+    assert letter_hits(np.eye(4)[[0, 3, 0, 0]], text, segments, 2)[-1] == (False, -4)
 
 
 def write_raw_wav(path, rate, channels):

@@ -189,23 +189,35 @@ def collate(items: list[tuple[Tensor, list[int]]]) -> tuple[Tensor, Tensor, Tens
     return (frames, lengths, *transcript_batch([ids for _, ids in items]))
 
 
-def letters_inside(weights: np.ndarray, text: str, segments: np.ndarray, reduction: int) -> tuple[int, int]:
-    """``(letters whose argmax state overlaps their word's frames, letters)`` for one utterance.
+def transcript_limit(frames: int) -> int:
+    """The most characters decoded from ``frames`` 10 ms frames: 20 a second, however the model spells."""
+    return frames // 5 + 10
+
+
+def letter_hits(weights: np.ndarray, text: str, segments: np.ndarray, reduction: int) -> list[tuple[bool, int]]:
+    """For each letter of one utterance (spaces skipped): whether its argmax state overlaps its word's
+    frames, and by how many frames it misses (negative: before the word's start; 0 when inside).
 
     Args:
         weights: ``(L, Tk)`` teacher-forced α, row ``i`` the step that emits ``text[i]``.
         segments: ``(K, 2)`` ``[start, end)`` frames of the ``K`` words of ``text``.
     """
-    word_of = np.cumsum([character == " " for character in text])  # the word of each character
-    inside = letters = 0
+    word_of, found = np.cumsum([character == " " for character in text]), []  # the word of each character
     for step, character in enumerate(text):
         if character == " ":
             continue
         start, end = segments[word_of[step]]
-        state = int(weights[step].argmax())
-        inside += state * reduction < end and (state + 1) * reduction > start
-        letters += 1
-    return inside, letters
+        first = int(weights[step].argmax()) * reduction  # the state's first frame
+        hit = first < end and first + reduction > start
+        found.append((hit, 0 if hit else (first + reduction - start if first < start else first - end + 1)))
+    return found
+
+
+def letters_inside(weights: np.ndarray, text: str, segments: np.ndarray, reduction: int) -> tuple[int, int]:
+    """``(letters whose argmax state overlaps their word's frames, letters)`` for one utterance
+    (:func:`letter_hits`' arguments)."""
+    hits = letter_hits(weights, text, segments, reduction)
+    return sum(hit for hit, _ in hits), len(hits)
 
 
 class SpeechRecipe(Recipe):
@@ -260,7 +272,7 @@ class SpeechRecipe(Recipe):
             for rows in eval_batches([len(item) for item in data.frames]):
                 frames, lengths = pad_frames([data.frames[index] for index in rows])
                 frames, lengths = frames.to(device), lengths.to(device)
-                max_len = int(lengths.max()) // 5 + 10  # at most 20 characters a second, however it spells
+                max_len = transcript_limit(int(lengths.max()))
                 decoded = model.generate(frames, lengths, max_len=max_len, beam_size=task.task.beam)
                 encoded = ((lengths + reduction - 1) // reduction).tolist()  # encoder states of each
                 for row, index in enumerate(rows):
