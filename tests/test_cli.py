@@ -173,6 +173,7 @@ def test_demo_with_tiny_settings(tmp_path, monkeypatch, capsys):
         training={"steps": 3, "batch_size": 32},
     )
     lines = capsys.readouterr().out.strip().splitlines()
+    assert "training 3 steps of 32 on 1 CPU thread(s)" in lines[1]  # what it trains, overrides included
     assert lines[-2].startswith("Exact match on 40 held-out test dates: ")
     assert lines[-2].endswith(f"alignment heatmap written to {tmp_path / 'alignment.png'}")
     assert lines[-1].endswith(f"attnzoo explore {tmp_path / 'runs' / 'demo'}")

@@ -170,3 +170,17 @@ def test_step_by_step_decoding_matches_teacher_forcing():
     alive = torch.arange(decoded.tokens.size(1)) < decoded.lengths[:, None]  # up to EOS
     assert torch.equal(replay.logits.argmax(-1)[alive], decoded.tokens[alive])
     assert torch.allclose(replay.alignments[alive], decoded.alignments[alive], atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_teacher_forcing_reads_out_all_steps_as_one_step_at_a_time(variant):
+    """The teacher-forced pass reads every step out in one call; one token at a time gives the same logits."""
+    model = tiny_model(**variant)
+    source, lengths, target_in = padded_batch()
+    state = model.start_decoding(source, lengths)
+    stepped = []
+    for t in range(target_in.size(1)):
+        logits, state, _ = model.decoder(target_in[:, t], state)
+        stepped.append(logits)
+    teacher_forced = model(source, lengths, target_in).logits
+    assert torch.allclose(teacher_forced, torch.stack(stepped, dim=1), atol=1e-6)

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from attnzoo.attention import AdditiveScore, Attention, CoverageAttention, lengths_to_mask
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
-from attnzoo.models.seq2seq.model import Memory, RecurrentCore, Seq2SeqConfig
+from attnzoo.models.seq2seq.decoders import RecurrentCore
+from attnzoo.models.seq2seq.model import Memory, Seq2SeqConfig
 from attnzoo.registry import Preset, register_model, require_positive
 
 

@@ -5,8 +5,9 @@
     target tokens -> embedding -> decoder, one step per token -> logits         (B, T, V)
                                    + alignment a_ij                             (B, T, S)
 
-Three decoders share one interface (:class:`Decoder`: ``start`` then ``step``); they differ in
-where the context vector comes from and when it is computed:
+Three decoders (:mod:`attnzoo.models.seq2seq.decoders`) share one interface (:class:`Decoder`:
+``start`` once, then one step per token); they differ in where the context vector comes from and
+when it is computed:
 
 - ``none`` (:class:`FixedContextDecoder`, Cho et al. 2014 §2.2): one fixed summary ``c`` of the
   whole source, fed to every step. The bottleneck the attention papers remove.
@@ -17,10 +18,6 @@ where the context vector comes from and when it is computed:
 - ``luong`` (:class:`LuongDecoder`, Luong et al. 2015 §3): the RNN step *first*, then attention
   from ``h_t`` (score dot / general / concat / location; global or local-m / local-p), the
   attentional state ``h~_t = tanh(W_c [c_t; h_t])`` (eq. 5) and optional input feeding (§3.3).
-
-Inside a decoder, states are batch first: ``(B, L, H)`` for ``L`` layers (the RNN's own
-``(L, B, H)`` is transposed at the call), so :func:`attnzoo.decoding.reorder_state` can
-select beam rows.
 """
 
 from __future__ import annotations
@@ -31,19 +28,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from attnzoo.attention import (
-    AdditiveScore,
-    Attention,
-    DotScore,
-    GeneralScore,
-    LocalAttention,
-    LocationScore,
-    Score,
-    lengths_to_mask,
-)
+from attnzoo.attention import lengths_to_mask
 from attnzoo.attention.functional import check_shape
 from attnzoo.decoding import EncoderDecoderGeneration
 from attnzoo.models.recurrent import run_packed
+from attnzoo.models.seq2seq.decoders import BahdanauDecoder, Decoder, FixedContextDecoder, LuongDecoder, make_rnn
 from attnzoo.models.seq2seq.presets import PRESETS
 from attnzoo.registry import register_model
 
@@ -117,13 +106,6 @@ class Memory(NamedTuple):
     final: Tensor
 
 
-def make_rnn(kind: str, input_size: int, config: Seq2SeqConfig, bidirectional: bool = False) -> nn.RNNBase:
-    rnn_class = nn.GRU if kind == "gru" else nn.LSTM
-    return rnn_class(
-        input_size, config.hidden_size, num_layers=config.num_layers, batch_first=True, bidirectional=bidirectional
-    )
-
-
 class Encoder(nn.Module):
     """Embedding + (bi)GRU/LSTM over a packed batch, so padding never reaches a real state.
 
@@ -151,191 +133,6 @@ class Encoder(nn.Module):
         final = hidden.view(layers, self.directions, batch, -1).permute(2, 0, 1, 3).reshape(batch, layers, -1)
         mask = lengths_to_mask(source_lengths, width)  # (B, S)
         return Memory(annotations, mask, source_lengths, final)  # final: (B, L, D_enc)
-
-
-class RecurrentCore(nn.Module):
-    """A decoder RNN stepped one token at a time, with batch-first state ``(B, L, H)``.
-
-    ``s_0 = tanh(W_s [h_S->; h_1<-])`` for every layer (Bahdanau appendix A.2.2 uses ``h_1<-``;
-    Cho 2014 a summary of the source); an LSTM's first cell state is zero.
-    """
-
-    def __init__(self, input_size: int, config: Seq2SeqConfig) -> None:
-        super().__init__()
-        self.rnn = make_rnn(config.rnn, input_size, config)
-        self.bridge = nn.Linear(config.annotation_size, config.hidden_size)
-        self.is_lstm = config.rnn == "lstm"
-
-    def start(self, memory: Memory) -> dict[str, Tensor]:
-        hidden = torch.tanh(self.bridge(memory.final))  # (B, L, H)
-        return {"hidden": hidden, "cell": torch.zeros_like(hidden)} if self.is_lstm else {"hidden": hidden}
-
-    def forward(self, x: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """One step: input ``(B, I)`` -> top-layer output ``(B, H)`` and the new state."""
-        hidden = state["hidden"].transpose(0, 1).contiguous()  # (L, B, H)
-        if self.is_lstm:
-            output, (hidden, cell) = self.rnn(x[:, None], (hidden, state["cell"].transpose(0, 1).contiguous()))
-            return output[:, 0], {"hidden": hidden.transpose(0, 1), "cell": cell.transpose(0, 1)}
-        output, hidden = self.rnn(x[:, None], hidden)
-        return output[:, 0], {"hidden": hidden.transpose(0, 1)}  # (B, H), (B, L, H)
-
-
-class Maxout(nn.Module):
-    """Goodfellow et al. 2013 maxout, as in Bahdanau appendix A.2.2: ``t_i = max(t~_{i,2j-1}, t~_{i,2j})``."""
-
-    def __init__(self, input_size: int, units: int, pieces: int = 2) -> None:
-        super().__init__()
-        self.linear = nn.Linear(input_size, units * pieces)
-        self.pieces = pieces
-
-    def forward(self, x: Tensor) -> Tensor:
-        t = self.linear(x)  # (B, units * pieces)
-        return t.view(*t.shape[:-1], -1, self.pieces).amax(dim=-1)  # (B, units)
-
-
-class Decoder(nn.Module):
-    """One interface for every decoder.
-
-    ``start(memory) -> state`` once per source, then ``forward(tokens, state) -> (logits, state,
-    weights)`` once per target token; weights are the alignment ``(B, S)`` of the step, or
-    None. Every tensor in the state is batch first.
-    """
-
-    def start(self, memory: Memory) -> dict:
-        raise NotImplementedError
-
-    def forward(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict, Tensor | None]:
-        raise NotImplementedError
-
-
-class BahdanauDecoder(Decoder):
-    """Bahdanau et al. 2015, eqs. (4)-(6) and appendix A.2.2:
-
-        e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)           (6) AdditiveScore; U_a h_j precomputed
-        a_ij = softmax_j(e_ij),  c_i = sum_j a_ij h_j       (5) over the real source positions
-        s_i  = f(s_{i-1}, [E y_{i-1}; c_i])                 (4) GRU / LSTM
-        t_i  = maxout(U_o s_i + V_o E y_{i-1} + C_o c_i),  p(y_i) = softmax(W_o t_i)
-
-    (The appendix's output reads ``s_{i-1}``; eq. (4) and this code read ``s_i``.)
-    Subclasses change where ``c_i`` comes from by overriding :meth:`context`.
-    """
-
-    def __init__(self, config: Seq2SeqConfig) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(config.target_vocab_size, config.embedding_dim, padding_idx=config.pad_id)
-        self.core = RecurrentCore(config.embedding_dim + config.annotation_size, config)
-        self.attention = self.make_attention(config)
-        readout = config.hidden_size + config.embedding_dim + config.annotation_size
-        self.deep_output = Maxout(readout, config.output_dim)  # U_o, V_o, C_o
-        self.output = nn.Linear(config.output_dim, config.target_vocab_size)  # W_o
-        self.dropout = nn.Dropout(config.dropout)
-
-    def make_attention(self, config: Seq2SeqConfig) -> nn.Module | None:
-        return Attention(AdditiveScore(config.hidden_size, config.annotation_size, config.attention_dim))
-
-    def start(self, memory: Memory) -> dict:
-        return {
-            **self.core.start(memory),
-            "annotations": memory.annotations,  # (B, S, D_enc)
-            "keys": self.attention.prepare_keys(memory.annotations),  # U_a h_j: (B, S, A), once per source
-            "mask": memory.mask,  # (B, S)
-        }
-
-    def context(self, state: dict) -> tuple[Tensor, Tensor | None]:
-        """``c_i`` ``(B, D_enc)`` and ``a_i`` ``(B, S)`` from ``s_{i-1}`` (the top layer's state)."""
-        query = state["hidden"][:, -1]  # (B, H)
-        return self.attention(query, state["annotations"], mask=state["mask"], prepared_keys=state["keys"])
-
-    def forward(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict, Tensor | None]:
-        y = self.dropout(self.embedding(tokens))  # E y_{i-1}: (B, E)
-        context, weights = self.context(state)  # c_i: (B, D_enc)
-        output, recurrent = self.core(torch.cat([y, context], dim=-1), state)  # s_i: (B, H)
-        t = self.deep_output(torch.cat([output, y, context], dim=-1))  # (B, output_dim)
-        return self.output(self.dropout(t)), {**state, **recurrent}, weights
-
-
-class FixedContextDecoder(BahdanauDecoder):
-    """Cho et al. 2014 §2.2, the baseline: ``c`` is one fixed vector for the whole source.
-
-    ``c = [h_S->; h_1<-]`` (the encoder's last states); ``s_i = f(s_{i-1}, [E y_{i-1}; c])`` and
-    the output reads ``(y_{i-1}, s_i, c)``: the Bahdanau decoder with ``c_i = c`` for every i.
-    """
-
-    def make_attention(self, config: Seq2SeqConfig) -> None:
-        return None
-
-    def start(self, memory: Memory) -> dict:
-        return {**self.core.start(memory), "summary": memory.final[:, -1]}  # c: (B, D_enc)
-
-    def context(self, state: dict) -> tuple[Tensor, None]:
-        return state["summary"], None
-
-
-def make_score(config: Seq2SeqConfig) -> Score:
-    """Luong et al. 2015, eqs. (8)-(9): the score of ``h_t`` against ``h_s``."""
-    if config.score == "dot":
-        return DotScore()
-    if config.score == "general":
-        return GeneralScore(config.hidden_size, config.annotation_size)
-    if config.score == "concat":
-        return AdditiveScore(config.hidden_size, config.annotation_size, config.attention_dim)
-    return LocationScore(config.hidden_size, config.max_source_len)
-
-
-class LuongDecoder(Decoder):
-    """Luong et al. 2015, §3:
-
-    h_t  = RNN(h_{t-1}, [E y_{t-1}; h~_{t-1}])     §3.3 input feeding (without: E y_{t-1} only)
-    a_t  = align(h_t, h_s)                          eq. (7)-(9), global; §3.2 local-m / local-p
-    c_t  = sum_s a_t(s) h_s
-    h~_t = tanh(W_c [c_t; h_t])                     eq. (5)
-    p(y_t) = softmax(W_s h~_t)                      eq. (6)
-    """
-
-    def __init__(self, config: Seq2SeqConfig) -> None:
-        super().__init__()
-        self.input_feeding = config.input_feeding
-        feed = config.hidden_size if config.input_feeding else 0
-        self.embedding = nn.Embedding(config.target_vocab_size, config.embedding_dim, padding_idx=config.pad_id)
-        self.core = RecurrentCore(config.embedding_dim + feed, config)
-        self.is_local = config.local != "none"
-        if self.is_local:
-            self.attention = LocalAttention(make_score(config), config.local, config.window, config.hidden_size)
-        else:
-            self.attention = Attention(make_score(config))
-        self.combine = nn.Linear(config.annotation_size + config.hidden_size, config.hidden_size, bias=False)  # W_c
-        self.output = nn.Linear(config.hidden_size, config.target_vocab_size)  # W_s
-        self.dropout = nn.Dropout(config.dropout)
-
-    def start(self, memory: Memory) -> dict:
-        state = {
-            **self.core.start(memory),
-            "annotations": memory.annotations,  # (B, S, D_enc)
-            "mask": memory.mask,  # (B, S)
-            "lengths": memory.lengths,  # (B,) source length S, for local-p's p_t
-            "step": 0,  # t, for local-m's p_t = t
-        }
-        if self.input_feeding:
-            state["feed"] = memory.annotations.new_zeros(memory.annotations.size(0), self.output.in_features)
-        if not self.is_local:
-            state["keys"] = self.attention.prepare_keys(memory.annotations)  # e.g. W_a h_s, once per source
-        return state
-
-    def forward(self, tokens: Tensor, state: dict) -> tuple[Tensor, dict, Tensor]:
-        y = self.dropout(self.embedding(tokens))  # E y_{t-1}: (B, E)
-        x = torch.cat([y, state["feed"]], dim=-1) if self.input_feeding else y
-        h, recurrent = self.core(x, state)  # h_t: (B, H)
-        if self.is_local:
-            context, weights = self.attention(
-                h, state["annotations"], mask=state["mask"], source_lengths=state["lengths"], offset=state["step"]
-            )
-        else:
-            context, weights = self.attention(h, state["annotations"], mask=state["mask"], prepared_keys=state["keys"])
-        attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))  # h~_t: (B, H)
-        new_state = {**state, **recurrent, "step": state["step"] + 1}
-        if self.input_feeding:
-            new_state["feed"] = attentional
-        return self.output(self.dropout(attentional)), new_state, weights
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -377,13 +174,14 @@ class Seq2Seq(nn.Module, EncoderDecoderGeneration):
         """
         check_shape("target_in", target_in, (source.size(0), None), "(B, T)")
         state = self.start_decoding(source, source_lengths)
-        all_logits, all_weights = [], []
+        embedded = self.decoder.embed(target_in)  # (B, T, E), all steps at once
+        all_features, all_weights = [], []
         for t in range(target_in.size(1)):
-            logits, state, weights = self.decoder(target_in[:, t], state)
-            all_logits.append(logits)
+            features, state, weights = self.decoder.recur(embedded[:, t], state)
+            all_features.append(features)
             all_weights.append(weights)
         alignments = None if all_weights[0] is None else torch.stack(all_weights, dim=1)  # (B, T, S)
-        return Seq2SeqOutput(torch.stack(all_logits, dim=1), alignments)  # (B, T, V)
+        return Seq2SeqOutput(self.decoder.readout(torch.stack(all_features, dim=1)), alignments)  # (B, T, V)
 
 
 @register_model(
