@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -36,11 +37,13 @@ import torch
 from attnzoo.models.entailment.recipe import alignment_accuracy, predict
 from attnzoo.recipes import count_parameters
 from attnzoo.tasks.entailment import LABELS
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("independent", "conditional", "attention", "word-by-word", "two-way")
 STEPS = 2_000  # optimiser steps of 64 pairs for every model (6.4 epochs of the 20,000 pairs)
+SEED_PRESETS = PRESETS[:4]  # the models of the ordering goal, compared over seeds (--seeds)
+SEEDS = (0, 1, 2)  # each seed draws other data (train, valid, test, held-out) and other initial weights
 WAIT_MINUTES = 40  # how long to wait for a run that another process is training
 
 REPORT = """# Entailment with attention (Rocktäschel et al. 2016) on generated data
@@ -75,6 +78,28 @@ measured), so the times are indicative only.
 The word-by-word attention of the first test pair of each label (`attnzoo plot RUN --picture attention`):
 
 ![word-by-word attention](entailment.png)
+"""
+
+SEEDS_REPORT = """# Entailment: the ordering of the readers over seeds
+
+Written by `python experiments/entailment.py --seeds` (part of [entailment.md](entailment.md)): each
+model is `attnzoo train entailment --preset NAME --steps {steps} --seed SEED` with the settings of the
+main table (batches of 64, Adam 1e-3 with cosine decay, embeddings and k = 64, dropout 0.1, the best of
+5 validations kept), at seeds {seeds}. A seed draws both the data (training, test and held-out pairs of
+the generator) and the initial weights; seed 0 is the main table's setting.
+
+| model | test % by seed | test mean ± sd [min, max] | held-out % by seed | held-out mean ± sd [min, max] |
+| --- | --- | --- | --- | --- |
+{rows}
+
+Goals of the issue, judged on the means over seeds:
+
+- independent < conditional < attention <= word-by-word (test): **{ordering}**;
+  on held-out: **{ordering_heldout}**;
+- word-by-word >= 3 points above conditional: **{gap:+.2f} points on test, {gap_heldout:+.2f} on held-out**.
+
+Machine: {machine}; one torch thread per training, one training at a time, {minutes} min of
+optimisation each; the CPU was shared with other jobs (load average {load} as the runs were measured).
 """
 
 
@@ -120,10 +145,15 @@ def ordered(results: dict[str, dict], split: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "entailment", help="the runs' directory")
+    parser.add_argument("--out", type=Path, default=None, help="the runs' directory (default: runs/entailment[-seeds])")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results", help="where to write md + png")
     parser.add_argument("--steps", type=int, default=STEPS, help="optimiser steps per model")
+    parser.add_argument("--seeds", action="store_true", help="the seed comparison (entailment_seeds.md) instead")
     args = parser.parse_args()
+    if args.seeds:
+        compare_seeds(args.out or ROOT / "runs" / "entailment-seeds", args.results, args.steps)
+        return
+    args.out = args.out or ROOT / "runs" / "entailment"
     results, minutes, loads = {}, {}, []
     for name in PRESETS:
         path = args.out / name
@@ -175,6 +205,53 @@ def discussion(results: dict[str, dict]) -> str:
         "forces a word-level alignment; attention still raises the accuracy on premises of 2 and 3 clauses.",
     ]
     return "\n".join(lines)
+
+
+def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
+    """Train (or reuse) each of :data:`SEED_PRESETS` at each of :data:`SEEDS` into ``out/PRESET-seedN``
+    and write ``entailment_seeds.md``: the test and held-out accuracy of every run, their mean and spread."""
+    results: dict[str, list[dict]] = {name: [] for name in SEED_PRESETS}
+    loads, minutes = [], []
+    for seed in SEEDS:
+        for name in SEED_PRESETS:
+            training = {"steps": steps, "val_every": max(1, steps // 5), "checkpoint_every": steps, "seed": seed}
+            run = train_once(
+                "entailment", out / f"{name}-seed{seed}", preset=name, training=training, progress=False, threads=1
+            )
+            minutes.append(run.read_json("training.json")["done"]["seconds"] / 60)
+            loads.append(os.getloadavg()[0])
+            results[name].append(measure(run))
+            print(name, seed, results[name][-1]["test"], results[name][-1]["heldout"], flush=True)
+    rows = []
+    for name in SEED_PRESETS:
+        cells = [" / ".join(f"{result[split]:.2f}" for result in results[name]) for split in ("test", "heldout")]
+        spreads = [spread([result[split] for result in results[name]]) for split in ("test", "heldout")]
+        rows.append(f"| {name} | {cells[0]} | {spreads[0]} | {cells[1]} | {spreads[1]} |")
+    means = {name: {split: mean_of(results[name], split) for split in ("test", "heldout")} for name in SEED_PRESETS}
+    text = SEEDS_REPORT.format(
+        steps=steps,
+        seeds=", ".join(map(str, SEEDS)),
+        rows="\n".join(rows),
+        ordering=ordered(means, "test"),
+        ordering_heldout=ordered(means, "heldout"),
+        gap=means["word-by-word"]["test"] - means["conditional"]["test"],
+        gap_heldout=means["word-by-word"]["heldout"] - means["conditional"]["heldout"],
+        minutes=f"{min(minutes):.1f} to {max(minutes):.1f}",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+        load=f"{min(loads):.1f} to {max(loads):.1f}",
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "entailment_seeds.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+def mean_of(results: list[dict], split: str) -> float:
+    return statistics.mean(result[split] for result in results)
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± sample standard deviation [min, max]``."""
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ def test_alignment_accuracy_counts_scored_words_only():
     weights[0, 0, 1] = weights[0, 1, 2] = weights[0, 2, 0] = 1.0  # argmax: 1, 2, 0
     pairs = Pairs(*[None] * 5, alignment=torch.tensor([[1, 3, 0]]), content=torch.tensor([[True, True, False]]))
     assert alignment_accuracy(weights, pairs) == 50.0  # word 0 right, word 1 wrong, word 2 not scored
+    assert alignment_accuracy(weights, pairs, tolerance=1) == 100.0  # word 1: argmax 2, gold 3, one off
+    weights[0, 1] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # argmax 1, gold 3: two off
+    assert alignment_accuracy(weights, pairs, tolerance=1) == 50.0
 
 
 def test_entail_command_prints_label_and_attention(tmp_path):
