@@ -98,8 +98,12 @@ Goals of the issue, judged on the means over seeds:
   on held-out: **{ordering_heldout}**;
 - word-by-word >= 3 points above conditional: **{gap:+.2f} points on test, {gap_heldout:+.2f} on held-out**.
 
+Each step of the ordering, seed by seed (test): {steps_by_seed}. A step whose mean difference is smaller
+than the spread between seeds (the standard deviations above) is not settled by three seeds.
+
 Machine: {machine}; one torch thread per training, one training at a time, {minutes} min of
-optimisation each; the CPU was shared with other jobs (load average {load} as the runs were measured).
+optimisation each (it varies with the other jobs on the shared CPU; load average {load} when the
+script measured the runs, which may have been trained earlier by the same command).
 """
 
 
@@ -236,6 +240,7 @@ def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
         ordering_heldout=ordered(means, "heldout"),
         gap=means["word-by-word"]["test"] - means["conditional"]["test"],
         gap_heldout=means["word-by-word"]["heldout"] - means["conditional"]["heldout"],
+        steps_by_seed=steps_by_seed(results),
         minutes=f"{min(minutes):.1f} to {max(minutes):.1f}",
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
         load=f"{min(loads):.1f} to {max(loads):.1f}",
@@ -243,6 +248,19 @@ def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "entailment_seeds.md").write_text(text, encoding="utf-8")
     print(text)
+
+
+def steps_by_seed(results: dict[str, list[dict]]) -> str:
+    """For each adjacent pair of :data:`SEED_PRESETS`: the mean test difference and on how many seeds it holds."""
+    parts = []
+    for low, high in zip(SEED_PRESETS, SEED_PRESETS[1:], strict=False):
+        differences = [b["test"] - a["test"] for a, b in zip(results[low], results[high], strict=True)]
+        strict = high != "word-by-word"  # the goal: attention <= word-by-word, the other steps strict
+        holds = sum(d > 0 or (not strict and d >= 0) for d in differences)
+        sign = "<" if strict else "<="
+        mean = statistics.mean(differences)
+        parts.append(f"{low} {sign} {high} on {holds} of {len(differences)} seeds (mean {mean:+.2f})")
+    return "; ".join(parts)
 
 
 def mean_of(results: list[dict], split: str) -> float:

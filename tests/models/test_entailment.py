@@ -110,6 +110,27 @@ def test_conditional_encoding_starts_from_the_premise_cell_and_independent_from_
         torch.testing.assert_close(e.hypothesis, expected)
 
 
+@pytest.mark.parametrize("preset", ["independent", "conditional"])
+def test_the_baselines_see_only_the_last_states(preset):
+    """Independent (Bowman et al. 2015): y = softmax(W^s tanh(W [u; v])) of the two encoders' last states,
+    nothing else (no |u - v|, u * v); conditional (§2.2): y = softmax(W^s tanh(W h_N)) of the conditioned h_N."""
+    torch.manual_seed(0)
+    model = create_model("entailment", preset=preset, vocab_size=30, embed_dim=6, hidden_size=K).eval()
+    generator = torch.Generator().manual_seed(4)
+    premise, hypothesis = words([5, 5, 5], 5, generator), words([3, 3, 3], 3, generator)
+    _, (u, c) = model.premise_lstm(model.embed(premise))  # (1, B, k): the premise's last output and cell
+    start = None if preset == "independent" else (torch.zeros_like(c), c)
+    _, (v, _) = model.hypothesis_lstm(model.embed(hypothesis), start)
+    if preset == "independent":
+        pair = torch.tanh(model.reader.combine(torch.cat([u[0], v[0]], -1)))
+    else:
+        pair = torch.tanh(model.reader.project(v[0]))
+    logits = model(premise, torch.tensor([5, 5, 5]), hypothesis, torch.tensor([3, 3, 3])).logits
+    torch.testing.assert_close(logits, model.classify(pair))
+    inputs = 2 * K if preset == "independent" else K  # the reader's only parameters: W and its bias
+    assert sum(p.numel() for p in model.reader.parameters()) == inputs * K + K
+
+
 def test_two_way_reads_the_swapped_pair_with_the_same_parameters():
     torch.manual_seed(0)
     model = create_model("entailment", preset="two-way", vocab_size=30, embed_dim=6, hidden_size=K).eval()
