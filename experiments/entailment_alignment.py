@@ -67,12 +67,14 @@ run is `attnzoo train entailment --preset word-by-word --steps {steps}` (the mai
 seed 0) with the change of its row. Test pairs; the content words of the hypothesis that have a
 gold premise word ({words:,} words in the recipe's test split).
 
-| run | change | test % | exact % | ±1 % | clause % | on "is" % | peak | exact % adj / colour / noun / verb / place |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| run | change | test % | exact % | ±1 % | clause % | on "is" % | peak | exact % adj/col/noun/verb/place | grad |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |
 {rows}
 
 `exact` is the issue's alignment accuracy (goal >= 85%); `±1` and `clause` are diagnoses only: the
-argmax at most one word from the gold word, and inside the gold word's clause.
+argmax at most one word from the gold word, and inside the gold word's clause. `grad`: the mean norm
+of the loss's gradient on the attention query `[h_t; r_(t-1)]` of the words before the last,
+divided by the same at the last word (eq. 14 reads `r_N` only; 500 test pairs, the trained model).
 
 {discussion}
 
@@ -108,7 +110,28 @@ def diagnose(run: Run) -> dict[str, object]:
         "peak": float(weights.max(-1).values[scored].mean()),
         "by_slot": [share(exact, scored & (slot == i)) for i in range(len(SLOTS))],
         "words": int(scored.sum()),
+        "gradient": query_gradients(model, pairs),
     }
+
+
+def query_gradients(model: torch.nn.Module, pairs, count: int = 500) -> float:
+    """How much the loss trains the attention before the last hypothesis word: the mean norm of
+    ``∂loss/∂q_t`` (``q_t = [h_t; r_{t-1}]``, the query of eq. 11, used by nothing but the score) over
+    the words before each pair's last, divided by the same at its last word, on ``count`` test pairs."""
+    queries = []
+    hook = model.reader.attention.register_forward_pre_hook(lambda module, args: queries.append(args[0]))
+    inputs = [tensor[:count] for tensor in (pairs.premise, pairs.premise_lengths, pairs.hypothesis)]
+    lengths = pairs.hypothesis_lengths[:count]
+    model.eval()
+    try:
+        logits = model(*inputs, lengths).logits
+    finally:
+        hook.remove()
+    loss = torch.nn.functional.cross_entropy(logits, pairs.labels[:count])
+    norms = torch.stack([grad.norm(dim=-1) for grad in torch.autograd.grad(loss, queries)], 1)  # (count, N)
+    position = torch.arange(norms.size(1))
+    before, last = position < (lengths - 1)[:, None], position == (lengths - 1)[:, None]
+    return float(norms[before].mean() / norms[last].mean())
 
 
 def share(hits: torch.Tensor, where: torch.Tensor) -> float:
@@ -120,7 +143,8 @@ def row(name: str, change: str, result: dict) -> str:
     slots = " / ".join(f"{value:.1f}" for value in result["by_slot"])
     return (
         f"| {name} | {change} | {result['accuracy']:.2f} | {result['exact']:.1f} | {result['near']:.1f} "
-        f"| {result['clause']:.1f} | {result['on_is']:.1f} | {result['peak']:.2f} | {slots} |"
+        f"| {result['clause']:.1f} | {result['on_is']:.1f} | {result['peak']:.2f} | {slots} "
+        f"| {result['gradient']:.2f} |"
     )
 
 

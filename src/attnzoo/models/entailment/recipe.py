@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,8 @@ class EntailmentTask:
     clauses: int = 3  # generated premises have 1 .. clauses clauses joined by "and" (at most 3)
     swaps: float = 0.0  # probability that a contradicting noun, verb or place comes from another clause of the premise
     data: str = ""  # a premise<TAB>hypothesis<TAB>label file to use instead (split 90/5/5); "" = generated
+
+    fields_added_later: ClassVar[dict[str, Any]] = {"swaps": 0.0}  # runs written before it
 
     def __post_init__(self) -> None:
         if not 0 <= self.swaps <= 1:
