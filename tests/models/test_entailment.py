@@ -198,3 +198,13 @@ def test_a_tsv_file_trains_and_evaluates_without_alignments(tmp_path):
     model = create_model("entailment", recipe.sized_config(create_model("entailment", hidden_size=K).config, task))
     metrics = recipe.evaluate(model, task, "test")
     assert set(metrics) == {"accuracy"} and metrics["accuracy"] in (0.0, 50.0, 100.0)
+
+
+def test_task_swaps_is_checked_and_older_runs_load_without_it(tmp_path):
+    from attnzoo.models.entailment.recipe import EntailmentTask
+    from attnzoo.training.run import from_json
+
+    old = {"train_size": 10, "eval_size": 5, "clauses": 2, "data": ""}  # a task.json written before swaps
+    assert from_json(EntailmentTask, old, tmp_path / "task.json").swaps == 0.0
+    with pytest.raises(ValueError, match=r"swaps: expected a probability in \[0, 1\], got 1.5"):
+        EntailmentTask(swaps=1.5)
