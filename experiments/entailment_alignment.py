@@ -8,8 +8,8 @@ measures on the test pairs, over the hypothesis content words that have a gold p
 - ``±1``: the argmax is at most one position from it (diagnosis only: the unidirectional premise
   LSTM's state one word later still holds the word);
 - ``clause``: the argmax is inside the gold word's clause (the right clause, whatever the word);
-- ``on is``: the argmax is an "is" (the state that closes a clause's subject); ``peak``: the mean
-  largest weight of a row;
+- ``on is``, ``on noun``: the argmax is an "is" (the state that closes a clause's subject), a noun;
+  ``peak``: the mean largest weight of a row;
 - ``exact`` by the gold word's slot (adjective, colour, noun, verb, place); the place is always
   the last hypothesis word, whose ``α_N`` is the only one eq. 14 reads directly (through ``r_N``);
 
@@ -67,12 +67,13 @@ run is `attnzoo train entailment --preset word-by-word --steps {steps}` (the mai
 seed 0) with the change of its row. Test pairs; the content words of the hypothesis that have a
 gold premise word ({words:,} words in the recipe's test split).
 
-| run | change | test % | exact % | ±1 % | clause % | on "is" % | peak | exact % adj/col/noun/verb/place | grad |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |
+| run | change | test % | exact % | ±1 % | clause % | on "is" % | on noun % | peak | exact % a/c/n/v/p | grad |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |
 {rows}
 
-`exact` is the issue's alignment accuracy (goal >= 85%); `±1` and `clause` are diagnoses only: the
-argmax at most one word from the gold word, and inside the gold word's clause. `grad`: the mean norm
+`exact` is the issue's alignment accuracy (goal >= 85%), and by the gold word's slot: adjective, colour,
+noun, verb, place; `±1` and `clause` are diagnoses only: the argmax at most one word from the gold word,
+and inside the gold word's clause. `grad`: the mean norm
 of the loss's gradient on the attention query `[h_t; r_(t-1)]` of the words before the last,
 divided by the same at the last word (eq. 14 reads `r_N` only; 500 test pairs, the trained model).
 `test %` is each run's accuracy on its own test split ("1 clause" and "swaps 1" generate other pairs).
@@ -92,6 +93,7 @@ def diagnose(run: Run) -> dict[str, object]:
     attended = weights.argmax(-1)  # (P, N)
     scored = pairs.content & (pairs.alignment >= 0)
     gold = pairs.alignment.clamp_min(0)
+    noun_ids = torch.tensor([task.vocab.token_to_id(noun) for noun in lexicon.NOUNS])
     clause_of = (pairs.premise == task.vocab.token_to_id("and")).long().cumsum(1)  # (P, L) each word's clause
     same_clause = clause_of.gather(1, attended) == clause_of.gather(1, gold)
     width = pairs.alignment.size(1)
@@ -105,9 +107,8 @@ def diagnose(run: Run) -> dict[str, object]:
         "exact": alignment_accuracy(weights, pairs),
         "near": alignment_accuracy(weights, pairs, tolerance=1),
         "clause": float(same_clause[scored].float().mean() * 100),
-        "on_is": float(
-            (pairs.premise.gather(1, attended) == task.vocab.token_to_id("is"))[scored].float().mean() * 100
-        ),
+        "on_is": share(pairs.premise.gather(1, attended) == task.vocab.token_to_id("is"), scored),
+        "on_noun": share(torch.isin(pairs.premise.gather(1, attended), noun_ids), scored),
         "peak": float(weights.max(-1).values[scored].mean()),
         "by_slot": [share(exact, scored & (slot == i)) for i in range(len(SLOTS))],
         "words": int(scored.sum()),
@@ -144,7 +145,7 @@ def row(name: str, change: str, result: dict) -> str:
     slots = " / ".join(f"{value:.1f}" for value in result["by_slot"])
     return (
         f"| {name} | {change} | {result['accuracy']:.2f} | {result['exact']:.1f} | {result['near']:.1f} "
-        f"| {result['clause']:.1f} | {result['on_is']:.1f} | {result['peak']:.2f} | {slots} "
+        f"| {result['clause']:.1f} | {result['on_is']:.1f} | {result['on_noun']:.1f} | {result['peak']:.2f} | {slots} "
         f"| {result['gradient']:.2f} |"
     )
 
@@ -208,7 +209,7 @@ def discussion(results: dict[str, dict]) -> str:
             "- **The last word's attention, the one eq. 14 reads, does not pick the place** it copies"
             f" ({recipe['by_slot'][4]:.1f}% exact):",
             "  the conditioned `h_N` already holds the hypothesis, and the attention adds a summary of the premise.",
-            "  The place and verb of a hypothesis are checked without aligning them: with the default data a",
+            "  The place and verb of a hypothesis can be checked without aligning them: with the default data a",
             "  changed verb or place is one that no premise clause has, so a bag of the premise's words refutes it.",
             "",
             "Tries (one run each, seed 0):",
@@ -220,7 +221,8 @@ def discussion(results: dict[str, dict]) -> str:
             f"  k = 32: {results['k 32']['exact']:.1f}%;",
             f"- one clause per premise: {results['1 clause']['exact']:.1f}%, the nouns"
             f" {results['1 clause']['by_slot'][2]:.1f}% but the verbs and places"
-            f" {results['1 clause']['by_slot'][3]:.1f}% and {results['1 clause']['by_slot'][4]:.1f}%;",
+            f" {results['1 clause']['by_slot'][3]:.1f}% and {results['1 clause']['by_slot'][4]:.1f}%, because"
+            f" {results['1 clause']['on_noun']:.1f}% of all the rows peak on the noun: the subject, whatever the word;",
             f"- contradictions by a word of another clause (`--swaps 1`, so the bag shortcut fails for them):"
             f" {results['swaps 1']['exact']:.1f}%, clause {results['swaps 1']['clause']:.1f}%, test accuracy"
             f" {results['swaps 1']['accuracy']:.2f}%.",
@@ -228,8 +230,7 @@ def discussion(results: dict[str, dict]) -> str:
             f"The goal (>= 85%) is {'met' if results[best]['exact'] >= 85 else 'not met'}: the best run is"
             f' "{best}" at {results[best]["exact"]:.1f}%. On this data the labels can be decided without the',
             "word-by-word alignment that eqs. 11-14 allow, and the equations do not reward it: a soft summary of",
-            "the premise, read with the conditioned last state, decides them. Only the nouns of one-clause",
-            "premises come out aligned.",
+            "the premise, peaked on the clause's subject and read with the conditioned last state, decides them.",
         ]
     )
 
