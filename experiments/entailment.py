@@ -20,6 +20,13 @@ run can be started beside the script:
         --threads 1 --out runs/entailment/two-way &
 
     nohup python experiments/entailment.py > runs/entailment.log 2>&1 &      # ~15 min of training
+
+With ``--seeds`` it instead trains (or reuses) independent, conditional, attention and word-by-word at
+seeds 0, 1 and 2 into ``runs/entailment-seeds/PRESET-seedN`` (seed 0 = the table's runs, retrained
+identically: the same numbers) and writes ``docs/results/entailment_seeds.md``: the ordering goal
+judged on the means over seeds, with the spread (~25 min of training at load ~4):
+
+    nohup python experiments/entailment.py --seeds > runs/entailment-seeds.log 2>&1 &
     python experiments/entailment.py --steps 4 --out /tmp/smoke --results /tmp/smoke  # a smoke run
 """
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -36,11 +44,13 @@ import torch
 from attnzoo.models.entailment.recipe import alignment_accuracy, predict
 from attnzoo.recipes import count_parameters
 from attnzoo.tasks.entailment import LABELS
-from attnzoo.training import Run, train
+from attnzoo.training import Run, train, train_once
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("independent", "conditional", "attention", "word-by-word", "two-way")
 STEPS = 2_000  # optimiser steps of 64 pairs for every model (6.4 epochs of the 20,000 pairs)
+SEED_PRESETS = PRESETS[:4]  # the models of the ordering goal, compared over seeds (--seeds)
+SEEDS = (0, 1, 2)  # each seed draws other data (train, valid, test, held-out) and other initial weights
 WAIT_MINUTES = 40  # how long to wait for a run that another process is training
 
 REPORT = """# Entailment with attention (Rocktäschel et al. 2016) on generated data
@@ -65,6 +75,9 @@ Goals of the issue, as measured:
 - word-by-word alignment accuracy >= 85%: **{alignment:.1f}%** (test content words: adjectives,
   colours, nouns, verbs, places whose gold premise word exists).
 
+One seed per model here; [entailment_seeds.md](entailment_seeds.md) (`python experiments/entailment.py
+--seeds`) trains the first four at seeds 0, 1, 2 (seed 0: these runs) and judges the ordering on the means.
+
 {discussion}
 
 Machine: {machine}; one torch thread per training (the trainer's optimisation time, validation
@@ -75,6 +88,32 @@ measured), so the times are indicative only.
 The word-by-word attention of the first test pair of each label (`attnzoo plot RUN --picture attention`):
 
 ![word-by-word attention](entailment.png)
+"""
+
+SEEDS_REPORT = """# Entailment: the ordering of the readers over seeds
+
+Written by `python experiments/entailment.py --seeds` (part of [entailment.md](entailment.md)): each
+model is `attnzoo train entailment --preset NAME --steps {steps} --seed SEED` with the settings of the
+main table (batches of 64, Adam 1e-3 with cosine decay, embeddings and k = 64, dropout 0.1, the best of
+5 validations kept), at seeds {seeds}. A seed draws both the data (training, test and held-out pairs of
+the generator) and the initial weights; seed 0 is the main table's setting.
+
+| model | test % by seed | test mean ± sd [min, max] | held-out % by seed | held-out mean ± sd [min, max] |
+| --- | --- | --- | --- | --- |
+{rows}
+
+Goals of the issue, judged on the means over seeds:
+
+- independent < conditional < attention <= word-by-word (test): **{ordering}**;
+  on held-out: **{ordering_heldout}**;
+- word-by-word >= 3 points above conditional: **{gap:+.2f} points on test, {gap_heldout:+.2f} on held-out**.
+
+Each step of the ordering, seed by seed (test): {steps_by_seed}. A step whose mean difference is smaller
+than the spread between seeds (the standard deviations above) is not settled by three seeds.
+
+Machine: {machine}; one torch thread per training, one training at a time, {minutes} min of
+optimisation each (it varies with the other jobs on the shared CPU; load average {load} when the
+script measured the runs, which may have been trained earlier by the same command).
 """
 
 
@@ -120,10 +159,15 @@ def ordered(results: dict[str, dict], split: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "entailment", help="the runs' directory")
+    parser.add_argument("--out", type=Path, default=None, help="the runs' directory (default: runs/entailment[-seeds])")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results", help="where to write md + png")
     parser.add_argument("--steps", type=int, default=STEPS, help="optimiser steps per model")
+    parser.add_argument("--seeds", action="store_true", help="the seed comparison (entailment_seeds.md) instead")
     args = parser.parse_args()
+    if args.seeds:
+        compare_seeds(args.out or ROOT / "runs" / "entailment-seeds", args.results, args.steps)
+        return
+    args.out = args.out or ROOT / "runs" / "entailment"
     results, minutes, loads = {}, {}, []
     for name in PRESETS:
         path = args.out / name
@@ -170,11 +214,73 @@ def discussion(results: dict[str, dict]) -> str:
         "",
         f"Where the word-by-word attention goes (test content words): {wbw['test_on_is']:.1f}% of them attend",
         'most to an "is" of the premise (the LSTM state that closes a clause\'s subject), and the largest',
-        f"weight of a row is {wbw['test_peak']:.2f} on average: the attention picks out a clause, softly, rather",
-        "than the aligned word. The labels of this data can be decided from clause summaries, so nothing",
-        "forces a word-level alignment; attention still raises the accuracy on premises of 2 and 3 clauses.",
+        f"weight of a row is {wbw['test_peak']:.2f} on average: a soft spread over the premise, peaked on the",
+        "states that close a clause's subject, rather than the aligned word; attention still raises the",
+        "accuracy on premises of 2 and 3 clauses. [entailment_alignment.md](entailment_alignment.md)",
+        "(`python experiments/entailment_alignment.py`) measures where the attention goes and what was tried.",
     ]
     return "\n".join(lines)
+
+
+def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
+    """Train (or reuse) each of :data:`SEED_PRESETS` at each of :data:`SEEDS` into ``out/PRESET-seedN``
+    and write ``entailment_seeds.md``: the test and held-out accuracy of every run, their mean and spread."""
+    results: dict[str, list[dict]] = {name: [] for name in SEED_PRESETS}
+    loads, minutes = [], []
+    for seed in SEEDS:
+        for name in SEED_PRESETS:
+            training = {"steps": steps, "val_every": max(1, steps // 5), "checkpoint_every": steps, "seed": seed}
+            run = train_once(
+                "entailment", out / f"{name}-seed{seed}", preset=name, training=training, progress=False, threads=1
+            )
+            minutes.append(run.read_json("training.json")["done"]["seconds"] / 60)
+            loads.append(os.getloadavg()[0])
+            results[name].append(measure(run))
+            print(name, seed, results[name][-1]["test"], results[name][-1]["heldout"], flush=True)
+    rows = []
+    for name in SEED_PRESETS:
+        cells = [" / ".join(f"{result[split]:.2f}" for result in results[name]) for split in ("test", "heldout")]
+        spreads = [spread([result[split] for result in results[name]]) for split in ("test", "heldout")]
+        rows.append(f"| {name} | {cells[0]} | {spreads[0]} | {cells[1]} | {spreads[1]} |")
+    means = {name: {split: mean_of(results[name], split) for split in ("test", "heldout")} for name in SEED_PRESETS}
+    text = SEEDS_REPORT.format(
+        steps=steps,
+        seeds=", ".join(map(str, SEEDS)),
+        rows="\n".join(rows),
+        ordering=ordered(means, "test"),
+        ordering_heldout=ordered(means, "heldout"),
+        gap=means["word-by-word"]["test"] - means["conditional"]["test"],
+        gap_heldout=means["word-by-word"]["heldout"] - means["conditional"]["heldout"],
+        steps_by_seed=steps_by_seed(results),
+        minutes=f"{min(minutes):.1f} to {max(minutes):.1f}",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+        load=f"{min(loads):.1f} to {max(loads):.1f}",
+    )
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "entailment_seeds.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+def steps_by_seed(results: dict[str, list[dict]]) -> str:
+    """For each adjacent pair of :data:`SEED_PRESETS`: the mean test difference and on how many seeds it holds."""
+    parts = []
+    for low, high in zip(SEED_PRESETS, SEED_PRESETS[1:], strict=False):
+        differences = [b["test"] - a["test"] for a, b in zip(results[low], results[high], strict=True)]
+        strict = high != "word-by-word"  # the goal: attention <= word-by-word, the other steps strict
+        holds = sum(d > 0 or (not strict and d >= 0) for d in differences)
+        sign = "<" if strict else "<="
+        mean = statistics.mean(differences)
+        parts.append(f"{low} {sign} {high} on {holds} of {len(differences)} seeds (mean {mean:+.2f})")
+    return "; ".join(parts)
+
+
+def mean_of(results: list[dict], split: str) -> float:
+    return statistics.mean(result[split] for result in results)
+
+
+def spread(values: list[float]) -> str:
+    """``mean ± sample standard deviation [min, max]``."""
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
 
 
 if __name__ == "__main__":

@@ -110,6 +110,27 @@ def test_conditional_encoding_starts_from_the_premise_cell_and_independent_from_
         torch.testing.assert_close(e.hypothesis, expected)
 
 
+@pytest.mark.parametrize("preset", ["independent", "conditional"])
+def test_the_baselines_see_only_the_last_states(preset):
+    """Independent (Bowman et al. 2015): y = softmax(W^s tanh(W [u; v])) of the two encoders' last states,
+    nothing else (no |u - v|, u * v); conditional (§2.2): y = softmax(W^s tanh(W h_N)) of the conditioned h_N."""
+    torch.manual_seed(0)
+    model = create_model("entailment", preset=preset, vocab_size=30, embed_dim=6, hidden_size=K).eval()
+    generator = torch.Generator().manual_seed(4)
+    premise, hypothesis = words([5, 5, 5], 5, generator), words([3, 3, 3], 3, generator)
+    _, (u, c) = model.premise_lstm(model.embed(premise))  # (1, B, k): the premise's last output and cell
+    start = None if preset == "independent" else (torch.zeros_like(c), c)
+    _, (v, _) = model.hypothesis_lstm(model.embed(hypothesis), start)
+    if preset == "independent":
+        pair = torch.tanh(model.reader.combine(torch.cat([u[0], v[0]], -1)))
+    else:
+        pair = torch.tanh(model.reader.project(v[0]))
+    logits = model(premise, torch.tensor([5, 5, 5]), hypothesis, torch.tensor([3, 3, 3])).logits
+    torch.testing.assert_close(logits, model.classify(pair))
+    inputs = 2 * K if preset == "independent" else K  # the reader's only parameters: W and its bias
+    assert sum(p.numel() for p in model.reader.parameters()) == inputs * K + K
+
+
 def test_two_way_reads_the_swapped_pair_with_the_same_parameters():
     torch.manual_seed(0)
     model = create_model("entailment", preset="two-way", vocab_size=30, embed_dim=6, hidden_size=K).eval()
@@ -138,6 +159,9 @@ def test_alignment_accuracy_counts_scored_words_only():
     weights[0, 0, 1] = weights[0, 1, 2] = weights[0, 2, 0] = 1.0  # argmax: 1, 2, 0
     pairs = Pairs(*[None] * 5, alignment=torch.tensor([[1, 3, 0]]), content=torch.tensor([[True, True, False]]))
     assert alignment_accuracy(weights, pairs) == 50.0  # word 0 right, word 1 wrong, word 2 not scored
+    assert alignment_accuracy(weights, pairs, tolerance=1) == 100.0  # word 1: argmax 2, gold 3, one off
+    weights[0, 1] = torch.tensor([0.0, 1.0, 0.0, 0.0])  # argmax 1, gold 3: two off
+    assert alignment_accuracy(weights, pairs, tolerance=1) == 50.0
 
 
 def test_entail_command_prints_label_and_attention(tmp_path):
@@ -174,3 +198,13 @@ def test_a_tsv_file_trains_and_evaluates_without_alignments(tmp_path):
     model = create_model("entailment", recipe.sized_config(create_model("entailment", hidden_size=K).config, task))
     metrics = recipe.evaluate(model, task, "test")
     assert set(metrics) == {"accuracy"} and metrics["accuracy"] in (0.0, 50.0, 100.0)
+
+
+def test_task_swaps_is_checked_and_older_runs_load_without_it(tmp_path):
+    from attnzoo.models.entailment.recipe import EntailmentTask
+    from attnzoo.training.run import from_json
+
+    old = {"train_size": 10, "eval_size": 5, "clauses": 2, "data": ""}  # a task.json written before swaps
+    assert from_json(EntailmentTask, old, tmp_path / "task.json").swaps == 0.0
+    with pytest.raises(ValueError, match=r"swaps: expected a probability in \[0, 1\], got 1.5"):
+        EntailmentTask(swaps=1.5)

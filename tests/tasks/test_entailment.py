@@ -89,6 +89,25 @@ def test_labels_follow_the_independent_rule_and_are_balanced(heldout):
     assert operations == {op for ops in nli.OPERATIONS.values() for op in ops}
 
 
+def test_swaps_take_the_changed_word_from_another_clause_and_keep_the_rule():
+    """``swaps=1``: every co-hyponym change in a premise of several clauses writes a noun, verb or place of
+    another clause (``swaps=0``: never), and the labels still follow the independent rule."""
+
+    def swapped(example) -> bool:
+        clauses = [parse(tuple(clause.split())) for clause in " ".join(example.premise).split(" and ")]
+        h, own = parse(example.hypothesis), referent(clauses, parse(example.hypothesis))
+        others = [clause for clause in clauses if clause is not own]
+        return any(h[slot] == clause[slot] for clause in others for slot in ("noun", "verb", "place"))
+
+    for swaps, expected in ((1.0, True), (0.0, False)):
+        examples = generate_nli(1200, seed=6, max_clauses=3, swaps=swaps)
+        for example in examples:
+            assert LABELS[example.label] == rule(example.premise, example.hypothesis), example
+        changed = [e for e in examples if e.operation == "cohyponym" and "and" in e.premise]
+        assert len(changed) > 50 and all(swapped(example) == expected for example in changed)
+        assert not any(swapped(e) for e in examples if e.operation not in ("cohyponym", "unrelated"))
+
+
 def test_gold_alignment_points_at_the_same_slot():
     """An aligned hypothesis word is the premise word itself, or its replacement in the same role."""
     for example in generate_nli(800, seed=1, max_clauses=3):

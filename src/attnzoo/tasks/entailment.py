@@ -14,7 +14,8 @@ one of its clauses changed by one operation whose label follows from the lexicon
     contradiction  "cohyponym" (the noun becomes a noun that is neither its ancestor nor its
                    descendant, in its own category when there are other clauses: poodle ->
                    beagle; or the verb or the place becomes one no clause has: sleeping ->
-                   running, park -> barn), "antonym" (small -> big),
+                   running, park -> barn; with ``swaps``, sometimes the noun, verb or place of
+                   another clause instead), "antonym" (small -> big),
                    "negation" (``is`` -> ``is not``);
     neutral        "hyponym" (dog -> poodle), "modifier" (an adjective or a colour added),
                    "unrelated" (a fixed sentence about something else: "the sky is clear").
@@ -157,9 +158,13 @@ def random_clauses(rng: random.Random, count: int, heldout: bool) -> list[dict[s
     return clauses
 
 
-def replacements(slot: str, clauses: list[dict[str, str]], target: int, heldout: bool) -> list[str]:
+def replacements(slot: str, clauses: list[dict[str, str]], target: int, heldout: bool, swap: bool = False) -> list[str]:
     """Words that make clause ``target``'s ``slot`` false without making it about another clause: a noun
-    disjoint from it (in its own category when there are other clauses), a verb or place no clause has."""
+    disjoint from it (in its own category when there are other clauses), a verb or place no clause has;
+    ``swap``: the nouns, verbs or places of the *other* clauses (the hypothesis then binds a word of
+    another clause to two words of this one, which a bag of the premise's words cannot refute)."""
+    if swap:
+        return [clause[slot] for i, clause in enumerate(clauses) if i != target]
     if slot == "noun":
         noun = clauses[target]["noun"]
         return [other for other in disjoint(noun) if len(clauses) == 1 or branch(other) == branch(noun)]
@@ -168,9 +173,10 @@ def replacements(slot: str, clauses: list[dict[str, str]], target: int, heldout:
 
 
 def apply(
-    operation: str, clauses: list[dict[str, str]], target: int, rng: random.Random, heldout: bool
+    operation: str, clauses: list[dict[str, str]], target: int, rng: random.Random, heldout: bool, swaps: float = 0.0
 ) -> dict[str, str] | None:
-    """The hypothesis slots made from clause ``target`` by ``operation``; None where it does not apply."""
+    """The hypothesis slots made from clause ``target`` by ``operation``; None where it does not apply.
+    ``swaps``: the probability that a co-hyponym change takes its word from another clause (:func:`replacements`)."""
     premise = clauses[target]
     hypothesis, noun = dict(premise), premise["noun"]
     modifiers = [slot for slot in ("adjective", "colour") if slot in premise]
@@ -184,8 +190,10 @@ def apply(
         for slot in rng.sample(modifiers, rng.randint(1, len(modifiers))):
             del hypothesis[slot]
     if operation == "cohyponym":  # another noun, verb or place: they exclude one another
-        slot = rng.choice([slot for slot in ("noun", "verb", "place") if replacements(slot, clauses, target, heldout)])
-        hypothesis[slot] = rng.choice(replacements(slot, clauses, target, heldout))
+        swap = swaps > 0 and len(clauses) > 1 and rng.random() < swaps  # no draw at 0: the default data unchanged
+        choices = [slot for slot in ("noun", "verb", "place") if replacements(slot, clauses, target, heldout, swap)]
+        slot = rng.choice(choices)
+        hypothesis[slot] = rng.choice(replacements(slot, clauses, target, heldout, swap))
     if operation == "antonym":
         if "adjective" not in premise:
             return None
@@ -236,9 +244,9 @@ def example_from_slots(
     )
 
 
-def generate_example(rng: random.Random, max_clauses: int = 1, heldout: bool = False) -> NLIExample:
+def generate_example(rng: random.Random, max_clauses: int = 1, heldout: bool = False, swaps: float = 0.0) -> NLIExample:
     """One example: a label drawn uniformly, a premise of 1 .. ``max_clauses`` clauses, then an
-    operation of that label that applies to one of its clauses."""
+    operation of that label that applies to one of its clauses (``swaps``: see :func:`apply`)."""
     label = rng.choice(LABELS)
     while True:
         clauses = random_clauses(rng, rng.randint(1, max_clauses), heldout)
@@ -250,16 +258,18 @@ def generate_example(rng: random.Random, max_clauses: int = 1, heldout: bool = F
                 tuple(premise_words(clauses)[0]), words, LABELS.index(label), none, (False,) * len(words), operation
             )
         target = rng.randrange(len(clauses))
-        hypothesis = apply(operation, clauses, target, rng, heldout)
+        hypothesis = apply(operation, clauses, target, rng, heldout, swaps)
         if hypothesis is not None:
             return example_from_slots(clauses, target, hypothesis, label, operation)
 
 
-def generate_nli(count: int, seed: int, max_clauses: int = 1, heldout: bool = False) -> list[NLIExample]:
+def generate_nli(
+    count: int, seed: int, max_clauses: int = 1, heldout: bool = False, swaps: float = 0.0
+) -> list[NLIExample]:
     """``count`` generated examples from ``seed``, premises of 1 .. ``max_clauses`` clauses
-    (``heldout``: with the held-out verbs, places and colours)."""
+    (``heldout``: with the held-out verbs, places and colours; ``swaps``: see :func:`apply`)."""
     rng = random.Random(seed)
-    return [generate_example(rng, max_clauses, heldout) for _ in range(count)]
+    return [generate_example(rng, max_clauses, heldout, swaps) for _ in range(count)]
 
 
 def read_nli_tsv(path: str | Path) -> list[NLIExample]:
