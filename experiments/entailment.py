@@ -224,7 +224,8 @@ def discussion(results: dict[str, dict]) -> str:
 
 def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
     """Train (or reuse) each of :data:`SEED_PRESETS` at each of :data:`SEEDS` into ``out/PRESET-seedN``
-    and write ``entailment_seeds.md``: the test and held-out accuracy of every run, their mean and spread."""
+    and write ``entailment_seeds.md`` (``entailment_seeds_STEPS.md`` for other steps than :data:`STEPS`): the
+    test and held-out accuracy of every run, their mean and spread."""
     results: dict[str, list[dict]] = {name: [] for name in SEED_PRESETS}
     loads, minutes = [], []
     for seed in SEEDS:
@@ -257,7 +258,8 @@ def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
         load=f"{min(loads):.1f} to {max(loads):.1f}",
     )
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / "entailment_seeds.md").write_text(text, encoding="utf-8")
+    name = "entailment_seeds.md" if steps == STEPS else f"entailment_seeds_{steps}.md"  # another length: its own file
+    (results_dir / name).write_text(text, encoding="utf-8")
     print(text)
 
 
