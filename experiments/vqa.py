@@ -121,18 +121,11 @@ test, with their share of the questions of that kind): {top_words}
 
 Reading the tables:
 
-- *Side* questions ("is the green object on the left") stay at chance in every model, so every
-  non-relational accuracy is about (1 + 0.5) / 2 and every non-relational image mass mixes the
-  shape questions, where the attention models look at the object, with the side questions, where
-  they do not. The answer is an exclusive-or of a question word (left or right, top or bottom) and
-  the attended object's position, and neither alone says anything about it. The SAN's answer is
-  linear in `u = v_Q + ṽ` (eq. 19), and a linear function of a sum cannot compute an exclusive-or
-  at all. Co-attention's eq. 7 stacks tanh layers and could, but from the answer alone it found
-  no gradient towards it in these runs.
-- *Shape* questions are where attention is read cleanly: the attention models answer them
-  (shape accuracy about 1.00, the baseline 0.58), and their image maps put most of their mass on
+{side_reading}
+- *Shape* questions are where attention is read cleanly: the attention models answer them (the
+  *shape* accuracy column, against the baseline's), and their image maps put most of their mass on
   the named object (the *shape* mass column).
-- *Hops*: one hop already answers *closest* questions (about 0.8): the CNN's receptive field spans
+- *Hops*: one hop already answers most *closest* questions: the CNN's receptive field spans
   the neighbouring cells, so a region can say "next to a blue square" by itself, and a second hop
   has little left to add.
 - *Question maps*: the co-attention's question attention peaks on the words that say what to
@@ -152,6 +145,21 @@ Reproduce: `python experiments/vqa.py` (runs under `runs/vqa/`; a finished run i
 """
 
 
+SIDE_READINGS = {
+    "choice": """- *Side* questions (choice form: "is the green object on the left or the right") need the named
+  object's position along the axis the question names: the SAN's linear answer layer reads it off
+  the attended region's coordinate tags once the question vector says which axis, so the stacked
+  attention models answer them (the *side* accuracy column) and their maps land on the named object
+  (the *side* mass column; in the yes-no form, at chance, the mass there was near a uniform map's
+  0.06). Co-attention, whose answer (eq. 7) sums the attended question and image vectors through
+  tanh layers, did not learn them in these runs (see the *side* column).""",
+    "yes-no": """- *Side* questions (yes-no form: "is the green object on the left") need an exclusive-or of a
+  question word (left or right, top or bottom) and the attended object's position, and neither
+  alone says anything about it. The SAN's answer is linear in `u = v_Q + ṽ` (eq. 19), and a
+  linear function of a sum cannot compute an exclusive-or at all; co-attention's eq. 7 stacks
+  tanh layers and could, but from the answer alone it found no gradient towards it in the
+  earlier runs: every model was at chance on them.""",
+}
 SIDE_NOTES = {
     "choice": 'They changed form: they were asked yes / no ("is the green object on the left"), whose '
     "answer, an exclusive-or of the asked side and the object's position, the SAN's linear answer layer "
@@ -345,6 +353,7 @@ def main() -> None:
         goals=goals(results),
         side_form=arguments.side_form,
         side_note=SIDE_NOTES[arguments.side_form],
+        side_reading=SIDE_READINGS[arguments.side_form],
         mass_model=mass_model,
         mass_map=MAPS[mass_model][mass_map],
         mass_split=mass_split(arguments.out / mass_model, mass_map),
