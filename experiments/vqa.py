@@ -126,10 +126,12 @@ Reading the tables:
   *shape* accuracy column, against the baseline's), and their image maps put most of their mass on
   the named object (the *shape* mass column).
 - *Hops*: one hop already answers most *closest* questions: the CNN's receptive field spans
-  the neighbouring cells, so a region can say "next to a blue square" by itself, and a second hop
-  has little left to add.
+  the neighbouring cells, so a region can say "next to a blue square" by itself. Read the hops
+  goal per seed, not only by its mean: a mean can rest on one 1-hop run that did not learn the
+  *closest* questions (the *closest* column of the seed rows). Runs that hit the wall-clock limit
+  before 6,000 steps (the *steps* column; the machine was shared, see *load*) trained less.
 - *Question maps*: the co-attention's question attention peaks on the words that say what to
-  answer (*shape*, *nearest*, *from*, the counted shape) more often than on the colour word that
+  answer, or on function words (see the top words above), more often than on the colour word that
   names the object, which the gold keywords are.
 
 Co-attention, one test question of each kind (white boxes: the gold objects; the image maps per
