@@ -12,7 +12,8 @@ maps and question-word bars per level for one test question of each kind) and
 
 A run whose directory already holds a model is not trained again (delete it to retrain); an
 interrupted run resumes from its checkpoint. ``--only`` trains some presets (two shells can train
-two at once); the report is written once all five are trained.
+two at once); the report is written once all five are trained. ``--side-form yes-no`` asks the side
+questions in the earlier yes / no form (the default is Sort-of-CLEVR's "left or right" choice).
 
     nohup python experiments/vqa.py > runs/vqa.log 2>&1 &          # 5 x 11 min of training
     python experiments/vqa.py --scale 0.01 --out runs/vqa_smoke     # a quick smoke run
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnzoo.models.vqa.recipe import images_and_texts
+from attnzoo.models.vqa.recipe import gold_regions, images_and_texts
 from attnzoo.recipes import count_parameters
 from attnzoo.tasks import questions
 from attnzoo.training import Run, train_once
@@ -78,6 +79,8 @@ left chance on the non-relational questions in 4,000 steps).
 Test: {test} questions ({per_kind} of each kind: shape and side are non-relational, closest and
 furthest relational, and count).
 
+Side questions in the **{side_form}** form (`side_form`). {side_note}
+
 ## Accuracy by question category (test)
 
 | model | params | steps | CPU min | load | kept | all | non-rel. | rel. | count | shape, side | closest, furthest |
@@ -85,7 +88,7 @@ furthest relational, and count).
 {accuracy_rows}
 
 Load: the machine's load average during the run, mean / max. Chance: non-relational about 0.42
-(a third of shapes, half of yes/no), relational about 0.25,
+(a third of shapes, half of the sides), relational about 0.25,
 count about 0.3 (the most common count).
 
 ## Attention against the ground truth (test)
@@ -101,6 +104,14 @@ or shape word naming the queried object).
 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
 {attention_rows}
 
+Where the image mass goes, per kind of question ({mass_model}, map {mass_map}: the share on the
+gold objects' regions, on the other objects' regions, on the empty regions; a uniform map puts
+about 1/16 per object):
+
+| kind | gold objects | other objects | empty regions |
+| --- | ---: | ---: | ---: |
+{mass_split}
+
 Where the question attention goes instead (the most common top words of the question-level map,
 test, with their share of the questions of that kind): {top_words}
 
@@ -110,22 +121,17 @@ test, with their share of the questions of that kind): {top_words}
 
 Reading the tables:
 
-- *Side* questions ("is the green object on the left") stay at chance in every model, so every
-  non-relational accuracy is about (1 + 0.5) / 2 and every non-relational image mass mixes the
-  shape questions, where the attention models look at the object, with the side questions, where
-  they do not. The answer is an exclusive-or of a question word (left or right, top or bottom) and
-  the attended object's position, and neither alone says anything about it. The SAN's answer is
-  linear in `u = v_Q + ṽ` (eq. 19), and a linear function of a sum cannot compute an exclusive-or
-  at all. Co-attention's eq. 7 stacks tanh layers and could, but from the answer alone it found
-  no gradient towards it in these runs.
-- *Shape* questions are where attention is read cleanly: the attention models answer them
-  (shape accuracy about 1.00, the baseline 0.58), and their image maps put most of their mass on
+{side_reading}
+- *Shape* questions are where attention is read cleanly: the attention models answer them (the
+  *shape* accuracy column, against the baseline's), and their image maps put most of their mass on
   the named object (the *shape* mass column).
-- *Hops*: one hop already answers *closest* questions (about 0.8): the CNN's receptive field spans
-  the neighbouring cells, so a region can say "next to a blue square" by itself, and a second hop
-  has little left to add.
+- *Hops*: one hop already answers most *closest* questions: the CNN's receptive field spans
+  the neighbouring cells, so a region can say "next to a blue square" by itself. Read the hops
+  goal per seed, not only by its mean: a mean can rest on one 1-hop run that did not learn the
+  *closest* questions (the *closest* column of the seed rows). Runs that hit the wall-clock limit
+  before 6,000 steps (the *steps* column; the machine was shared, see *load*) trained less.
 - *Question maps*: the co-attention's question attention peaks on the words that say what to
-  answer (*shape*, *nearest*, *from*, the counted shape) more often than on the colour word that
+  answer, or on function words (see the top words above), more often than on the colour word that
   names the object, which the gold keywords are.
 
 Co-attention, one test question of each kind (white boxes: the gold objects; the image maps per
@@ -141,7 +147,37 @@ Reproduce: `python experiments/vqa.py` (runs under `runs/vqa/`; a finished run i
 """
 
 
-def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
+SIDE_READINGS = {
+    "choice": """- *Side* questions (choice form: "is the green object on the left or the right") need the named
+  object's position along the axis the question names: the SAN's linear answer layer reads it off
+  the attended region's coordinate tags once the question vector says which axis, so the stacked
+  attention models answer them (the *side* accuracy column) and their maps land on the named object
+  (the *side* mass column; in the yes-no form, at chance, the mass there was near a uniform map's
+  0.06). Co-attention, whose answer (eq. 7) sums the attended question and image vectors through
+  tanh layers, did not learn them in these runs (see the *side* column).""",
+    "yes-no": """- *Side* questions (yes-no form: "is the green object on the left") need an exclusive-or of a
+  question word (left or right, top or bottom) and the attended object's position, and neither
+  alone says anything about it. The SAN's answer is linear in `u = v_Q + ṽ` (eq. 19), and a
+  linear function of a sum cannot compute an exclusive-or at all; co-attention's eq. 7 stacks
+  tanh layers and could, but from the answer alone it found no gradient towards it in the
+  earlier runs: every model was at chance on them.""",
+}
+SIDE_NOTES = {
+    "choice": 'They changed form: they were asked yes / no ("is the green object on the left"), whose '
+    "answer, an exclusive-or of the asked side and the object's position, the SAN's linear answer layer "
+    "(eq. 19) cannot read off the attended region; they are now Sort-of-CLEVR's (Santoro et al. 2017, §4): "
+    '"is the green object on the left or the right" -> left / right (the vertical ones: top / bottom). '
+    "In the yes-no form (the earlier version of this file, `--side-form yes-no`), every model was at "
+    "chance on side questions (0.47-0.51), the best model (san-2) put 0.453 of its best map on the "
+    "non-relational questions' object (0.826 on shape, 0.080 on side questions), 2 hops trailed 1 on "
+    "relational questions by 1.7 points (mean of 3 seeds), and the best question top word = keyword "
+    "was 0.375.",
+    "yes-no": 'The earlier form ("is the green object on the left" -> yes / no); the default is '
+    'Sort-of-CLEVR\'s choice ("... on the left or the right" -> left / right).',
+}
+
+
+def run(preset: str, out: Path, minutes: float, seed: int, side_form: str = "choice") -> Run:
     """Train ``preset`` into ``out/preset`` unless it is finished (resuming a stopped one); return it."""
     directory = out / preset
     if (directory / "model.safetensors").is_file():  # reused as it is, with the CPU minutes it recorded
@@ -153,7 +189,7 @@ def run(preset: str, out: Path, minutes: float, seed: int) -> Run:
     steps = max(1, round(STEPS * minutes / MINUTES))
     training = {"steps": steps, "minutes": minutes, "schedule": "constant", "val_every": every, "seed": seed + offset}
     start = time.process_time()
-    options = {"preset": base, "model": model, "threads": 1, "progress": False}
+    options = {"preset": base, "model": model, "task": {"side_form": side_form}, "threads": 1, "progress": False}
     trained = train_once("vqa", directory, training=training | {"checkpoint_every": every}, **options)
     (directory / CPU_FILE).write_text(f"{(time.process_time() - start) / 60:.2f}\n")  # this process's CPU time
     return trained
@@ -201,11 +237,14 @@ def goals(results: dict[str, dict]) -> str:
         return "**met**" if ok else "**not met**"
 
     best_san = max(("san-1", "san-2"), key=lambda p: results[p]["accuracy_nonrel"])
-    one, two = ([results[p]["accuracy_rel"] for p in (hops, f"{hops}-seed1", f"{hops}-seed2")] for hops in SANS)
+    names = {k: ("san-1", "san-2") if k == 0 else (f"san-1-seed{k}", f"san-2-seed{k}") for k in (0, 1, 2)}
+    seeds = [k for k, pair in names.items() if all(name in results for name in pair)]  # those trained for both
+    one, two = ([results[names[k][h]]["accuracy_rel"] for k in seeds] for h in (0, 1))
     gain = results[best_san]["accuracy_nonrel"] - results["baseline"]["accuracy_nonrel"]
-    hops = np.mean(two) - np.mean(one)
-    best = max((p for p in PRESETS if MAPS[p]), key=lambda p: results[p]["accuracy"])
-    mass_name, mass = max(((n, results[best][f"mass_nonrel_{n}"]) for n in MAPS[best]), key=lambda item: item[1])
+    hops, ahead, listed = np.mean(two) - np.mean(one), sum(b > a for a, b in zip(one, two, strict=True)), len(seeds)
+    best, index = best_map(results)
+    mass_name = MAPS[best][index]
+    mass = results[best][f"mass_nonrel_{mass_name}"]
     keywords = {(p, n): results[p][f"keyword_{n}"] for p in PRESETS for n in MAPS[p] if f"keyword_{n}" in results[p]}
     (keyword_model, keyword_map), keyword = max(keywords.items(), key=lambda item: item[1])
     parallel, alternating = results["coatt-parallel"], results["coatt-alternating"]
@@ -214,9 +253,9 @@ def goals(results: dict[str, dict]) -> str:
             f"- Spatial attention beats the baseline by >= 15 points on non-relational questions: {best_san} "
             f"{results[best_san]['accuracy_nonrel']:.3f} against {results['baseline']['accuracy_nonrel']:.3f}, "
             f"{100 * gain:+.1f} points: {verdict(gain >= 0.15)}.",
-            f"- 2 hops beat 1 hop on relational questions (seeds 0, 1, 2, each on its own seed's test "
-            f"questions): {' / '.join(f'{x:.3f}' for x in two)} against {' / '.join(f'{x:.3f}' for x in one)}, "
-            f"mean {100 * hops:+.1f} points, ahead on {sum(b > a for a, b in zip(one, two, strict=True))} of 3 "
+            f"- 2 hops beat 1 hop on relational questions (seeds {', '.join(map(str, seeds))}, each on its own seed's "
+            f"test questions): {' / '.join(f'{x:.3f}' for x in two)} against {' / '.join(f'{x:.3f}' for x in one)}, "
+            f"mean {100 * hops:+.1f} points, ahead on {ahead} of {listed} "
             f"seeds: {verdict(hops > 0)}.",
             f"- Image attention mass on the queried object >= 0.7 for the best model ({best}, by test accuracy): "
             f"its best map ({mass_name}) puts {mass:.3f} on the object of the non-relational questions "
@@ -249,6 +288,31 @@ def top_words(directory: Path) -> str:
     return "; ".join(parts) + "."
 
 
+def mass_split(directory: Path, map_index: int) -> str:
+    """Rows of the table of where an image map's mass goes on each kind of test question: on the gold
+    objects' regions, on the other objects' regions, on the empty regions."""
+    run_ = Run(directory)
+    model, recipe = run_.load_model(), run_.recipe()
+    task = run_.build_task(recipe)
+    items = task.split("test")
+    maps = recipe.run_model(model, task, *images_and_texts(items)).image_weights[:, map_index].numpy()  # (n, N)
+    size, grid, shares = model.config.image_size, model.config.grid, {}
+    for i, item in enumerate(items):
+        gold = gold_regions(item.objects, item.question.objects, size, grid)
+        objects = gold_regions(item.objects, tuple(range(len(item.objects))), size, grid)
+        split = (maps[i][gold].sum(), maps[i][objects & ~gold].sum(), maps[i][~objects].sum())
+        shares.setdefault(item.question.kind, []).append(split)
+    rows = [(kind, np.mean(shares[kind], axis=0)) for kind in questions.KINDS]
+    return "\n".join(f"| {kind} | {' | '.join(f'{x:.3f}' for x in split)} |" for kind, split in rows)
+
+
+def best_map(results: dict[str, dict]) -> tuple[str, int]:
+    """The best attention model by test accuracy, and the index of its map with the most mass on the
+    non-relational questions' object."""
+    best = max((p for p in PRESETS if MAPS[p]), key=lambda p: results[p]["accuracy"])
+    return best, max(range(len(MAPS[best])), key=lambda m: results[best][f"mass_nonrel_{MAPS[best][m]}"])
+
+
 def draw(directory: Path, path: Path) -> None:
     """The run's attention picture (one test question of each kind) to ``path``."""
     run_ = Run(directory)
@@ -262,10 +326,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the training minutes (smoke runs)")
     parser.add_argument("--only", nargs="*", choices=[*PRESETS, *VARIANTS], help="train only these presets (no report)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--side-form", choices=questions.SIDE_FORMS, default="choice", help="the side questions' form")
     arguments = parser.parse_args()
     torch.set_num_threads(1)
     for preset in arguments.only or (*PRESETS, *VARIANTS):
-        run(preset, arguments.out, MINUTES * arguments.scale, arguments.seed)
+        run(preset, arguments.out, MINUTES * arguments.scale, arguments.seed, arguments.side_form)
     if arguments.only:
         return
     results = {preset: measure(arguments.out / preset) for preset in (*PRESETS, *VARIANTS)}
@@ -275,6 +340,7 @@ def main() -> None:
     draw(arguments.out / "coatt-alternating", results_dir / "vqa.png")
     draw(arguments.out / "san-2", results_dir / "vqa_san.png")
     accuracy_rows, attention_rows = tables(results)
+    mass_model, mass_map = best_map(results)
     text = REPORT.format(
         smoke=f" (smoke run, --scale {arguments.scale})" if smoke else "",
         minutes=MINUTES * arguments.scale,
@@ -287,6 +353,12 @@ def main() -> None:
         accuracy_rows=accuracy_rows,
         attention_rows=attention_rows,
         goals=goals(results),
+        side_form=arguments.side_form,
+        side_note=SIDE_NOTES[arguments.side_form],
+        side_reading=SIDE_READINGS[arguments.side_form],
+        mass_model=mass_model,
+        mass_map=MAPS[mass_model][mass_map],
+        mass_split=mass_split(arguments.out / mass_model, mass_map),
         top_words=f"coatt-alternating: {top_words(arguments.out / 'coatt-alternating')}",
     )
     (results_dir / "vqa.md").write_text(text, encoding="utf-8")

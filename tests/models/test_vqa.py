@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -11,10 +12,12 @@ import torch
 
 from attnzoo.attention import AlternatingCoAttention, ParallelCoAttention, affinity, lengths_to_mask
 from attnzoo.models.vqa import VQAConfig
-from attnzoo.models.vqa.recipe import VQARecipe, gold_regions, object_classes
+from attnzoo.models.vqa.recipe import VQARecipe, VQATask, gold_regions, object_classes
 from attnzoo.registry import create_model, presets
 from attnzoo.tasks import questions
 from attnzoo.tasks.scenes import COLOURS
+from attnzoo.tasks.vocab import Vocabulary
+from attnzoo.training.run import from_json
 
 # ---- the generator, checked by an independent reading of the image ------------------------------
 
@@ -48,25 +51,48 @@ def rule_answer(words: tuple[str, ...], seen: dict[str, dict], size: int) -> str
         if {"closest", "nearest"} & set(words):
             return others[0]
         return seen[others[-1]]["shape"]
-    side = next((word for word in words if word in questions.SIDES), None)
-    if side is not None:
+    sides = [word for word in words if word in questions.SIDES]
+    if sides:
         y, x = seen[colour]["centre"]
-        inside = {"left": x < size / 2, "right": x >= size / 2, "top": y < size / 2, "bottom": y >= size / 2}[side]
-        return "yes" if inside else "no"
+        inside = {"left": x < size / 2, "right": x >= size / 2, "top": y < size / 2, "bottom": y >= size / 2}
+        if "or" in words:  # "... on the left or the right": the named side the object's centre is in
+            return next(side for side in sides if inside[side])
+        return "yes" if inside[sides[0]] else "no"
     return seen[colour]["shape"]
 
 
-def test_generated_answers_match_a_rule_evaluation_of_the_pixels():
-    examples = questions.generate_examples(300, seed=5, image_size=64)
+@pytest.mark.parametrize("side_form", questions.SIDE_FORMS)
+def test_generated_answers_match_a_rule_evaluation_of_the_pixels(side_form):
+    examples = questions.generate_examples(300, seed=5, image_size=64, side_form=side_form)
     assert {example.question.kind for example in examples} == set(questions.KINDS)
     for example in examples:
         seen = objects_in_pixels(example.image)
         assert len(seen) == len(example.objects)  # one object per colour, none hidden
         assert rule_answer(example.question.words, seen, 64) == example.question.answer, example.question
+        assert example.question.answer in questions.answers(side_form)
+        assert set(example.question.words) <= set(questions.vocabulary(side_form))
 
 
-def test_gold_objects_and_keywords_name_what_the_question_asks():
-    for example in questions.generate_examples(100, seed=6):
+def test_side_questions_in_each_form_offer_the_sides_of_one_axis_and_their_answers():
+    choice = [e.question for e in questions.generate_examples(200, seed=8) if e.question.kind == "side"]
+    yes_no = [
+        e.question for e in questions.generate_examples(200, seed=8, side_form="yes-no") if e.question.kind == "side"
+    ]
+    for question in choice:  # the default: Sort-of-CLEVR's "left or right" / "top or bottom"
+        named = [word for word in question.words if word in questions.SIDES]
+        assert "or" in question.words and tuple(named) in questions.AXES and question.answer in named
+    assert {q.answer for q in choice} == set(questions.SIDES) and {q.answer for q in yes_no} == {"yes", "no"}
+    assert all("or" not in q.words and len([w for w in q.words if w in questions.SIDES]) == 1 for q in yes_no)
+    assert questions.answers("yes-no") == questions.ANSWERS and questions.vocabulary("yes-no") == questions.WORDS
+    assert set(questions.vocabulary("yes-no")) < set(questions.vocabulary("choice"))  # still reads yes-no questions
+    assert not {"yes", "no"} & set(questions.answers("choice"))
+    with pytest.raises(ValueError, match="side_form: expected one of choice, yes-no; got 'maybe'"):
+        questions.generate_examples(1, seed=0, side_form="maybe")
+
+
+@pytest.mark.parametrize("side_form", questions.SIDE_FORMS)
+def test_gold_objects_and_keywords_name_what_the_question_asks(side_form):
+    for example in questions.generate_examples(100, seed=6, side_form=side_form):
         question = example.question
         keywords = [question.words[i] for i in question.keywords]
         assert keywords and all(word in COLOURS or word.rstrip("s") in questions.SHAPES for word in keywords)
@@ -275,14 +301,27 @@ def test_bad_question_lengths_are_refused():
 # ---- the recipe --------------------------------------------------------------------------------------
 
 
-def tiny_recipe(preset: str, **changes):
+def tiny_recipe(preset: str, task_changes: dict | None = None, **changes):
     overrides, task_overrides = VQARecipe("vqa").example()
     overrides = overrides | changes
-    recipe = VQARecipe("vqa", task_overrides)
+    recipe = VQARecipe("vqa", task_overrides | (task_changes or {}))
     task = recipe.build_task(0)
     sizes = {"vocab_size": len(task.words), "answers": len(task.answers), "image_size": task.settings.image_size}
     model = create_model("vqa", preset=preset, **overrides, **sizes)
     return recipe, task, model.eval()
+
+
+def test_the_task_asks_side_questions_in_its_side_form_and_old_runs_read_as_yes_no(tmp_path):
+    recipe, task, _ = tiny_recipe("san-1")
+    assert task.settings.side_form == "choice" and task.answers == list(questions.answers("choice"))
+    assert all(item.question.answer in questions.SIDES for item in task.split("test") if item.question.kind == "side")
+    old = VQARecipe("vqa", VQATask(side_form="yes-no")).build_task(0)
+    assert old.answers == list(questions.ANSWERS) and list(old.words) == list(Vocabulary(questions.WORDS))
+    assert {item.question.answer for item in old.split("test") if item.question.kind == "side"} <= {"yes", "no"}
+    saved = {key: value for key, value in dataclasses.asdict(VQATask()).items() if key != "side_form"}
+    assert from_json(VQATask, saved, tmp_path / "task.json").side_form == "yes-no"  # a run from before the field
+    with pytest.raises(ValueError, match="side_form"):
+        VQATask(side_form="maybe")
 
 
 def test_evaluate_reports_accuracy_by_category_and_attention_on_the_ground_truth():
@@ -348,13 +387,17 @@ def test_ask_reports_unknown_words_and_refuses_bad_input(tmp_path):
     image = tmp_path / "scene.png"
     recipe.write_example(task, [str(image)])
     answer = recipe.ask(model, task, [str(image), "What shape is the zorblax object?"], tmp_path / "a.png")
-    assert answer.splitlines()[0] in questions.ANSWERS and "unknown words, read as <unk>: zorblax" in answer
+    assert answer.splitlines()[0] in task.answers and "unknown words, read as <unk>: zorblax" in answer
     assert (tmp_path / "a.png").stat().st_size > 0
     with pytest.raises(ValueError, match="nothing.png: no such file"):
         recipe.ask(model, task, [str(tmp_path / "nothing.png"), "what shape"], None)
     with pytest.raises(ValueError, match="question: expected some words"):
         recipe.ask(model, task, [str(image), "?!"], None)
     assert VQAConfig(attention="none").grid == 4 and VQAConfig(channels=(4, 4, 4)).grid == 8
+    for side_form in questions.SIDE_FORMS:  # the example question: every word known in both forms
+        recipe, task, model = tiny_recipe("san-2", {"side_form": side_form})
+        answer = recipe.ask(model, task, [str(image), "Is the green object on the left?"], None)
+        assert "\n" not in answer and answer in questions.answers(side_form)
 
 
 def test_explorer_views_are_each_map_over_the_image_and_the_words_with_their_gold():

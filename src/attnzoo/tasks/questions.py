@@ -9,8 +9,11 @@ never overlap and every relation is exact.
 Each example is one scene and one question, in words, from templates with paraphrases and
 optional filler words (``please tell me what shape is the red object in this image``). The kinds:
 
-- non-relational: ``shape`` ("what shape is the red object") and ``side`` ("is the green object on
-  the left": the object's box centre in the named half of the image);
+- non-relational: ``shape`` ("what shape is the red object") and ``side``, in one of two forms
+  (``side_form``): ``"choice"``, Sort-of-CLEVR's (Santoro et al. 2017, §4: "is the red object on the
+  left or the right" -> left / right; the vertical one -> top / bottom), and ``"yes-no"`` ("is the
+  green object on the left" -> yes / no); either way by the object's box centre against the halves of
+  the image;
 - relational: ``closest`` ("what colour is the object closest to the blue square") and
   ``furthest`` ("what shape is the object furthest from the blue square"), by the distance between
   box centres (scenes with a tie closer than one pixel are redrawn);
@@ -36,10 +39,12 @@ PLURALS = {shape: shape + "s" for shape in SHAPES}  # "how many circles"
 LAYOUT = 4  # the image is a LAYOUT x LAYOUT layout of cells, one object at most per cell
 OBJECT_SIZE = "small"  # scenes.SIZES: the object side is 0.19 of the image side (12 px of 64)
 SIDES = ("left", "right", "top", "bottom")
+AXES = (("left", "right"), ("top", "bottom"))  # the two sides a choice-form side question offers
+SIDE_FORMS = ("choice", "yes-no")  # the side question's forms: answered by a side, or by yes / no
 KINDS = ("shape", "side", "closest", "furthest", "count")
 CATEGORY = {"shape": "nonrel", "side": "nonrel", "closest": "rel", "furthest": "rel", "count": "count"}
 CATEGORIES = ("nonrel", "rel", "count")
-ANSWERS = (*SHAPES, *COLOURS, "yes", "no", *(str(n) for n in range(len(COLOURS) + 1)))  # every answer
+ANSWERS = (*SHAPES, *COLOURS, "yes", "no", *(str(n) for n in range(len(COLOURS) + 1)))  # every yes-no form answer
 
 # Question templates: each kind's paraphrases. {c}: the named object's colour; {s}: a shape (the
 # named object's, or the counted one's plural); {side}: one of SIDES.
@@ -71,6 +76,13 @@ TEMPLATES = {
         "count the {s}",
     ),
 }
+# The choice form of the side question (Sort-of-CLEVR's); {a} and {b}: the two sides of one of AXES.
+SIDE_CHOICES = (
+    "is the {c} object on the {a} or the {b}",
+    "is the {c} thing in the {a} half or the {b} half",
+    "does the {c} object lie on the {a} side or the {b} side",
+    "which side is the {c} one on {a} or {b}",
+)
 PREFIXES = ((), (), ("please",), ("hey",), ("ok", "so"), ("tell", "me"), ("now",))  # () twice: none more often
 SUFFIXES = ((), (), ("please",), ("in", "the", "picture"), ("in", "this", "image"), ("here",))
 WORDS = tuple(
@@ -83,7 +95,28 @@ WORDS = tuple(
         )
         for word in text.replace("{c}", "").replace("{s}", "").replace("{side}", "").split()
     )
-)  # every word a question may use, in a fixed order
+)  # every word a yes-no form question may use, in a fixed order
+CHOICE_WORDS = ("or",)  # the words the choice form adds to WORDS
+
+
+def vocabulary(side_form: str) -> tuple[str, ...]:
+    """Every word a question of ``side_form`` may use: :data:`WORDS` (the yes-no form's, so the choice form's
+    vocabulary still reads the yes-no questions), then the choice form's new words."""
+    return WORDS if check_side_form(side_form) == "yes-no" else (*WORDS, *CHOICE_WORDS)
+
+
+def answers(side_form: str) -> tuple[str, ...]:
+    """Every answer of ``side_form``: :data:`ANSWERS`, or with the choice form the four sides for yes and no."""
+    if check_side_form(side_form) == "yes-no":
+        return ANSWERS
+    return (*SHAPES, *COLOURS, *SIDES, *(str(n) for n in range(len(COLOURS) + 1)))
+
+
+def check_side_form(side_form: str) -> str:
+    """``side_form`` if it is one of :data:`SIDE_FORMS`, else ValueError."""
+    if side_form not in SIDE_FORMS:
+        raise ValueError(f"side_form: expected one of {', '.join(SIDE_FORMS)}; got {side_form!r}")
+    return side_form
 
 
 @dataclass(frozen=True)
@@ -159,16 +192,28 @@ def is_on_side(item: SceneObject, side: str, image_size: int) -> bool:
     return {"left": x < half, "right": x >= half, "top": y < half, "bottom": y >= half}[side]
 
 
-def ask(rng: np.random.Generator, kind: str, objects: list[SceneObject], image_size: int) -> Question | None:
-    """A question of ``kind`` about ``objects`` (None if the scene has a distance tie for a relation)."""
+def ask_side(rng: np.random.Generator, item: SceneObject, image_size: int, side_form: str) -> tuple[dict, str, tuple]:
+    """The template fill, answer and templates of a side question about ``item`` in ``side_form``."""
+    if check_side_form(side_form) == "yes-no":
+        side = SIDES[int(rng.integers(len(SIDES)))]
+        return {"side": side}, "yes" if is_on_side(item, side, image_size) else "no", TEMPLATES["side"]
+    first, second = AXES[int(rng.integers(len(AXES)))]
+    return {"a": first, "b": second}, first if is_on_side(item, first, image_size) else second, SIDE_CHOICES
+
+
+def ask(
+    rng: np.random.Generator, kind: str, objects: list[SceneObject], image_size: int, side_form: str = "choice"
+) -> Question | None:
+    """A question of ``kind`` about ``objects`` (None if the scene has a distance tie for a relation); a side
+    question in ``side_form`` (one of :data:`SIDE_FORMS`)."""
     named = int(rng.integers(len(objects)))
     item, fill = objects[named], {"c": objects[named].colour, "s": objects[named].shape}
-    gold, keys = (named,), (item.colour,)
+    gold, keys, templates = (named,), (item.colour,), TEMPLATES.get(kind)
     if kind == "shape":
         answer = item.shape
     elif kind == "side":
-        fill["side"] = SIDES[int(rng.integers(len(SIDES)))]
-        answer = "yes" if is_on_side(item, fill["side"], image_size) else "no"
+        side_fill, answer, templates = ask_side(rng, item, image_size, side_form)
+        fill |= side_fill
     elif kind in ("closest", "furthest"):
         order, clear = ranked_by_distance(objects, named)
         if not clear:
@@ -183,7 +228,6 @@ def ask(rng: np.random.Generator, kind: str, objects: list[SceneObject], image_s
         answer, keys = str(len(gold)), (PLURALS[shape],)
     else:
         raise ValueError(f"kind: expected one of {', '.join(KINDS)}; got {kind!r}")
-    templates = TEMPLATES[kind]
     body = templates[int(rng.integers(len(templates)))].format(**fill).split()
     words = (*PREFIXES[int(rng.integers(len(PREFIXES)))], *body, *SUFFIXES[int(rng.integers(len(SUFFIXES)))])
     keywords = tuple(position for position, word in enumerate(words) if word in keys)
@@ -191,30 +235,41 @@ def ask(rng: np.random.Generator, kind: str, objects: list[SceneObject], image_s
 
 
 def generate_example(
-    rng: np.random.Generator, *, kind: str | None = None, image_size: int = 64, objects: tuple[int, int] = (4, 6)
+    rng: np.random.Generator,
+    *,
+    kind: str | None = None,
+    image_size: int = 64,
+    objects: tuple[int, int] = (4, 6),
+    side_form: str = "choice",
 ) -> Example:
-    """One scene of ``objects[0]`` to ``objects[1]`` objects and a question of ``kind`` (None: at random)."""
+    """One scene of ``objects[0]`` to ``objects[1]`` objects and a question of ``kind`` (None: at random; side
+    questions in ``side_form``)."""
     if image_size < 32:
         raise ValueError(f"image_size: expected >= 32, got {image_size}")
     if not 2 <= objects[0] <= objects[1] <= len(COLOURS):
         raise ValueError(f"objects: expected 2 <= low <= high <= {len(COLOURS)}, got {objects}")
+    check_side_form(side_form)
     kind = KINDS[int(rng.integers(len(KINDS)))] if kind is None else kind
     while True:
         placed = place_objects(rng, int(rng.integers(objects[0], objects[1] + 1)), image_size)
-        question = ask(rng, kind, placed, image_size)
+        question = ask(rng, kind, placed, image_size, side_form)
         if question is not None:
             return Example(render(placed, rng, image_size), placed, question)
 
 
 def generate_examples(
-    total: int, seed: int, *, epoch: int = 0, image_size: int = 64, objects: tuple[int, int] = (4, 6)
+    total: int,
+    seed: int,
+    *,
+    epoch: int = 0,
+    image_size: int = 64,
+    objects: tuple[int, int] = (4, 6),
+    side_form: str = "choice",
 ) -> list[Example]:
     """``total`` examples, their kinds cycling through :data:`KINDS` (equal shares); example ``i`` from
     ``scene_rng(seed, i, epoch)`` alone."""
-    return [
-        generate_example(scene_rng(seed, i, epoch), kind=KINDS[i % len(KINDS)], image_size=image_size, objects=objects)
-        for i in range(total)
-    ]
+    sizes = {"image_size": image_size, "objects": objects, "side_form": side_form}
+    return [generate_example(scene_rng(seed, i, epoch), kind=KINDS[i % len(KINDS)], **sizes) for i in range(total)]
 
 
 def tokenize(text: str) -> list[str]:

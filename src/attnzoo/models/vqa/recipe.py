@@ -22,7 +22,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -50,6 +50,9 @@ class VQATask:
     train_size: int = 20_000  # training examples per epoch (new scenes every epoch)
     valid_size: int = 500  # validation examples (the five kinds in equal shares)
     test_size: int = 2_000  # test examples (the five kinds in equal shares)
+    side_form: str = "choice"  # side questions: choice ("left or right?" -> left) or yes-no ("on the left?" -> yes)
+
+    fields_added_later: ClassVar[dict[str, Any]] = {"side_form": "yes-no"}  # runs written before it asked yes / no
 
     def __post_init__(self) -> None:
         checks = {
@@ -59,6 +62,7 @@ class VQATask:
             "train_size": self.train_size >= 1,
             "valid_size": self.valid_size >= 1,
             "test_size": self.test_size >= 1,
+            "side_form": self.side_form in questions.SIDE_FORMS,
         }
         for name, ok in checks.items():
             if not ok:
@@ -94,8 +98,8 @@ class QuestionStream(Dataset):
 
 def example_for(rng: np.random.Generator, settings: VQATask, kind: str) -> questions.Example:
     """One example of ``kind`` with the task's sizes."""
-    bounds = (settings.min_objects, settings.max_objects)
-    return questions.generate_example(rng, kind=kind, image_size=settings.image_size, objects=bounds)
+    sizes = {"image_size": settings.image_size, "objects": (settings.min_objects, settings.max_objects)}
+    return questions.generate_example(rng, kind=kind, side_form=settings.side_form, **sizes)
 
 
 @dataclass
@@ -196,7 +200,10 @@ class VQARecipe(Recipe):
 
     def build_task(self, seed: int) -> VQAData:
         stream = QuestionStream(self.settings.train_size, split_seed("train", seed), self.settings)
-        return VQAData(Vocabulary(questions.WORDS), list(questions.ANSWERS), self.settings, seed, stream)
+        form = self.settings.side_form
+        return VQAData(
+            Vocabulary(questions.vocabulary(form)), list(questions.answers(form)), self.settings, seed, stream
+        )
 
     def task_documents(self, task: VQAData) -> dict[str, Any]:
         return {"vocabulary": list(task.words), "answers": task.answers}
