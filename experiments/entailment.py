@@ -76,7 +76,9 @@ Goals of the issue, as measured:
   colours, nouns, verbs, places whose gold premise word exists).
 
 One seed per model here; [entailment_seeds.md](entailment_seeds.md) (`python experiments/entailment.py
---seeds`) trains the first four at seeds 0, 1, 2 (seed 0: these runs) and judges the ordering on the means.
+--seeds`) trains the first four at seeds 0, 1, 2 (seed 0: these runs) and judges the ordering on the means;
+[entailment_seeds_6000.md](entailment_seeds_6000.md) (`--seeds --steps 6000`) does the same with three times
+the training.
 
 {discussion}
 
@@ -92,7 +94,7 @@ The word-by-word attention of the first test pair of each label (`attnzoo plot R
 
 SEEDS_REPORT = """# Entailment: the ordering of the readers over seeds
 
-Written by `python experiments/entailment.py --seeds` (part of [entailment.md](entailment.md)): each
+Written by `python experiments/entailment.py --seeds{steps_option}` (part of [entailment.md](entailment.md)): each
 model is `attnzoo train entailment --preset NAME --steps {steps} --seed SEED` with the settings of the
 main table (batches of 64, Adam 1e-3 with cosine decay, embeddings and k = 64, dropout 0.1, the best of
 5 validations kept), at seeds {seeds}. A seed draws both the data (training, test and held-out pairs of
@@ -246,6 +248,7 @@ def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
     means = {name: {split: mean_of(results[name], split) for split in ("test", "heldout")} for name in SEED_PRESETS}
     text = SEEDS_REPORT.format(
         steps=steps,
+        steps_option="" if steps == STEPS else f" --steps {steps}",
         seeds=", ".join(map(str, SEEDS)),
         rows="\n".join(rows),
         ordering=ordered(means, "test"),
