@@ -21,19 +21,20 @@ def run_demo(out: Path, picture: Path, threads: int, **overrides: dict) -> None:
     """
     import torch
 
-    from attnzoo.models.seq2seq.presets import PRESETS
     from attnzoo.recipes.translation import decode_dataset, drawable
     from attnzoo.training import Run, train
+    from attnzoo.training.fit import settings_for
 
     start = time.perf_counter()
     if Run(out).file("config.json").is_file() and Run(out).preset != "demo":
         raise ValueError(f"{out} holds a run that is not a demo: choose another --out")
     torch.set_num_threads(threads)
-    settings = PRESETS["demo"].training | overrides.get("training", {})
+    parts = (overrides.get(part) for part in ("model", "task", "training"))
+    _, planned, settings = settings_for("seq2seq", "demo", *parts)  # what train() will resolve
     typer.echo(
         "attnzoo demo: Bahdanau attention learns to read dates in 20 locales and write them as ISO 8601.\n"
-        f"Generating 20,000 training and 2,000 test dates (disjoint by date), training {settings['steps']} steps "
-        f"of {settings['batch_size']} on {threads} CPU thread(s) ..."
+        f"Generating {planned.settings.train_size:,} training and {planned.settings.test_size:,} test dates "
+        f"(disjoint by date), training {settings.steps} steps of {settings.batch_size} on {threads} CPU thread(s) ..."
     )
     run = train("seq2seq", out, preset="demo", overwrite=True, threads=threads, progress=False, **overrides)
     recipe = run.recipe()
