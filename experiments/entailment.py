@@ -261,8 +261,8 @@ def compare_seeds(out: Path, results_dir: Path, steps: int) -> None:
         load=f"{min(loads):.1f} to {max(loads):.1f}",
     )
     results_dir.mkdir(parents=True, exist_ok=True)
-    name = "entailment_seeds.md" if steps == STEPS else f"entailment_seeds_{steps}.md"  # another length: its own file
-    (results_dir / name).write_text(text, encoding="utf-8")
+    filename = "entailment_seeds.md" if steps == STEPS else f"entailment_seeds_{steps}.md"  # another length: its own
+    (results_dir / filename).write_text(text, encoding="utf-8")
     print(text)
 
 

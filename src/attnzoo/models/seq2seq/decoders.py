@@ -81,7 +81,7 @@ class Decoder(nn.Module):
     next step depends on) and ``readout`` (the output layers: nothing later depends on them).
     Teacher forcing (:meth:`Seq2Seq.forward`) embeds every target token at once, runs only
     ``recur`` in its loop, and reads all steps out in one call: the same logits with fewer
-    operations per token.
+    operations per token (on an idle CPU no faster for the demo's model: ``benchmarks/seq2seq.py``).
     """
 
     def __init__(self, config: Seq2SeqConfig) -> None:
