@@ -191,9 +191,9 @@ def apply(
             del hypothesis[slot]
     if operation == "cohyponym":  # another noun, verb or place: they exclude one another
         swap = swaps > 0 and len(clauses) > 1 and rng.random() < swaps  # no draw at 0: the default data unchanged
-        choices = [slot for slot in ("noun", "verb", "place") if replacements(slot, clauses, target, heldout, swap)]
-        slot = rng.choice(choices)
-        hypothesis[slot] = rng.choice(replacements(slot, clauses, target, heldout, swap))
+        options = {slot: replacements(slot, clauses, target, heldout, swap) for slot in ("noun", "verb", "place")}
+        slot = rng.choice([slot for slot, words in options.items() if words])
+        hypothesis[slot] = rng.choice(options[slot])
     if operation == "antonym":
         if "adjective" not in premise:
             return None
