@@ -104,6 +104,24 @@ def test_every_layer_or_the_top_one_attends():
     assert len(model(attention_layers="top")(source, lengths, target, need_weights=True).weights) == 1
 
 
+@pytest.mark.parametrize("attention_layers, attending", [("all", 3), ("top", 1)])
+def test_encoder_gradient_is_divided_by_the_attending_layers(attention_layers, attending):
+    """§3.4: the same loss sends the encoder's layers 1 / (attending layers) of the unscaled gradient, the
+    source embeddings (through z + e) and the decoder the same gradient; the forward pass is unchanged."""
+    source, lengths, target = batch()
+    gradients, logits = [], []
+    for scale in (True, False):
+        net = model(attention_layers=attention_layers, scale_encoder_gradient=scale)
+        output = net(source, lengths, target).logits
+        output.pow(2).sum().backward()
+        logits.append(output)
+        encoder = torch.cat([p.grad.flatten() for p in [*net.encoder.parameters(), *net.encoder_out.parameters()]])
+        gradients.append((encoder, net.decoder[0].conv.weight.grad.clone()))
+    torch.testing.assert_close(logits[0], logits[1])
+    torch.testing.assert_close(gradients[0][0], gradients[1][0] / attending)
+    torch.testing.assert_close(gradients[0][1], gradients[1][1])
+
+
 def test_initialisation_is_dropout_aware():
     """§3.4: a convolution's weights have variance 4p / fan-in, a linear layer's p / fan-in (p = retain probability)."""
     torch.manual_seed(0)

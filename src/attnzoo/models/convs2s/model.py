@@ -53,6 +53,7 @@ class ConvS2SConfig:
     kernel_size: int = 3  # k: convolution width (paper: 3)
     attention_layers: str = "all"  # "all": attention in every decoder layer (§3.3); "top": the last only
     dropout: float = 0.1  # on embeddings, block inputs and the output (paper: 0.1 to 0.2)
+    scale_encoder_gradient: bool = True  # §3.4: divide the encoder's gradient by the number of attending layers
     max_len: int = 256  # longest sequence the learned position embeddings cover
     pad_id: int = 0  # padding token id of both vocabularies
     bos_id: int = 1  # first decoder input token
@@ -66,6 +67,15 @@ class ConvS2SConfig:
         for name in ("embed_dim", "channels", "encoder_layers", "decoder_layers", "max_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+
+
+def scale_gradient(x: Tensor, factor: float) -> Tensor:
+    """``x`` unchanged in the forward pass; its gradient multiplied by ``factor`` in the backward pass.
+
+    §3.4: "we scale the gradients for the encoder layers by the number of attention mechanisms we
+    use"; the source embeddings ``e`` are excluded: they reach eq. 2's ``z_j + e_j`` unscaled.
+    """
+    return x * factor + x.detach() * (1 - factor)
 
 
 class ConvS2SOutput(NamedTuple):
@@ -187,6 +197,8 @@ class ConvS2S(nn.Module, EncoderDecoderGeneration):
         for block in self.encoder:
             x = (block(F.pad(x, (0, 0, side, side))) + x) * SQRT_HALF * real[..., None]
         z = self.encoder_out(x)  # (B, S, f)
+        if self.config.scale_encoder_gradient:  # every attending layer sends z a gradient: average, not add
+            z = scale_gradient(z, 1 / len(self.attention))
         return {"z": z, "values": z + e, "mask": real[:, None, :], "lengths": source_lengths}
 
     # ---------------------------------------------------------------------------------- decoder
