@@ -53,9 +53,9 @@ REORDER_MAX_LEN = 40  # longest reordering source, in training and test (words)
 TASKS = {"dates": {}, "reorder": {"kind": "reorder", "train_max_len": REORDER_MAX_LEN, "test_max_len": REORDER_MAX_LEN}}
 LOAD_FILE = "load_at_end.txt"  # written into a run directory when its training ends: the 1-minute load average
 LAYERS = {"all": "every layer", "top": "top layer only"}
-SHORT_STEPS, SHORT_SEEDS = 150, (0, 1, 2)  # the reordering runs stopped early, one pair per seed (of data and weights)
+SHORT_BUDGETS, SHORT_SEEDS = (150, 250, 400), (0, 1, 2)  # reordering runs stopped early: steps; one pair per seed
 RUNS = [f"{task}-{layers}" for task in TASKS for layers in LAYERS] + [  # dates-all, ..., reorder-all-150steps-seed0
-    f"reorder-{layers}-{SHORT_STEPS}steps-seed{seed}" for seed in SHORT_SEEDS for layers in LAYERS
+    f"reorder-{layers}-{steps}steps-seed{seed}" for steps in SHORT_BUDGETS for seed in SHORT_SEEDS for layers in LAYERS
 ]
 BUCKETS = ((3, 10), (11, 25), (26, REORDER_MAX_LEN))  # source lengths (words) of the reordering tables
 SPEED_MODELS = {  # label: (model, preset); in pairs of about equal parameters
@@ -98,15 +98,15 @@ Goal "every-layer attention ahead of top-only on sentences > 25 tokens": **{reor
 
 ### Stopped early: {short_steps} steps, three seeds
 
-The same two models stopped after {short_steps} steps (batches of 128; a seed draws other sentences
-and other initial weights; each pair is scored on its own seed's 2,000 test sentences), test exact match %:
+The same two models stopped after {short_steps} steps (batches of 128, the learning rate's cosine decay
+planned over those steps; a seed draws other sentences and other initial weights; each pair is scored
+on its own seed's 2,000 test sentences), test exact match %:
 
-| attention in | seed | {buckets} | all |
-| --- | ---: | ---: | ---: | ---: | ---: |
+| steps | attention in | seed | {buckets} | all |
+| ---: | --- | ---: | ---: | ---: | ---: | ---: |
 {short_rows}
 
-On {long_bucket} words, attention in every layer is ahead of the top layer only in {short_wins} of
-{short_seeds} seeds and behind in {short_losses} (mean {short_every:.2f}% against {short_top:.2f}%).
+{short_summary}
 
 ### Each decoder layer's attention against the gold alignment
 
@@ -253,18 +253,29 @@ def measure_reorder(out: Path, steps: dict[str, int]) -> tuple[list[str], list[s
     return rows, alignment_rows, scores
 
 
-def measure_short(out: Path, steps: dict[str, int]) -> tuple[list[str], dict[str, list[float]]]:
-    """Rows of the early-stopped reordering runs (exact match % by source length, per seed) and, per
-    model, its exact match % on the longest bucket for each seed."""
-    rows, longest = [], {label: [] for label in LAYERS.values()}
-    for seed in SHORT_SEEDS:
-        examples = reorder_test(seed)
-        for layers, label in LAYERS.items():
-            scores = score_by_length(train_run(f"reorder-{layers}-{SHORT_STEPS}steps-seed{seed}", out, steps), examples)
-            rows.append(f"| {label} | {seed} | " + " | ".join(f"{exact:.2f}" for _, exact, _ in scores.values()) + " |")
-            longest[label].append(scores[bucket_of(BUCKETS[-1][0])][1])
-            print(rows[-1], flush=True)
-    return rows, longest
+def measure_short(out: Path, steps: dict[str, int]) -> tuple[list[str], str]:
+    """Rows of the early-stopped reordering runs (exact match % by source length, per budget and seed) and,
+    per budget, how the two models compare on the longest bucket."""
+    rows, summary, long_bucket = [], [], bucket_of(BUCKETS[-1][0])
+    for budget in SHORT_BUDGETS:
+        longest = {label: [] for label in LAYERS.values()}
+        for seed in SHORT_SEEDS:
+            examples = reorder_test(seed)
+            for layers, label in LAYERS.items():
+                scores = score_by_length(train_run(f"reorder-{layers}-{budget}steps-seed{seed}", out, steps), examples)
+                exact = " | ".join(f"{exact:.2f}" for _, exact, _ in scores.values())
+                rows.append(f"| {budget} | {label} | {seed} | {exact} |")
+                longest[label].append(scores[long_bucket][1])
+                print(rows[-1], flush=True)
+        every, top = longest.values()
+        pairs = list(zip(every, top, strict=True))
+        wins, losses = sum(e > t for e, t in pairs), sum(e < t for e, t in pairs)
+        summary.append(
+            f"At {budget} steps, on {long_bucket} words, attention in every layer is ahead of the top layer only "
+            f"in {wins} of {len(SHORT_SEEDS)} seeds and behind in {losses} (mean {sum(every) / len(every):.2f}% "
+            f"against {sum(top) / len(top):.2f}%)."
+        )
+    return rows, "\n".join(summary)
 
 
 def draw_reorder(out: Path, path: Path) -> int:
@@ -309,7 +320,7 @@ def main() -> None:
     args.results.mkdir(parents=True, exist_ok=True)
     dates_rows, dates_exact = measure_dates(args.out, args.results, steps)
     reorder_rows, alignment_rows, reorder_scores = measure_reorder(args.out, steps)
-    short_rows, short_longest = measure_short(args.out, steps)
+    short_rows, short_summary = measure_short(args.out, steps)
     example_words = draw_reorder(args.out, args.results / "convs2s.png")
     speeds = {label: measure_speed(name, preset, args.speed_steps) for label, (name, preset) in SPEED_MODELS.items()}
     loads = [
@@ -333,13 +344,9 @@ def main() -> None:
         reorder_goal=("met" if every > top else "not met: a tie" if every == top else "not met")
         + f" (exact match on {long_bucket} words: {every:.2f}% every layer, {top:.2f}% top only)",
         long_bucket=long_bucket,
-        short_wins=sum(e > t for e, t in zip(*short_longest.values(), strict=True)),
-        short_losses=sum(e < t for e, t in zip(*short_longest.values(), strict=True)),
-        short_seeds=len(SHORT_SEEDS),
-        short_every=sum(short_longest["every layer"]) / len(SHORT_SEEDS),
-        short_top=sum(short_longest["top layer only"]) / len(SHORT_SEEDS),
+        short_summary=short_summary,
         alignment_rows="\n".join(alignment_rows),
-        short_steps=SHORT_STEPS,
+        short_steps=" and ".join(map(str, SHORT_BUDGETS)),
         short_rows="\n".join(short_rows),
         buckets=" | ".join(f"{bucket_of(low)} words" for low, _ in BUCKETS),
         example_words=example_words,
