@@ -10,12 +10,17 @@ sees only itself, so the comparison isolates the non-local mixing.
 Two time-scale learning rates (TTUR, §4: D 4e-4, G 1e-4): the recipe gives the optimiser two
 parameter groups, the generator's at ``generator_rate`` times the discriminator's rate.
 
+Sampling reads an exponential moving average of the generator's weights (``average_decay``; Yazıcı et
+al. 2019, BigGAN), updated by the recipe before every step: the live generator hops between modes
+from one step to the next, its average much less. ``average_decay=0`` samples the live generator.
+
 Shape legend: B batch, Z noise size, C image channels, S = 32 the image side, N positions of the
 attention's feature map.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -39,12 +44,15 @@ class SAGANConfig:
     attention_size: int = 16  # side of the feature map the block sees, in both networks: 8, 16 or 32
     reduction: int = 8  # f and g reduce the channels to width / reduction (paper: 8)
     generator_rate: float = 0.25  # G's learning rate as a fraction of D's (TTUR, §4: 1e-4 / 4e-4)
+    average_decay: float = 0.999  # sample from a moving average of G's weights with this decay (0: the live G)
 
     def __post_init__(self) -> None:
         if self.block not in ("attention", "pointwise"):
             raise ValueError(f"block: expected 'attention' or 'pointwise', got {self.block!r}")
         if self.attention_size not in STAGE_SIDES:
             raise ValueError(f"attention_size: expected one of {STAGE_SIDES}, got {self.attention_size}")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(f"average_decay: expected a number in [0, 1), got {self.average_decay}")
         if self.width % 8 or self.width < 8:
             raise ValueError(f"width: expected a positive multiple of 8, got {self.width}")
 
@@ -162,7 +170,11 @@ def apply_spectral_norm(network: nn.Module) -> None:
 
 
 class SAGAN(nn.Module):
-    """The generator and the discriminator; calling it samples: ``z (B, Z)`` → ``BlockOutput(images, weights)``."""
+    """The generator, the discriminator and (``average_decay > 0``) the generator's moving average.
+
+    Calling it samples from the average (the live generator when there is none):
+    ``z (B, Z)`` → ``BlockOutput(images, weights)``.
+    """
 
     def __init__(self, config: SAGANConfig) -> None:
         super().__init__()
@@ -170,9 +182,31 @@ class SAGAN(nn.Module):
         self.generator, self.discriminator = Generator(config), Discriminator(config)
         apply_spectral_norm(self.generator)
         apply_spectral_norm(self.discriminator)
+        self.average: Generator | None = None
+        if config.average_decay > 0:
+            self.average = copy.deepcopy(self.generator).requires_grad_(False)  # not trained: averaged
+            self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
 
-    def forward(self, z: Tensor, need_weights: bool = False) -> BlockOutput:
-        return self.generator(z, need_weights=need_weights)
+    def forward(self, z: Tensor, need_weights: bool = False, live: bool = False) -> BlockOutput:
+        sampler = self.generator if live or self.average is None else self.average
+        return sampler(z, need_weights=need_weights)
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """``a ← d·a + (1 − d)·g`` for every float tensor of G's state (weights, BatchNorm statistics,
+        spectral norm's u and v, as BigGAN's code), with ``d = min(decay, (1 + t) / (10 + t))`` after
+        ``t`` updates so that the early average does not remember the initial weights for long."""
+        if self.average is None:
+            return
+        updates = int(self.average_updates)
+        decay = min(self.config.average_decay, (1 + updates) / (10 + updates))
+        live = self.generator.state_dict()
+        for name, averaged in self.average.state_dict().items():
+            if averaged.is_floating_point():
+                averaged.lerp_(live[name], 1 - decay)
+            else:
+                averaged.copy_(live[name])
+        self.average_updates += 1
 
     def gammas(self) -> dict[str, float]:
         """γ of the generator's and the discriminator's block (eq. 3)."""
