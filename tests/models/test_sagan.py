@@ -223,3 +223,24 @@ def test_query_maps_draw_each_querys_row_and_refuse_a_wrong_axis_count():
     assert shown.shape == (4, 4) and shown[2, 2] == 1.0 and shown.sum() == 1.0
     with pytest.raises(ValueError, match="expected \\(N, N\\) with N a square and 3 axes, got \\(16, 16\\) and 2"):
         plot_query_maps(torch.zeros(3, 32, 32), weights, list(axes), [(1, 1), (0, 0)])
+
+
+def test_batch_std_is_the_spread_within_consecutive_groups():
+    """ProGAN's minibatch standard deviation, written out: per group of consecutive images, the standard
+    deviation of each feature over the group, averaged; the groups never mix the two halves of a batch."""
+    from attnzoo.models.sagan.model import batch_std
+
+    x = torch.randn(8, 3, 2, 2, dtype=torch.float64)
+    out = batch_std(x, 4)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
+    for start in (0, 4):
+        group = x[start : start + 4]
+        want = ((group - group.mean(0)) ** 2).mean(0).add(1e-8).sqrt().mean()
+        torch.testing.assert_close(out[start : start + 4, 3], want.expand(4, 2, 2))
+    alike = torch.ones(4, 3, 2, 2).repeat(2, 1, 1, 1)
+    alike[4:] = torch.randn(4, 3, 2, 2)  # the first group collapsed, the second varied
+    spread = batch_std(alike, 4)[:, 3, 0, 0]
+    assert spread[:4].max() < 1e-3 < spread[4:].min()
+    assert batch_std(x[:6], 4)[:, 3].unique().numel() == 2  # 6 images: groups of 3
+    model = tiny_model(batch_std_group=4)
+    assert model.discriminator(torch.randn(6, 3, 32, 32)).context.shape == (6,)
