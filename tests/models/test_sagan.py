@@ -244,3 +244,20 @@ def test_batch_std_is_the_spread_within_consecutive_groups():
     assert batch_std(x[:6], 4)[:, 3].unique().numel() == 2  # 6 images: groups of 3
     model = tiny_model(batch_std_group=4)
     assert model.discriminator(torch.randn(6, 3, 32, 32)).context.shape == (6,)
+
+
+def test_batch_std_passes_gradcheck():
+    from attnzoo.models.sagan.model import batch_std
+
+    x = torch.randn(4, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: batch_std(x, 2), (x,))
+
+
+def test_the_discriminator_picture_draws_ds_maps(tmp_path):
+    from attnzoo.models.sagan.recipe import GANData, GANTask, draw_discriminator_attention
+
+    task = GANData(GANTask(train_size=4), mirror.mirror_images(4, 0)[0])
+    draw_discriminator_attention(tiny_model(), task, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="no attention block"):
+        draw_discriminator_attention(tiny_model(block="pointwise"), task, tmp_path / "d.png")

@@ -192,6 +192,7 @@ class SAGANRecipe(Recipe):
         pictures = {"samples": draw_samples}
         if config is None or config.block == "attention":
             pictures["attention"] = draw_attention
+            pictures["discriminator"] = draw_discriminator_attention
         return pictures
 
     def commands(self) -> dict[str, Command]:
@@ -241,6 +242,17 @@ def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:
     from attnzoo.viz.gan import plot_attention_maps
 
     images, weights = generate(model, 4)
+    if weights is None:
+        raise ValueError("this run's model has no attention block (trained with --preset no-attention)")
+    plot_attention_maps(images, weights, path)
+
+
+def draw_discriminator_attention(model: SAGAN, task: GANData, path: Any) -> None:
+    """Where chosen query points of the discriminator look, over four training images."""
+    from attnzoo.viz.gan import plot_attention_maps
+
+    images = task.images[:4]
+    weights = discriminator_weights(model, images)
     if weights is None:
         raise ValueError("this run's model has no attention block (trained with --preset no-attention)")
     plot_attention_maps(images, weights, path)
