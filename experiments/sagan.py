@@ -1,19 +1,22 @@
 """Self-Attention GAN (Zhang et al. 2018): does the attention block help, on long-range structure and on digits?
 
-Trains, through ``attnzoo.training.train`` on one CPU thread each, ``sagan --preset attention`` and
-``sagan --preset no-attention`` (the same networks with a γ-gated 1×1 block of exactly the same
-parameter count in place of the attention) for the same number of steps, on
+First three probes (mirror, no-attention, seed 0, 1,500 steps): the optimiser settings tried
+against the generator's mode hopping (:data:`PROBES`). Then, through ``attnzoo.training.train`` on
+one CPU thread each, ``sagan --preset attention`` and ``sagan --preset no-attention`` (the same
+networks with a γ-gated 1×1 block of exactly the same parameter count in place of the attention)
+with the setting the probes chose (:data:`TUNED`), for the same number of steps, on
 
 - the mirror set (``--data mirror``: a shape on the left and the same shape, same colour, mirrored on
-  the right, over random grey texture), two seeds: the rule's consistency rate of 1,024 samples, γ
-  against the steps, and the attention mass a query on the left object puts on its mirrored partner;
+  the right, over random grey texture), two seeds: the rule's consistency rate of 1,024 samples of
+  G's moving average and of the live G, γ against the steps, and the attention mass a query on the
+  left object puts on its mirrored partner, in D (on real images) and in G;
 - scikit-learn's digits at 32×32 (``--data digits``), two seeds: the digit-classifier Fréchet
   distance of 1,024 samples to the training digits (:mod:`attnzoo.tasks.digit_frechet`, a small
   classifier trained here, not Inception), that classifier's confidence and the diversity of its
   predicted classes.
 
-Then it writes ``docs/results/sagan.md`` and ``docs/results/sagan.png``. A run whose directory
-already holds a model is not trained again (delete it to retrain). One run at a time:
+Then it writes ``docs/results/sagan.md`` and ``docs/results/sagan.png`` (``experiments/sagan_report.py``).
+A run whose directory already holds a model is not trained again (delete it to retrain). One run at a time:
 
     nohup python experiments/sagan.py > runs/sagan.log 2>&1 &
     python experiments/sagan.py --only mirror-attention-0     # one run
