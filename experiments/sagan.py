@@ -96,6 +96,16 @@ def chance_mass(images: torch.Tensor, cells: int = 16) -> float:
     return float((right[left] / cells**2).mean())
 
 
+def measured(directory: Path) -> dict:
+    """:func:`measure`, kept in the run's ``measured.pt`` so that a report measures each run once."""
+    cache = directory / "measured.pt"
+    if cache.is_file() and cache.stat().st_mtime > (directory / "model.safetensors").stat().st_mtime:
+        return torch.load(cache, weights_only=True)
+    stats = measure(directory)
+    torch.save(stats, cache)
+    return stats
+
+
 def measure(directory: Path) -> dict:
     """Steps, minutes, load, γ, and the data's quality numbers on SAMPLES samples of a finished run."""
     run = Run(directory)
@@ -152,7 +162,7 @@ def measure(directory: Path) -> dict:
 def report(out: Path, scale: float, results: Path) -> str:
     """Measure the finished runs, write ``sagan.md`` and ``sagan.png`` to ``results``; return the text."""
     names = [*PROBES, *RUNS]
-    stats = {name: measure(out / name) for name in names if (out / name / "model.safetensors").is_file()}
+    stats = {name: measured(out / name) for name in names if (out / name / "model.safetensors").is_file()}
     test_images, test_labels = digits32("test", 0)
     floor = digit_quality(test_images, digits32("train", 0)[0])
     from attnzoo.tasks.digit_frechet import trained_classifier
