@@ -86,12 +86,14 @@ OBSERVATIONS = """Observations (written after reading the numbers above, each ru
   average, 13.4 % for the live G). The goals are therefore also read on the live G.
 - **Mirror, attention vs the matched baseline** (2,500 steps, minibatch std in both): no
   consistency goal is met. The live G's final rate favours attention by a few points, but only
-  because seed 0 rose in its last 700 steps (validations from step 1,900: 2, 6, 5, 6, 3, 7, 13 %) while seed 1 stayed
-  at 0-2 %; the late means are equal. The baseline's validations reach 5-6 % too.
+  because seed 0 rose in its last 700 steps (validations from step 1,900: 2, 6, 5, 6, 3, 7, 13 %)
+  while seed 1 stayed at 0-2 %; the late means are equal. The baseline's validations reach 5-6 % too.
 - **Partner mass, judged on D's attention on real images**: at chance. Uniform attention would put
   3.9 % of a left-object query's mass on the right object; D's attention puts 1.7 % and 7.1 % (seeds
-  0, 1). G's attention on its own samples puts 7-16 % there, two to four times chance, but on
-  samples that mostly fail the rule, so "the partner" is what the rule found on the right. Why D
+  0, 1). The figure (row 6, seed 0) shows what D's attention does instead: queries on the
+  background gather both objects, the query on the left object looks around it. G's attention on
+  its own samples puts 7-16 % there, two to four times chance, but on samples that mostly fail the
+  rule, so "the partner" is what the rule found on the right. Why D
   does not look: D's attention is trained only to tell the current samples from real images, and
   these samples fail on cheaper cues (colour, shape, texture) that D sees without comparing halves;
   pairing becomes D's best cue only once G's objects are crisp and single. The γ's say the same:
