@@ -46,7 +46,7 @@ from attnzoo.training import Run, train_once
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ("attention", "no-attention")
 DATASETS = ("mirror", "digits")
-SEEDS = (0, 1)
+SEEDS = (0, 1, 2)
 RUNS = {f"{data}-{preset}-{seed}": (data, preset, seed) for data in DATASETS for seed in SEEDS for preset in PRESETS}
 STEPS = {"mirror": 2_500, "digits": 1_500}  # optimiser steps of every run (batches of 32), per data set
 MINUTES = 15.0  # the most wall-clock minutes of optimisation a run may take (the limit)
