@@ -10,12 +10,17 @@ sees only itself, so the comparison isolates the non-local mixing.
 Two time-scale learning rates (TTUR, §4: D 4e-4, G 1e-4): the recipe gives the optimiser two
 parameter groups, the generator's at ``generator_rate`` times the discriminator's rate.
 
+Sampling reads an exponential moving average of the generator's weights (``average_decay``; Yazıcı et
+al. 2019, BigGAN), updated by the recipe before every step: the live generator hops between modes
+from one step to the next, its average much less. ``average_decay=0`` samples the live generator.
+
 Shape legend: B batch, Z noise size, C image channels, S = 32 the image side, N positions of the
 attention's feature map.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -39,12 +44,18 @@ class SAGANConfig:
     attention_size: int = 16  # side of the feature map the block sees, in both networks: 8, 16 or 32
     reduction: int = 8  # f and g reduce the channels to width / reduction (paper: 8)
     generator_rate: float = 0.25  # G's learning rate as a fraction of D's (TTUR, §4: 1e-4 / 4e-4)
+    batch_std_group: int = 0  # D sees the feature spread within groups of this many images (ProGAN; 0: off)
+    average_decay: float = 0.999  # sample from a moving average of G's weights with this decay (0: the live G)
 
     def __post_init__(self) -> None:
         if self.block not in ("attention", "pointwise"):
             raise ValueError(f"block: expected 'attention' or 'pointwise', got {self.block!r}")
         if self.attention_size not in STAGE_SIDES:
             raise ValueError(f"attention_size: expected one of {STAGE_SIDES}, got {self.attention_size}")
+        if self.batch_std_group < 0:
+            raise ValueError(f"batch_std_group: expected 0 (off) or a group size >= 1, got {self.batch_std_group}")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(f"average_decay: expected a number in [0, 1), got {self.average_decay}")
         if self.width % 8 or self.width < 8:
             raise ValueError(f"width: expected a positive multiple of 8, got {self.width}")
 
@@ -120,6 +131,22 @@ class Generator(nn.Module):
         return BlockOutput(self.to_image(x), weights)  # (B, C, S, S)
 
 
+def batch_std(x: Tensor, group: int) -> Tensor:
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN §3): ``x`` ``(B, C, H, W)`` → ``(B, C + 1, H, W)``.
+
+    The extra channel holds, for each image, the standard deviation of every feature over its group of
+    ``group`` consecutive images, averaged over features and positions: a collapsed generator's
+    samples are alike, so their spread is small and the discriminator can see it. Groups are
+    consecutive, so the real and generated halves of a batch never share one (the largest divisor
+    of B up to ``group`` is used).
+    """
+    size = max(k for k in range(1, min(group, x.size(0)) + 1) if x.size(0) % k == 0)
+    grouped = x.view(-1, size, *x.shape[1:])  # (B / size, size, C, H, W)
+    spread = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B / size,)
+    channel = spread.repeat_interleave(size)[:, None, None, None].expand(-1, 1, *x.shape[2:])  # (B, 1, H, W)
+    return torch.cat([x, channel], dim=1)
+
+
 class Discriminator(nn.Module):
     """An image ``(B, C, S, S)`` → a 3×3 conv → three (LeakyReLU, 4×4 stride-2 conv) stages → a score ``(B,)``.
 
@@ -137,6 +164,9 @@ class Discriminator(nn.Module):
         )
         self.attention_size = config.attention_size
         self.block = make_block(config, channels[config.attention_size])
+        self.batch_std_group = config.batch_std_group
+        extra = 1 if config.batch_std_group else 0  # the batch-spread channel
+        self.last = nn.Conv2d(channels[4] + extra, channels[4], 3, 1, 1) if extra else None
         self.score = nn.Linear(channels[4], 1)
 
     def forward(self, images: Tensor, need_weights: bool = False) -> BlockOutput:
@@ -150,6 +180,8 @@ class Discriminator(nn.Module):
             x = stage(x)  # (B, C_{side/2}, side/2, side/2)
             if side // 2 == self.attention_size:
                 x, weights = self.block(x, need_weights=need_weights)
+        if self.last is not None:  # ProGAN's place for it: before D's last convolution
+            x = self.last(torch.nn.functional.leaky_relu(batch_std(x, self.batch_std_group), 0.1))  # (B, 4w, 4, 4)
         features = torch.relu(x).sum(dim=(2, 3))  # (B, 4w), global sum pooling as in SAGAN's code
         return BlockOutput(self.score(features).squeeze(1), weights)  # (B,)
 
@@ -162,7 +194,11 @@ def apply_spectral_norm(network: nn.Module) -> None:
 
 
 class SAGAN(nn.Module):
-    """The generator and the discriminator; calling it samples: ``z (B, Z)`` → ``BlockOutput(images, weights)``."""
+    """The generator, the discriminator and (``average_decay > 0``) the generator's moving average.
+
+    Calling it samples from the average (the live generator when there is none):
+    ``z (B, Z)`` → ``BlockOutput(images, weights)``.
+    """
 
     def __init__(self, config: SAGANConfig) -> None:
         super().__init__()
@@ -170,9 +206,31 @@ class SAGAN(nn.Module):
         self.generator, self.discriminator = Generator(config), Discriminator(config)
         apply_spectral_norm(self.generator)
         apply_spectral_norm(self.discriminator)
+        self.average: Generator | None = None
+        if config.average_decay > 0:
+            self.average = copy.deepcopy(self.generator).requires_grad_(False)  # not trained: averaged
+            self.register_buffer("average_updates", torch.zeros((), dtype=torch.long))
 
-    def forward(self, z: Tensor, need_weights: bool = False) -> BlockOutput:
-        return self.generator(z, need_weights=need_weights)
+    def forward(self, z: Tensor, need_weights: bool = False, live: bool = False) -> BlockOutput:
+        sampler = self.generator if live or self.average is None else self.average
+        return sampler(z, need_weights=need_weights)
+
+    @torch.no_grad()
+    def update_average(self) -> None:
+        """``a ← d·a + (1 − d)·g`` for every float tensor of G's state (weights, BatchNorm statistics,
+        spectral norm's u and v, as BigGAN's code), with ``d = min(decay, (1 + t) / (10 + t))`` after
+        ``t`` updates so that the early average does not remember the initial weights for long."""
+        if self.average is None:
+            return
+        updates = int(self.average_updates)
+        decay = min(self.config.average_decay, (1 + updates) / (10 + updates))
+        live = self.generator.state_dict()
+        for name, averaged in self.average.state_dict().items():
+            if averaged.is_floating_point():
+                averaged.lerp_(live[name], 1 - decay)
+            else:
+                averaged.copy_(live[name])
+        self.average_updates += 1
 
     def gammas(self) -> dict[str, float]:
         """γ of the generator's and the discriminator's block (eq. 3)."""

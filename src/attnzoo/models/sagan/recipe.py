@@ -7,8 +7,10 @@
   the samples detached (no gradient into G) and ``L_G`` sees D through detached parameters (no
   gradient into D), so each network gets exactly its own loss's gradient and both step together
   (simultaneous, not alternating, updates). TTUR: two optimiser parameter groups (:meth:`SAGANRecipe.parameter_groups`).
-- Measures: both γ; on mirror, the rule's consistency rate of ``samples`` generated images and the
-  share of attention mass a query on the left object puts on its mirrored partner; on digits, the
+- Sampling: from the moving average of G's weights (``average_decay``), updated at every step.
+- Measures: both γ; on mirror, the rule's consistency rate of ``samples`` generated images (of G's
+  average and of the live G) and the share of attention mass a query on the left object puts on its
+  mirrored partner, in G (generated images) and in D (real and generated images); on digits, the
   digit-classifier Fréchet distance to the training digits, with that classifier's confidence and
   the diversity of its predicted classes (:mod:`attnzoo.tasks.digit_frechet`, not the Inception FID).
 """
@@ -74,30 +76,68 @@ def hinge_losses(model: SAGAN, real: Tensor, z: Tensor) -> tuple[Tensor, Tensor,
 
 
 @torch.no_grad()
-def generate(model: SAGAN, count: int, seed: int = EVAL_SEED) -> tuple[Tensor, Tensor | None]:
-    """``count`` samples from fixed noise, in eval mode: images ``(count, C, S, S)``, G's weights ``(count, N, N)``."""
+def generate(model: SAGAN, count: int, seed: int = EVAL_SEED, live: bool = False) -> tuple[Tensor, Tensor | None]:
+    """``count`` samples from fixed noise, in eval mode, of G's moving average (``live``: of the live G).
+
+    Returns images ``(count, C, S, S)`` and G's attention weights ``(count, N, N)`` (None without the block).
+    """
     with evaluating(model):
         z = torch.randn(count, model.config.noise, generator=torch.Generator().manual_seed(seed))
-        images, weights = model(z.to(device_of(model)), need_weights=True)
+        images, weights = model(z.to(device_of(model)), need_weights=True, live=live)
     return images.cpu(), None if weights is None else weights.cpu()
 
 
-def partner_mass(images: Tensor, weights: Tensor) -> Tensor:
-    """Per image, the mean attention mass that query positions on the left object put on the right object.
+@torch.no_grad()
+def discriminator_weights(model: SAGAN, images: Tensor) -> Tensor | None:
+    """D's attention weights ``(B, N, N)`` on images ``(B, C, S, S)``, in eval mode (None without the block)."""
+    with evaluating(model):
+        return model.discriminator(images.to(device_of(model)), need_weights=True).weights
 
-    The objects are the rule's coloured pixels (:func:`attnzoo.tasks.mirror.object_masks`), pooled to
-    the attention's map (a cell belongs to an object when half its pixels do). NaN for an image
-    whose left half has no object cell.
 
-    Args: images ``(B, 3, 32, 32)``; weights ``(B, N, N)`` with ``N = side²``. Returns ``(B,)``.
+def partner_mass(masks: Tensor, weights: Tensor) -> Tensor:
+    """Per image, the mean attention mass that query cells on the left object put on the right object's cells.
+
+    The objects are given as pixel masks (the rule's coloured pixels,
+    :func:`attnzoo.tasks.mirror.object_masks`, which on training images are exactly the generator's
+    ground-truth boxes), pooled to the attention's map: a cell belongs to an object when half its pixels do.
+
+    Args: masks ``(B, 32, 32)`` bool; weights ``(B, N, N)`` with ``N = side²``, row = query.
+    Returns ``(B,)``, NaN for an image whose left half has no object cell.
     """
     side = int(round(weights.size(-1) ** 0.5))
-    pooled = F.adaptive_avg_pool2d(mirror.object_masks(images).float()[:, None], side)[:, 0] >= 0.5  # (B, s, s)
+    if masks.dim() != 3 or weights.dim() != 3 or side * side != weights.size(-1) or masks.size(0) != weights.size(0):
+        shapes = f"{tuple(masks.shape)} and {tuple(weights.shape)}"
+        raise ValueError(f"masks, weights: expected (B, S, S) and (B, N, N) with N a square, got {shapes}")
+    pooled = F.adaptive_avg_pool2d(masks.float()[:, None], side)[:, 0] >= 0.5  # (B, s, s)
     columns = torch.arange(side)
     left, right = pooled & (columns < side // 2), pooled & (columns >= side // 2)
     on_right = (weights * right.flatten(1)[:, None, :].float()).sum(-1)  # mass on the right object: (B, N)
     queries = left.flatten(1).float()  # (B, N)
     return (on_right * queries).sum(-1) / queries.sum(-1)  # NaN where no query
+
+
+def mean_mass(masks: Tensor, weights: Tensor | None) -> float | None:
+    """The partner mass averaged over the images that have a left object (0 if none has; None without weights)."""
+    if weights is None:
+        return None
+    mass = partner_mass(masks, weights)
+    return float(mass.nanmean()) if mass.isfinite().any() else 0.0
+
+
+def mirror_measures(model: SAGAN, real: Tensor, count: int) -> dict[str, float]:
+    """On mirror data: the rule's consistency of ``count`` samples of G's average and of the live G,
+    and the partner mass of G's attention and of D's on real (``real`` ``(B, 3, S, S)``) and generated images."""
+    images, weights = generate(model, count)
+    live_images, _ = generate(model, count, live=True)
+    masks, real_masks = mirror.object_masks(images), mirror.object_masks(real)
+    measures = {
+        "consistency": float(mirror.mirror_consistency(images).float().mean()),
+        "live_consistency": float(mirror.mirror_consistency(live_images).float().mean()),
+        "partner_mass": mean_mass(masks, weights),
+        "d_partner_mass_real": mean_mass(real_masks, discriminator_weights(model, real)),
+        "d_partner_mass_fake": mean_mass(masks, discriminator_weights(model, images)),
+    }
+    return {name: value for name, value in measures.items() if value is not None}
 
 
 class SAGANRecipe(Recipe):
@@ -130,22 +170,19 @@ class SAGANRecipe(Recipe):
 
     def loss(self, model: SAGAN, batch: Any, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         (real,) = batch
+        model.update_average()  # the weights of the previous step enter G's moving average
         z = torch.randn(real.size(0), model.config.noise, device=real.device)
         d_loss, g_loss, _ = hinge_losses(model, real, z)
         gammas = {name: torch.tensor(value) for name, value in model.gammas().items()}
         return d_loss + g_loss, {"d_loss": d_loss, "g_loss": g_loss, **gammas}
 
     def evaluate(self, model: SAGAN, task: GANData, split: str) -> dict[str, float]:
-        images, weights = generate(model, self.settings.samples)
         metrics = dict(model.gammas())
         if self.settings.data == "mirror":
-            metrics["consistency"] = float(mirror.mirror_consistency(images).float().mean())
-            if weights is not None:
-                mass = partner_mass(images, weights)
-                metrics["partner_mass"] = float(mass.nanmean()) if mass.isfinite().any() else 0.0
-        else:
-            quality = digit_frechet.digit_quality(images, task.images)
-            metrics.update(frechet=quality["frechet"], confidence=quality["confidence"], diversity=quality["diversity"])
+            return metrics | mirror_measures(model, task.images[: self.settings.samples], self.settings.samples)
+        for prefix, live in (("", False), ("live_", True)):
+            quality = digit_frechet.digit_quality(generate(model, self.settings.samples, live=live)[0], task.images)
+            metrics |= {prefix + name: quality[name] for name in ("frechet", "confidence", "diversity")}
         return metrics
 
     def attention_views(self, model: SAGAN, task: GANData, inputs: list[str] | None = None) -> list[dict]:
@@ -155,6 +192,7 @@ class SAGANRecipe(Recipe):
         pictures = {"samples": draw_samples}
         if config is None or config.block == "attention":
             pictures["attention"] = draw_attention
+            pictures["discriminator"] = draw_discriminator_attention
         return pictures
 
     def commands(self) -> dict[str, Command]:
@@ -204,6 +242,17 @@ def draw_attention(model: SAGAN, task: GANData, path: Any) -> None:
     from attnzoo.viz.gan import plot_attention_maps
 
     images, weights = generate(model, 4)
+    if weights is None:
+        raise ValueError("this run's model has no attention block (trained with --preset no-attention)")
+    plot_attention_maps(images, weights, path)
+
+
+def draw_discriminator_attention(model: SAGAN, task: GANData, path: Any) -> None:
+    """Where chosen query points of the discriminator look, over four training images."""
+    from attnzoo.viz.gan import plot_attention_maps
+
+    images = task.images[:4]
+    weights = discriminator_weights(model, images)
     if weights is None:
         raise ValueError("this run's model has no attention block (trained with --preset no-attention)")
     plot_attention_maps(images, weights, path)
